@@ -1,0 +1,707 @@
+//! The log of one partition: an ordered set of segments, the last of which takes appends.
+//!
+//! ```text
+//!   append ──► check batch (CRC, size, producer sequence) ──► assign offsets ──► pwrite
+//!                                                        │
+//!   fetch(offset) ──► segment ≤ offset ──► index lookup ─┴─► pread whole batches (lock released)
+//! ```
+//!
+//! All mutable state sits behind one short-held mutex; file I/O for reads happens after the lock
+//! is released, on a shared file handle. Two watch channels publish progress: the log end offset
+//! (for long-polling fetches) and the durable end offset (for `acks=all`), which the
+//! [`Flusher`](super::flusher::Flusher) advances after each `fdatasync`.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use parking_lot::Mutex;
+use tokio::sync::watch;
+
+use super::config::{LogConfig, TimestampType};
+use super::producer_state::{ProducerStates, SequenceCheck};
+use super::record_batch::{self, BatchHeader, Record};
+use super::segment::{self, Segment};
+use crate::error::{Error, Result};
+use crate::util::now_ms;
+
+/// The largest decompressed batch the broker will decode (for compaction and inspection).
+pub const MAX_UNCOMPRESSED_BATCH: usize = 64 << 20;
+
+/// Result of appending one batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    /// Offset assigned to the first record.
+    pub base_offset: i64,
+    /// Offset of the last record.
+    pub last_offset: i64,
+    /// Log-append timestamp, or -1 when the topic keeps create time.
+    pub log_append_time: i64,
+    /// The batch was a retry of one already in the log; nothing was written.
+    pub duplicate: bool,
+}
+
+/// Data returned by a fetch: whole batches, as stored.
+#[derive(Debug, Clone)]
+pub struct FetchData {
+    /// Concatenated record batches; the first contains the fetch offset.
+    pub batches: Bytes,
+    /// Offset after the last record in the log.
+    pub high_watermark: i64,
+    /// First offset still available.
+    pub log_start_offset: i64,
+}
+
+/// Which offset to look up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffsetSpec {
+    /// The first offset still in the log.
+    Earliest,
+    /// The offset the next record will get.
+    Latest,
+    /// The first offset whose record timestamp is ≥ this (ms).
+    Timestamp(i64),
+    /// The offset of the record with the largest timestamp.
+    MaxTimestamp,
+}
+
+/// Summary of a partition for describe commands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionStats {
+    /// Partition index.
+    pub partition: i32,
+    /// First available offset.
+    pub log_start_offset: i64,
+    /// Offset after the last record.
+    pub log_end_offset: i64,
+    /// Offset up to which data is known durable.
+    pub durable_offset: i64,
+    /// Bytes on disk.
+    pub size_bytes: u64,
+    /// Number of segment files.
+    pub segments: usize,
+}
+
+pub(crate) struct LogState {
+    pub segments: BTreeMap<i64, Segment>,
+    pub log_start_offset: i64,
+    pub next_offset: i64,
+    pub config: LogConfig,
+    pub producers: ProducerStates,
+    /// Rolled segments not yet fsynced.
+    pub unflushed: Vec<Arc<File>>,
+    pub deleted: bool,
+    /// Compaction has seen every rolled segment below this offset…
+    pub compacted_through: i64,
+    /// …unless it kept tombstones or young records that a later pass may remove.
+    pub compaction_pending: bool,
+}
+
+impl LogState {
+    fn active(&mut self) -> &mut Segment {
+        // A log always has at least one segment.
+        self.segments.values_mut().next_back().expect("log has an active segment")
+    }
+
+    fn total_size(&self) -> u64 {
+        self.segments.values().map(|s| s.size).sum()
+    }
+}
+
+/// The append-only log of one topic partition.
+pub struct PartitionLog {
+    topic: String,
+    partition: i32,
+    dir: PathBuf,
+    pub(crate) state: Mutex<LogState>,
+    end_offset: watch::Sender<i64>,
+    durable_offset: watch::Sender<i64>,
+    dirty: AtomicBool,
+    fsyncs: std::sync::atomic::AtomicU64,
+    pub(crate) flush_requests: Arc<super::flusher::FlushQueue>,
+}
+
+impl std::fmt::Debug for PartitionLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PartitionLog({}-{})", self.topic, self.partition)
+    }
+}
+
+const RECOVERY_POINT: &str = "recovery-point";
+const LOG_START: &str = "log-start-offset";
+const PRODUCER_SNAPSHOT: &str = "producer-state.json";
+
+impl PartitionLog {
+    /// Opens (or creates) the log in `dir`.
+    ///
+    /// After an unclean shutdown (`clean == false`) every segment at or after the recovery point
+    /// is scanned batch by batch; the first torn or corrupt batch truncates the log there and
+    /// later segments are removed. Damage is logged with its file and byte position.
+    pub(crate) fn open(
+        topic: &str,
+        partition: i32,
+        dir: &Path,
+        config: LogConfig,
+        clean: bool,
+        flush_requests: Arc<super::flusher::FlushQueue>,
+    ) -> Result<Arc<PartitionLog>> {
+        std::fs::create_dir_all(dir).map_err(Error::io(format!("creating {}", dir.display())))?;
+        let now = now_ms();
+        let mut bases = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(Error::io(format!("listing {}", dir.display())))? {
+            let path = entry.map_err(Error::io(format!("listing {}", dir.display())))?.path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+            if name.ends_with(".cleaned") || name.ends_with(".tmp") {
+                // Leftovers of an interrupted compaction or index write.
+                let _ = std::fs::remove_file(&path);
+            } else if let Some(stem) = name.strip_suffix(".log") {
+                if let Ok(base) = stem.parse::<i64>() {
+                    bases.push(base);
+                }
+            }
+        }
+        bases.sort_unstable();
+        let recovery_point = if clean { i64::MAX } else { read_i64(&dir.join(RECOVERY_POINT)).unwrap_or(0) };
+        let mut segments = BTreeMap::new();
+        let mut producers = if clean {
+            ProducerStates::load(&dir.join(PRODUCER_SNAPSHOT))
+        } else {
+            ProducerStates::default()
+        };
+        let mut truncated = false;
+        for (i, &base) in bases.iter().enumerate() {
+            let path = dir.join(format!("{}.log", segment::file_stem(base)));
+            if truncated {
+                tracing::warn!(path = %path.display(), "removing segment after damaged data");
+                Segment::delete_files(&path);
+                continue;
+            }
+            let next_base = bases.get(i + 1).copied().unwrap_or(i64::MAX);
+            let verify = !clean && next_base > recovery_point;
+            let (seg, damage) = Segment::open(&path, base, verify, config.index_interval_bytes, now)?;
+            if let Some(err) = damage {
+                tracing::warn!(error = %err, "truncated damaged log tail during recovery");
+                truncated = true;
+            }
+            if verify {
+                rebuild_producers(&seg, &mut producers);
+            }
+            segments.insert(base, seg);
+        }
+        if segments.is_empty() {
+            segments.insert(0, Segment::create(dir, 0, now)?);
+        }
+        let first_base = *segments.keys().next().unwrap_or(&0);
+        let next_offset = segments.values().next_back().map_or(0, |s| s.next_offset);
+        let log_start_offset =
+            read_i64(&dir.join(LOG_START)).unwrap_or(first_base).clamp(first_base, next_offset);
+        let _ = std::fs::remove_file(dir.join(PRODUCER_SNAPSHOT));
+        let log = Arc::new(PartitionLog {
+            topic: topic.to_string(),
+            partition,
+            dir: dir.to_path_buf(),
+            state: Mutex::new(LogState {
+                segments,
+                log_start_offset,
+                next_offset,
+                config,
+                producers,
+                unflushed: Vec::new(),
+                deleted: false,
+                compacted_through: 0,
+                compaction_pending: true,
+            }),
+            end_offset: watch::Sender::new(next_offset),
+            // Whatever survived recovery is on disk; a clean shutdown fsynced everything.
+            durable_offset: watch::Sender::new(next_offset),
+            dirty: AtomicBool::new(!clean),
+            fsyncs: std::sync::atomic::AtomicU64::new(0),
+            flush_requests,
+        });
+        Ok(log)
+    }
+
+    /// Topic name.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// Partition index.
+    pub fn partition(&self) -> i32 {
+        self.partition
+    }
+
+    /// Directory holding the segments.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Validates and appends one record batch (as sent by a Kafka producer), assigning offsets.
+    ///
+    /// The batch must be a single RecordBatch v2 with a valid CRC. Its base offset is
+    /// overwritten; its other bytes are stored unchanged (unless the topic uses
+    /// `LogAppendTime`).
+    pub fn append(&self, mut batch: BytesMut) -> Result<AppendInfo> {
+        let header = BatchHeader::parse(&batch)?;
+        if header.size != batch.len() {
+            return Err(Error::InvalidRecordBatch(format!(
+                "expected exactly one batch of {} bytes, got {} bytes",
+                header.size,
+                batch.len()
+            )));
+        }
+        header.verify_crc(&batch)?;
+        if header.records_count == 0 {
+            return Err(Error::InvalidRecordBatch("batch holds no records".to_string()));
+        }
+        let now = now_ms();
+        let mut state = self.state.lock();
+        if state.deleted {
+            return Err(Error::UnknownTopicOrPartition(self.topic.clone()));
+        }
+        if batch.len() > state.config.max_message_bytes {
+            return Err(Error::MessageTooLarge { size: batch.len(), max: state.config.max_message_bytes });
+        }
+        if let SequenceCheck::Duplicate(base) = state.producers.check(&header)? {
+            return Ok(AppendInfo {
+                base_offset: base,
+                last_offset: base + header.last_offset_delta as i64,
+                log_append_time: -1,
+                duplicate: true,
+            });
+        }
+        let base_offset = state.next_offset;
+        self.maybe_roll(&mut state, batch.len() as u64, header.last_offset_delta, now)?;
+        record_batch::set_base_offset(&mut batch, base_offset);
+        let log_append_time = if state.config.timestamp_type == TimestampType::LogAppendTime {
+            record_batch::set_log_append_time(&mut batch, header.size, now);
+            now
+        } else {
+            -1
+        };
+        let mut stored = header.clone();
+        stored.base_offset = base_offset;
+        if log_append_time >= 0 {
+            stored.max_timestamp = now;
+        }
+        let interval = state.config.index_interval_bytes;
+        state.active().append(&batch, &stored, interval)?;
+        state.next_offset = stored.next_offset();
+        state.producers.record(&stored, base_offset);
+        let end = state.next_offset;
+        drop(state);
+        self.dirty.store(true, Ordering::Release);
+        self.end_offset.send_replace(end);
+        Ok(AppendInfo { base_offset, last_offset: stored.last_offset(), log_append_time, duplicate: false })
+    }
+
+    fn maybe_roll(&self, state: &mut LogState, incoming: u64, delta: i32, now: i64) -> Result<()> {
+        let config = state.config.clone();
+        let next = state.next_offset;
+        let active = state.active();
+        let too_big = active.size > 0 && active.size + incoming > config.segment_bytes;
+        let too_old = active.size > 0 && now - active.created_ms >= config.segment_ms;
+        let offsets_full = next + delta as i64 - active.base_offset >= u32::MAX as i64;
+        let too_large_index = active.size + incoming > u32::MAX as u64;
+        if !(too_big || too_old || offsets_full || too_large_index) {
+            return Ok(());
+        }
+        active.write_indexes()?;
+        let old_file = active.file.clone();
+        state.unflushed.push(old_file);
+        let seg = Segment::create(&self.dir, next, now)?;
+        sync_dir(&self.dir)?;
+        state.segments.insert(next, seg);
+        Ok(())
+    }
+
+    /// Reads whole batches starting with the one that contains `offset`, up to `max_bytes`
+    /// (always at least one batch, as KIP-74 requires).
+    ///
+    /// `offset` equal to the log end gives empty data; outside `[log start, log end]` is
+    /// [`Error::OffsetOutOfRange`].
+    pub fn fetch(&self, offset: i64, max_bytes: usize) -> Result<FetchData> {
+        let mut cursor = offset;
+        loop {
+            let (file, path, start_pos, end_pos, next_base, hw, log_start) = {
+                let state = self.state.lock();
+                let hw = state.next_offset;
+                let log_start = state.log_start_offset;
+                if offset < log_start || offset > hw {
+                    return Err(Error::OffsetOutOfRange {
+                        topic: self.topic.clone(),
+                        partition: self.partition,
+                        offset,
+                        log_start,
+                        log_end: hw,
+                    });
+                }
+                if cursor >= hw {
+                    return Ok(FetchData {
+                        batches: Bytes::new(),
+                        high_watermark: hw,
+                        log_start_offset: log_start,
+                    });
+                }
+                let Some((_, seg)) = state.segments.range(..=cursor).next_back() else {
+                    // Offset below the first segment (after DeleteRecords): start at the first.
+                    let first = state.segments.keys().next().copied().unwrap_or(hw);
+                    cursor = first.max(cursor + 1);
+                    continue;
+                };
+                let pos = seg.offset_index.lookup(seg.relative(cursor));
+                let next_base = state.segments.range(seg.base_offset + 1..).next().map(|(&b, _)| b);
+                (seg.file.clone(), seg.path.clone(), pos as u64, seg.size, next_base, hw, log_start)
+            };
+            let data = read_batches_from(&file, &path, start_pos, end_pos, cursor, max_bytes)?;
+            if !data.is_empty() {
+                return Ok(FetchData { batches: data, high_watermark: hw, log_start_offset: log_start });
+            }
+            // The offset fell into a gap at the end of a segment (compaction); move on.
+            match next_base {
+                Some(b) => cursor = b,
+                None => {
+                    return Ok(FetchData {
+                        batches: Bytes::new(),
+                        high_watermark: hw,
+                        log_start_offset: log_start,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Decoded records from `offset`, reading at most `max_bytes` of batches.
+    /// Records below `offset` in the first batch are skipped; control records are omitted.
+    pub fn read_records(&self, offset: i64, max_bytes: usize) -> Result<(Vec<Record>, i64)> {
+        let data = self.fetch(offset, max_bytes)?;
+        let mut out = Vec::new();
+        for item in segment::batches(&data.batches) {
+            let (header, bytes) = item?;
+            if header.is_control() {
+                continue;
+            }
+            for r in header.records(&bytes, MAX_UNCOMPRESSED_BATCH)? {
+                if r.offset >= offset {
+                    out.push(r);
+                }
+            }
+        }
+        Ok((out, data.high_watermark))
+    }
+
+    /// Looks up an offset by position or timestamp. Returns `(offset, timestamp)`, with
+    /// timestamp -1 for `Earliest`/`Latest`; `None` when no record has a timestamp ≥ the target.
+    pub fn list_offset(&self, spec: OffsetSpec) -> Result<Option<(i64, i64)>> {
+        let state = self.state.lock();
+        match spec {
+            OffsetSpec::Earliest => Ok(Some((state.log_start_offset, -1))),
+            OffsetSpec::Latest => Ok(Some((state.next_offset, -1))),
+            OffsetSpec::MaxTimestamp => {
+                let Some(seg) =
+                    state.segments.values().filter(|s| s.size > 0).max_by_key(|s| s.max_timestamp)
+                else {
+                    return Ok(None);
+                };
+                let target = seg.max_timestamp;
+                let (file, path, size, start) =
+                    (seg.file.clone(), seg.path.clone(), seg.size, state.log_start_offset);
+                drop(state);
+                let found = scan_for_timestamp(&file, &path, 0, size, target, start, true)?;
+                Ok(found)
+            }
+            OffsetSpec::Timestamp(target) => {
+                let candidates: Vec<_> = state
+                    .segments
+                    .values()
+                    .filter(|s| s.max_timestamp >= target)
+                    .map(|s| (s.file.clone(), s.path.clone(), s.time_index.lookup(target) as u64, s.size))
+                    .collect();
+                let start = state.log_start_offset;
+                drop(state);
+                for (file, path, pos, size) in candidates {
+                    if let Some(found) = scan_for_timestamp(&file, &path, pos, size, target, start, false)? {
+                        return Ok(Some(found));
+                    }
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    /// Waits until the log end offset exceeds `offset`, or the timeout passes.
+    /// Returns the log end offset.
+    pub async fn wait_for_data(&self, offset: i64, timeout: Duration) -> i64 {
+        let mut rx = self.end_offset.subscribe();
+        let _ = tokio::time::timeout(timeout, rx.wait_for(|end| *end > offset)).await;
+        *rx.borrow()
+    }
+
+    /// A receiver of the log end offset, for callers that wait on several partitions.
+    pub fn subscribe_end_offset(&self) -> watch::Receiver<i64> {
+        self.end_offset.subscribe()
+    }
+
+    /// Waits until every offset below `end_offset` is on stable storage (fsynced).
+    /// Many waiters are served by one fsync (group commit).
+    pub async fn wait_durable(self: &Arc<Self>, end_offset: i64) -> Result<()> {
+        let mut rx = self.durable_offset.subscribe();
+        if *rx.borrow() >= end_offset {
+            return Ok(());
+        }
+        self.flush_requests.request(self.clone());
+        rx.wait_for(|d| *d >= end_offset).await.map_err(|_| Error::ShuttingDown)?;
+        Ok(())
+    }
+
+    /// Offset below which everything is durable.
+    pub fn durable_offset(&self) -> i64 {
+        *self.durable_offset.borrow()
+    }
+
+    /// Fsyncs appended data and advances the durable offset. Called by the flusher.
+    pub(crate) fn flush(&self) -> Result<()> {
+        if !self.dirty.swap(false, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let (active, rolled, end) = {
+            let mut state = self.state.lock();
+            if state.deleted {
+                return Ok(());
+            }
+            let unflushed = std::mem::take(&mut state.unflushed);
+            (state.active().file.clone(), unflushed, state.next_offset)
+        };
+        for f in rolled.iter().chain(std::iter::once(&active)) {
+            if let Err(e) = f.sync_data() {
+                self.dirty.store(true, Ordering::Release);
+                return Err(Error::Io {
+                    context: format!("fsync of {}-{}", self.topic, self.partition),
+                    source: e,
+                });
+            }
+        }
+        self.fsyncs.fetch_add(1, Ordering::Relaxed);
+        self.durable_offset.send_if_modified(|d| {
+            if end > *d {
+                *d = end;
+                true
+            } else {
+                false
+            }
+        });
+        let _ = write_i64(&self.dir.join(RECOVERY_POINT), end);
+        Ok(())
+    }
+
+    /// How many flush rounds (fsyncs of the active segment) this log has done since it opened.
+    pub fn fsync_count(&self) -> u64 {
+        self.fsyncs.load(Ordering::Relaxed)
+    }
+
+    /// Whether there is appended data not yet fsynced.
+    pub(crate) fn is_dirty(&self) -> bool {
+        self.dirty.load(Ordering::Acquire)
+    }
+
+    /// Moves the log start offset forward (Kafka's DeleteRecords). Whole segments below it are
+    /// deleted; the rest become unreadable below it. Returns the new log start offset.
+    pub fn delete_records_before(&self, offset: i64) -> Result<i64> {
+        let mut state = self.state.lock();
+        let target = if offset < 0 { state.next_offset } else { offset };
+        if target > state.next_offset {
+            return Err(Error::OffsetOutOfRange {
+                topic: self.topic.clone(),
+                partition: self.partition,
+                offset: target,
+                log_start: state.log_start_offset,
+                log_end: state.next_offset,
+            });
+        }
+        if target > state.log_start_offset {
+            state.log_start_offset = target;
+            write_i64(&self.dir.join(LOG_START), target)?;
+        }
+        let removed = remove_segments_below(&mut state, target);
+        let start = state.log_start_offset;
+        drop(state);
+        for path in removed {
+            Segment::delete_files(&path);
+        }
+        Ok(start)
+    }
+
+    /// Statistics for describe commands.
+    pub fn stats(&self) -> PartitionStats {
+        let state = self.state.lock();
+        PartitionStats {
+            partition: self.partition,
+            log_start_offset: state.log_start_offset,
+            log_end_offset: state.next_offset,
+            durable_offset: self.durable_offset(),
+            size_bytes: state.total_size(),
+            segments: state.segments.len(),
+        }
+    }
+
+    /// Applies a new configuration (after AlterConfigs).
+    pub fn set_config(&self, config: LogConfig) {
+        self.state.lock().config = config;
+    }
+
+    /// Current configuration.
+    pub fn config(&self) -> LogConfig {
+        self.state.lock().config.clone()
+    }
+
+    /// Flushes and writes index files and the producer snapshot for a clean shutdown.
+    pub(crate) fn close(&self) -> Result<()> {
+        self.dirty.store(true, Ordering::Release);
+        self.flush()?;
+        let state = self.state.lock();
+        if state.deleted {
+            return Ok(());
+        }
+        if let Some(active) = state.segments.values().next_back() {
+            active.write_indexes()?;
+        }
+        state.producers.save(&self.dir.join(PRODUCER_SNAPSHOT))?;
+        write_i64(&self.dir.join(RECOVERY_POINT), state.next_offset)?;
+        Ok(())
+    }
+
+    /// Marks the log deleted; later appends fail and background work skips it.
+    pub(crate) fn mark_deleted(&self) {
+        self.state.lock().deleted = true;
+        // Wake anyone waiting on durability; the data is going away.
+        self.durable_offset.send_replace(i64::MAX);
+    }
+}
+
+/// Removes whole segments that end at or below `offset` (never the active one).
+pub(crate) fn remove_segments_below(state: &mut LogState, offset: i64) -> Vec<PathBuf> {
+    let mut removed = Vec::new();
+    while state.segments.len() > 1 {
+        let (&base, seg) = state.segments.iter().next().expect("non-empty");
+        if seg.next_offset > offset {
+            break;
+        }
+        removed.push(seg.path.clone());
+        state.segments.remove(&base);
+    }
+    if let Some(&first) = state.segments.keys().next() {
+        state.log_start_offset = state.log_start_offset.max(first);
+    }
+    removed
+}
+
+fn rebuild_producers(seg: &Segment, producers: &mut ProducerStates) {
+    let _ = segment::for_each_batch(&seg.file, &seg.path, 0, seg.size, |_, header, _| {
+        if producers.check(&header).is_ok() {
+            producers.record(&header, header.base_offset);
+        }
+        Ok(true)
+    });
+}
+
+/// Reads whole batches from a segment region, starting with the batch containing `offset`.
+fn read_batches_from(
+    file: &File,
+    path: &Path,
+    start: u64,
+    end: u64,
+    offset: i64,
+    max_bytes: usize,
+) -> Result<Bytes> {
+    let mut pos = start;
+    let mut header = [0u8; record_batch::BATCH_HEADER_LEN];
+    // Skip batches that end before `offset` by reading headers only.
+    while pos < end {
+        if end - pos < header.len() as u64 {
+            return Err(corrupt(path, pos, "truncated batch header"));
+        }
+        std::os::unix::fs::FileExt::read_exact_at(file, &mut header, pos)
+            .map_err(Error::io(format!("reading {}", path.display())))?;
+        let h = BatchHeader::parse_prefix(&header).map_err(|e| corrupt(path, pos, &e.to_string()))?;
+        if h.next_offset() > offset {
+            break;
+        }
+        pos += h.size as u64;
+    }
+    if pos >= end {
+        return Ok(Bytes::new());
+    }
+    let want = ((end - pos) as usize).min(max_bytes.max(header.len()));
+    let mut data = segment::read_at(file, path, pos, want)?;
+    // Cut at the last whole batch, but always return at least the first batch.
+    let mut used = 0usize;
+    loop {
+        if data.len() - used < record_batch::BATCH_HEADER_LEN {
+            break;
+        }
+        let h = BatchHeader::parse_prefix(&data[used..])
+            .map_err(|e| corrupt(path, pos + used as u64, &e.to_string()))?;
+        if used + h.size > data.len() {
+            if used == 0 {
+                // The first batch is larger than max_bytes: return it whole.
+                data = segment::read_at(file, path, pos, h.size)?;
+                used = h.size;
+            }
+            break;
+        }
+        used += h.size;
+    }
+    Ok(data.slice(..used))
+}
+
+/// Scans batches from `pos` for the first record with timestamp ≥ `target` (or, with
+/// `exact`, equal to it). Returns `(offset, timestamp)`.
+fn scan_for_timestamp(
+    file: &File,
+    path: &Path,
+    pos: u64,
+    size: u64,
+    target: i64,
+    log_start: i64,
+    exact: bool,
+) -> Result<Option<(i64, i64)>> {
+    let mut found = None;
+    segment::for_each_batch(file, path, pos, size, |_, header, bytes| {
+        if header.max_timestamp < target || header.is_control() {
+            return Ok(true);
+        }
+        for r in header.records(&bytes, MAX_UNCOMPRESSED_BATCH)? {
+            let hit = if exact { r.timestamp == target } else { r.timestamp >= target };
+            if hit && r.offset >= log_start {
+                found = Some((r.offset, r.timestamp));
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    })?;
+    Ok(found)
+}
+
+fn corrupt(path: &Path, position: u64, reason: &str) -> Error {
+    Error::Corrupt { path: path.to_path_buf(), position, reason: reason.to_string() }
+}
+
+fn read_i64(path: &Path) -> Option<i64> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+fn write_i64(path: &Path, value: i64) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, value.to_string()).map_err(Error::io(format!("writing {}", tmp.display())))?;
+    std::fs::rename(&tmp, path).map_err(Error::io(format!("renaming {}", tmp.display())))
+}
+
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(Error::io(format!("syncing directory {}", dir.display())))
+}

@@ -1,0 +1,5 @@
+//! Broker behaviour tests, gathered into one test binary.
+
+mod crash_property;
+mod kill;
+mod log;

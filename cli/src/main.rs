@@ -1,0 +1,65 @@
+//! The `brook` binary: server, topic tools, produce/consume, and more.
+//!
+//! Every subcommand lives in its own module under `commands/`. Topic tools work either directly
+//! on a data directory (`--data-dir`, no server needed) or against a running server or any Kafka
+//! cluster (`--bootstrap HOST:PORT`).
+
+mod commands;
+mod target;
+
+use clap::{Parser, Subcommand};
+
+/// Brook: a stream-processing platform in one binary — a Kafka-compatible broker, a streams
+/// engine and a SQL layer.
+#[derive(Debug, Parser)]
+#[command(name = "brook", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the Brook server (broker) until SIGINT or SIGTERM.
+    Server(commands::server::ServerArgs),
+    /// Create, list, describe, alter and delete topics.
+    #[command(subcommand)]
+    Topic(commands::topic::TopicCommand),
+    /// Write lines from stdin to a topic, one record per line.
+    Produce(commands::produce::ProduceArgs),
+    /// Print records from a topic: key, value, partition, offset, timestamp.
+    Consume(commands::consume::ConsumeArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Server(args) => commands::server::run(args).await,
+            Command::Topic(cmd) => commands::topic::run(cmd).await,
+            Command::Produce(args) => commands::produce::run(args).await,
+            Command::Consume(args) => commands::consume::run(args).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BROOK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,brook=info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}

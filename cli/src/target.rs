@@ -1,0 +1,61 @@
+//! Where a tool command acts: directly on a data directory, or on a server over the Kafka
+//! protocol.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use brook_broker::{Broker, BrokerConfig};
+use clap::Args;
+use rdkafka::ClientConfig;
+
+/// Options that pick the broker a tool talks to.
+#[derive(Debug, Clone, Args)]
+pub struct TargetArgs {
+    /// Work directly on this data directory (no server may be running on it).
+    #[arg(long, default_value = "./brook-data")]
+    pub data_dir: PathBuf,
+    /// Talk to a running Brook server (or any Kafka cluster) at HOST:PORT instead.
+    #[arg(long, env = "BROOK_BOOTSTRAP", value_name = "HOST:PORT")]
+    pub bootstrap: Option<String>,
+}
+
+/// The resolved target.
+pub enum Target {
+    /// An in-process broker on a data directory.
+    Local(Broker),
+    /// A Kafka-protocol endpoint.
+    Remote(String),
+}
+
+impl TargetArgs {
+    /// Opens the data directory, or prepares to connect to `--bootstrap`.
+    pub fn open(&self) -> anyhow::Result<Target> {
+        match &self.bootstrap {
+            Some(b) => Ok(Target::Remote(b.clone())),
+            None => {
+                let mut config = BrokerConfig::new(&self.data_dir);
+                config.cleaner_interval = Duration::from_secs(3600);
+                let broker = Broker::open(config).with_context(|| {
+                    format!("opening data directory {}", self.data_dir.display())
+                })?;
+                Ok(Target::Local(broker))
+            }
+        }
+    }
+}
+
+/// A librdkafka client configuration for `bootstrap`.
+pub fn kafka_config(bootstrap: &str) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", bootstrap).set("client.id", "brook-cli");
+    c
+}
+
+/// Closes a local broker cleanly (a no-op for remote targets).
+pub fn close(target: Target) -> anyhow::Result<()> {
+    if let Target::Local(b) = target {
+        b.close().context("closing the data directory")?;
+    }
+    Ok(())
+}
