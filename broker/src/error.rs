@@ -93,6 +93,69 @@ pub enum Error {
     /// The broker is shutting down.
     #[error("the broker is shutting down")]
     ShuttingDown,
+    /// A client sent a request the protocol server cannot decode or does not accept.
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// A client used a version of an API that the server does not implement.
+    #[error("unsupported version {version} of API key {api_key}")]
+    UnsupportedVersion {
+        /// The Kafka API key.
+        api_key: i16,
+        /// The version requested.
+        version: i16,
+    },
+    /// A consumer-group request named a member the coordinator does not know (it timed out or
+    /// left); the client must rejoin.
+    #[error("unknown member '{member}' of group '{group}': rejoin the group")]
+    UnknownMemberId {
+        /// Group id.
+        group: String,
+        /// Member id the client sent.
+        member: String,
+    },
+    /// A consumer-group request carried a generation other than the group's current one.
+    #[error("group '{group}' is at generation {current}, the request carried {got}")]
+    IllegalGeneration {
+        /// Group id.
+        group: String,
+        /// Current generation.
+        current: i32,
+        /// Generation the client sent.
+        got: i32,
+    },
+    /// The group is rebalancing; the client must rejoin.
+    #[error("group '{0}' is rebalancing: rejoin it")]
+    RebalanceInProgress(String),
+    /// The member's protocol type or protocols do not match the group's.
+    #[error("inconsistent group protocol: {0}")]
+    InconsistentGroupProtocol(String),
+    /// The requested session timeout is outside what the coordinator allows.
+    #[error("session timeout {got} ms is outside the allowed range [{min}, {max}] ms")]
+    InvalidSessionTimeout {
+        /// Timeout requested.
+        got: i32,
+        /// Smallest allowed.
+        min: i32,
+        /// Largest allowed.
+        max: i32,
+    },
+    /// The group id is empty or otherwise not usable.
+    #[error("invalid group id '{0}'")]
+    InvalidGroupId(String),
+    /// A static member's instance id was taken over by a newer member.
+    #[error("group instance id '{0}' is now used by another member")]
+    FencedInstanceId(String),
+    /// The offset commit's metadata string is longer than the coordinator stores.
+    #[error("offset metadata of {size} bytes exceeds the limit of {max} bytes")]
+    OffsetMetadataTooLarge {
+        /// Size sent.
+        size: usize,
+        /// Limit.
+        max: usize,
+    },
+    /// The request did not complete within the client's timeout.
+    #[error("request timed out after {0} ms")]
+    RequestTimedOut(i64),
 }
 
 impl Error {
@@ -120,6 +183,17 @@ impl Error {
             Error::Io { .. } => 56,
             Error::DataDirInUse(_) => 56,
             Error::ShuttingDown => 6,
+            Error::InvalidRequest(_) => 42,
+            Error::UnsupportedVersion { .. } => 35,
+            Error::UnknownMemberId { .. } => 25,
+            Error::IllegalGeneration { .. } => 22,
+            Error::RebalanceInProgress(_) => 27,
+            Error::InconsistentGroupProtocol(_) => 23,
+            Error::InvalidSessionTimeout { .. } => 26,
+            Error::InvalidGroupId(_) => 24,
+            Error::FencedInstanceId(_) => 82,
+            Error::OffsetMetadataTooLarge { .. } => 12,
+            Error::RequestTimedOut(_) => 7,
         }
     }
 }

@@ -11,16 +11,18 @@
 //! ```
 //!
 //! * [`log`] — segments, indexes, recovery, flushing, retention and compaction; no networking.
-//! * [`group`] — committed consumer-group offsets, stored in the compacted internal topic
-//!   `__consumer_offsets`.
+//! * [`group`] — the consumer-group coordinator and committed offsets, stored in the compacted
+//!   internal topic `__consumer_offsets`.
 //! * [`partitioner`] — Kafka's murmur2 default partitioner.
 //! * [`broker`] — topics and the in-process API the engine and the protocol server use.
+//! * [`server`] — the Kafka wire-protocol server (tokio listener, one handler per API).
 
 pub mod broker;
 pub mod error;
 pub mod group;
 pub mod log;
 pub mod partitioner;
+pub mod server;
 pub mod util;
 
 pub use broker::{Broker, BrokerConfig, ProduceResult, Topic, TopicDescription};
