@@ -34,7 +34,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     loop {
         let n = 1 + (seq % 7) as usize;
         let records: Vec<_> = (0..n)
-            .map(|i| NewRecord::new(Some(format!("k{}", seq + i as u64)), Some(format!("seq-{}", seq + i as u64))))
+            .map(|i| {
+                NewRecord::new(Some(format!("k{}", seq + i as u64)), Some(format!("seq-{}", seq + i as u64)))
+            })
             .collect();
         let placed = broker.produce(&topic, Some(0), records)?;
         let end = placed.last().map_or(0, |p| p.1 + 1);

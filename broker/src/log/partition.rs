@@ -158,10 +158,10 @@ impl PartitionLog {
             if name.ends_with(".cleaned") || name.ends_with(".tmp") {
                 // Leftovers of an interrupted compaction or index write.
                 let _ = std::fs::remove_file(&path);
-            } else if let Some(stem) = name.strip_suffix(".log") {
-                if let Ok(base) = stem.parse::<i64>() {
-                    bases.push(base);
-                }
+            } else if let Some(stem) = name.strip_suffix(".log")
+                && let Ok(base) = stem.parse::<i64>()
+            {
+                bases.push(base);
             }
         }
         bases.sort_unstable();

@@ -102,10 +102,8 @@ impl Segment {
             created_ms: now_ms,
             bytes_since_index: 0,
         };
-        if !verify {
-            if let Some(()) = segment.load_indexes(len) {
-                return Ok((segment, None));
-            }
+        if !verify && let Some(()) = segment.load_indexes(len) {
+            return Ok((segment, None));
         }
         let damage = segment.rebuild(verify, index_interval)?;
         Ok((segment, damage))

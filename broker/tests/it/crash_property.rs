@@ -14,7 +14,11 @@ struct Op {
 }
 
 fn op() -> impl Strategy<Value = Op> {
-    (1usize..8, 0usize..300, any::<bool>()).prop_map(|(records, value_len, durable)| Op { records, value_len, durable })
+    (1usize..8, 0usize..300, any::<bool>()).prop_map(|(records, value_len, durable)| Op {
+        records,
+        value_len,
+        durable,
+    })
 }
 
 proptest! {
@@ -60,12 +64,11 @@ proptest! {
         let cut_at = durable_len + ((len - durable_len) as f64 * cut) as u64;
         let mut data = std::fs::read(&seg).unwrap();
         data.truncate(cut_at as usize);
-        if let Some((where_, mask)) = flip {
-            if (cut_at as usize) > durable_len as usize {
+        if let Some((where_, mask)) = flip
+            && (cut_at as usize) > durable_len as usize {
                 let at = durable_len as usize + ((cut_at - durable_len) as f64 * where_) as usize;
                 data[at] ^= mask;
             }
-        }
         std::fs::write(&seg, &data).unwrap();
 
         let broker = Broker::open(config).unwrap();

@@ -68,7 +68,8 @@ fn offset_and_timestamp_lookups() {
     }
     assert_eq!(broker.list_offset("t", 0, OffsetSpec::Earliest).unwrap(), Some((0, -1)));
     assert_eq!(broker.list_offset("t", 0, OffsetSpec::Latest).unwrap(), Some((1000, -1)));
-    for (target, expected) in [(0, 0), (10_000, 0), (10_001, 1), (15_000, 501), (14_990, 499), (19_990, 999)] {
+    for (target, expected) in [(0, 0), (10_000, 0), (10_001, 1), (15_000, 501), (14_990, 499), (19_990, 999)]
+    {
         assert_eq!(
             broker.list_offset("t", 0, OffsetSpec::Timestamp(target)).unwrap().map(|x| x.0),
             Some(expected),
@@ -105,7 +106,10 @@ fn retention_by_bytes_and_by_time() {
     assert!(after.size_bytes > 20_000 - 4096, "retention removed too much: {}", after.size_bytes);
     assert!(after.log_start_offset > 0);
     assert_eq!(after.log_end_offset, 1000);
-    assert_eq!(broker.list_offset("by-bytes", 0, OffsetSpec::Earliest).unwrap().unwrap().0, after.log_start_offset);
+    assert_eq!(
+        broker.list_offset("by-bytes", 0, OffsetSpec::Earliest).unwrap().unwrap().0,
+        after.log_start_offset
+    );
     assert!(matches!(broker.fetch("by-bytes", 0, 0, 100), Err(Error::OffsetOutOfRange { .. })));
 
     let t = broker.describe_topic("by-time").unwrap().partitions[0].clone();
@@ -120,7 +124,11 @@ fn compaction_keeps_latest_per_key_and_drops_tombstones_after_delay() {
     let dir = tempfile::tempdir().unwrap();
     let broker = Broker::open(config(dir.path())).unwrap();
     broker
-        .create_topic("c", 1, small_segments(&[("cleanup.policy", "compact"), ("delete.retention.ms", "1500")]))
+        .create_topic(
+            "c",
+            1,
+            small_segments(&[("cleanup.policy", "compact"), ("delete.retention.ms", "1500")]),
+        )
         .unwrap();
     let now = brook_broker::util::now_ms();
     // 10 keys updated 50 times each; key 3 deleted at the end.
@@ -185,7 +193,11 @@ async fn restart_preserves_topics_data_and_committed_offsets() {
         broker
             .commit_offsets(
                 "g1",
-                vec![("a".into(), 0, OffsetAndMetadata { metadata: "meta".into(), ..OffsetAndMetadata::new(42) })],
+                vec![(
+                    "a".into(),
+                    0,
+                    OffsetAndMetadata { metadata: "meta".into(), ..OffsetAndMetadata::new(42) },
+                )],
             )
             .await
             .unwrap();
@@ -230,7 +242,8 @@ fn crash_recovery_truncates_torn_and_corrupt_tail() {
         broker.create_topic("t", 1, TopicConfig::default()).unwrap();
         for i in 0..100 {
             broker.produce("t", Some(0), vec![rec("k", &format!("value-{i:04}"), i)]).unwrap();
-            let size = std::fs::metadata(dir.path().join("topics/t/0/00000000000000000000.log")).unwrap().len();
+            let size =
+                std::fs::metadata(dir.path().join("topics/t/0/00000000000000000000.log")).unwrap().len();
             batch_ends.push(size);
         }
         seg_path = dir.path().join("topics/t/0/00000000000000000000.log");
@@ -320,7 +333,10 @@ fn bad_batches_are_rejected_with_clear_errors() {
     assert!(matches!(e, Error::MessageTooLarge { max: 2000, .. }), "{e}");
     assert!(matches!(broker.append("nope", 0, good.clone()), Err(Error::UnknownTopicOrPartition(_))));
     assert!(matches!(broker.append("t", 5, good.clone()), Err(Error::UnknownTopicOrPartition(_))));
-    assert!(matches!(broker.create_topic("bad/name", 1, TopicConfig::default()), Err(Error::InvalidTopicName(_))));
+    assert!(matches!(
+        broker.create_topic("bad/name", 1, TopicConfig::default()),
+        Err(Error::InvalidTopicName(_))
+    ));
     assert!(matches!(broker.create_topic("t", 1, TopicConfig::default()), Err(Error::TopicAlreadyExists(_))));
     // Nothing bad reached the log; the good batch appends at offset 0.
     assert_eq!(broker.append("t", 0, good).unwrap().base_offset, 0);
@@ -343,7 +359,10 @@ fn idempotent_producer_duplicates_are_written_once() {
     assert!(again.duplicate);
     assert_eq!(again.base_offset, 0);
     assert_eq!(broker.append("t", 0, batch(2)).unwrap().base_offset, 2);
-    assert!(matches!(broker.append("t", 0, batch(7)), Err(Error::OutOfOrderSequence { expected: 4, got: 7, .. })));
+    assert!(matches!(
+        broker.append("t", 0, batch(7)),
+        Err(Error::OutOfOrderSequence { expected: 4, got: 7, .. })
+    ));
     assert_eq!(broker.read("t", 0, 0, 1 << 20).unwrap().len(), 4);
     assert_ne!(broker.allocate_producer_id().unwrap(), pid);
 }
