@@ -3,3 +3,7 @@
 mod crash_property;
 mod kill;
 mod log;
+mod protocol_codec;
+mod protocol_server;
+mod rdkafka_client;
+mod server_support;
