@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Client-compatibility suite: real Kafka clients against a real `brook server` process.
+#
+#   broker/tests/compat/run.sh /path/to/brook
+#
+# Starts `brook server --listen 127.0.0.1:0` on a temporary data directory (reading the bound
+# address from its stderr), runs each client check, restarts the server once (the consumer
+# group must resume from its committed offsets), stops it, and prints `N passed, M failed`.
+# Exits non-zero if any check failed. Needs: kcat (Debian package) and the Python packages in
+# requirements.txt; it installs nothing itself.
+set -u
+
+BROOK=${1:?usage: run.sh BROOK_BINARY}
+HERE=$(cd "$(dirname "$0")" && pwd)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/brook-compat.XXXXXX")
+DATA="$WORK/data"
+NAME="r$$"
+PASSED=0
+FAILED=0
+PID=""
+BOOTSTRAP=""
+
+start_server() {
+    local log="$WORK/server-$(date +%s%N).log"
+    "$BROOK" server --data-dir "$DATA" --listen 127.0.0.1:0 --default-partitions 4 2>"$log" &
+    PID=$!
+    for _ in $(seq 1 300); do
+        BOOTSTRAP=$(sed -n 's/^kafka listener on \(.*\)$/\1/p' "$log" | head -n1)
+        [ -n "$BOOTSTRAP" ] && { echo "server pid $PID on $BOOTSTRAP"; return 0; }
+        kill -0 "$PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "the server did not start:"; cat "$log"
+    return 1
+}
+
+stop_server() {
+    [ -z "$PID" ] && return 0
+    kill -TERM "$PID" 2>/dev/null
+    if ! wait "$PID"; then echo "server exited non-zero on SIGTERM"; PID=""; return 1; fi
+    PID=""
+}
+
+cleanup() {
+    [ -n "$PID" ] && kill -KILL "$PID" 2>/dev/null
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+check() {
+    local name=$1; shift
+    local out="$WORK/$name.log"
+    local started=$SECONDS
+    if (cd "$HERE" && timeout 300 "$@") >"$out" 2>&1; then
+        PASSED=$((PASSED + 1))
+        echo "ok     $name ($((SECONDS - started)) s): $(tail -n1 "$out")"
+    else
+        FAILED=$((FAILED + 1))
+        echo "FAILED $name ($((SECONDS - started)) s):"
+        sed 's/^/    /' "$out" | tail -n 40
+    fi
+}
+
+PY=${PYTHON:-python3}
+GROUP_DIR="$WORK/group"
+mkdir -p "$GROUP_DIR"
+
+if start_server; then
+    check kcat "$PY" kcat_check.py "$BOOTSTRAP" "$NAME"
+    check confluent-kafka-codecs "$PY" confluent_check.py codecs "$BOOTSTRAP" "$NAME"
+    check confluent-kafka-group "$PY" confluent_check.py group-phase1 "$BOOTSTRAP" "$NAME" "$GROUP_DIR"
+    check kafka-python "$PY" kafka_python_check.py "$BOOTSTRAP" "$NAME"
+    if stop_server && start_server; then
+        check confluent-kafka-group-restart "$PY" confluent_check.py group-phase2 "$BOOTSTRAP" "$NAME" "$GROUP_DIR"
+    else
+        FAILED=$((FAILED + 1)); echo "FAILED server restart"
+    fi
+    stop_server || FAILED=$((FAILED + 1))
+else
+    FAILED=$((FAILED + 1))
+fi
+
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]
