@@ -18,7 +18,8 @@
 //! for the fsync, a long-polling fetch — are queued as futures, so the connection keeps reading
 //! and several produce requests share one fsync (group commit) while order is preserved.
 //!
-//! A frame larger than [`ServerConfig::max_frame_bytes`], one that cannot be decoded, or a
+//! A frame larger than [`ServerConfig::max_frame_bytes`], one that cannot be decoded (array
+//! counts are checked against the frame before the codec allocates for them), or a
 //! request for an API key or version the server does not implement closes that connection only.
 //! `acks=0` produce requests get no response at all, as Kafka clients expect.
 //!
@@ -28,6 +29,7 @@
 //! [`crate::group::coordinator`].
 
 mod connection;
+mod decode_guard;
 pub mod handlers;
 
 use std::future::Future;

@@ -89,6 +89,27 @@ fn bad_frames_close_only_their_connection() {
     c.stream.write_all(&frame).unwrap();
     assert!(c.is_closed_by_server(), "truncated body");
 
+    // Hostile array counts: 2^31 topics in 4 bytes (v1), u32::MAX in a compact array (v9). The
+    // codec would size a ~150 GB allocation from them; the process must survive.
+    for (version, body) in [(1i16, i32::MAX.to_be_bytes().to_vec()), (9, vec![0xff, 0xff, 0xff, 0xff, 0x0f])]
+    {
+        let mut c = server.client();
+        let mut frame = bytes::BytesMut::new();
+        frame.put_i16(3);
+        frame.put_i16(version);
+        frame.put_i32(1);
+        frame.put_i16(-1);
+        if version >= 9 {
+            frame.put_u8(0); // header tagged fields
+        }
+        frame.put_slice(&body);
+        frame.put_slice(&[0; 8]);
+        let mut wire = (frame.len() as i32).to_be_bytes().to_vec();
+        wire.extend_from_slice(&frame);
+        c.stream.write_all(&wire).unwrap();
+        assert!(c.is_closed_by_server(), "hostile count at v{version}");
+    }
+
     // Random bytes as a frame.
     let mut c = server.client();
     let mut garbage = vec![0u8; 200];

@@ -130,6 +130,8 @@ pub fn encode_frame<T: Encodable>(
 }
 
 fn decode<T: Decodable>(body: &mut Bytes, header: &Header) -> Result<T> {
+    // Reject hostile array counts before the crate sizes allocations from them.
+    super::decode_guard::check::<T>(body, header.version)?;
     T::decode(body, header.version).map_err(|e| {
         Error::InvalidRequest(format!("cannot decode {:?} v{} request: {e}", header.api, header.version))
     })
