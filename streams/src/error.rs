@@ -1,0 +1,73 @@
+//! The streams engine's error type, named by who is at fault.
+
+/// Errors of the streams engine.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The topology is malformed (a bug in how it was built, found before running).
+    #[error("invalid topology: {0}")]
+    Topology(String),
+    /// A record could not be deserialized with the configured serde.
+    #[error("cannot deserialize {what} of a record from {topic}: {reason}")]
+    Deserialize {
+        /// "key" or "value".
+        what: &'static str,
+        /// Source topic.
+        topic: String,
+        /// Why.
+        reason: String,
+    },
+    /// A value could not be serialized.
+    #[error("cannot serialize a record for {topic}: {reason}")]
+    Serialize {
+        /// Target topic.
+        topic: String,
+        /// Why.
+        reason: String,
+    },
+    /// A state store failed.
+    #[error("state store {store}: {reason}")]
+    State {
+        /// Store name.
+        store: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The broker (embedded) returned an error.
+    #[error("broker: {0}")]
+    Broker(#[from] brook_broker::Error),
+    /// A Kafka client operation failed.
+    #[error("kafka client: {0}")]
+    Kafka(String),
+    /// A user function or operator reported an error.
+    #[error("processing failed in {operator}: {reason}")]
+    Processing {
+        /// Operator name.
+        operator: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// Configuration problem.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// I/O error with context.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// Underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The application was stopped.
+    #[error("the streams application is shut down")]
+    Shutdown,
+}
+
+impl From<rdkafka::error::KafkaError> for Error {
+    fn from(e: rdkafka::error::KafkaError) -> Self {
+        Error::Kafka(e.to_string())
+    }
+}
+
+/// Result type of the streams crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

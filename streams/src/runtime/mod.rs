@@ -1,0 +1,211 @@
+//! The runtime: runs a topology's tasks on threads, reading from and writing to a broker.
+//!
+//! ```text
+//!  KafkaStreams::start(topology, config)
+//!     ├─ creates internal topics, checks co-partitioning
+//!     └─ N stream threads, each owning some tasks:
+//!           loop { fetch source partitions ─► RunningTask::process_buffered ─► write outputs
+//!                  every commit interval: flush state, make outputs durable, commit offsets }
+//! ```
+//!
+//! Two connections: [`Connection::Embedded`] reads and writes an in-process [`Broker`] without
+//! sockets; [`Connection::Kafka`] uses librdkafka against any Kafka-protocol cluster (Brook's
+//! own server or Apache Kafka), where instances of the same application share partitions
+//! through a consumer group named after the application id — the way Kafka Streams scales out.
+//! Offsets are committed after state is flushed and outputs are acknowledged, so processing is
+//! at-least-once.
+
+mod embedded;
+mod kafka;
+pub mod task_runner;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use brook_broker::Broker;
+use parking_lot::Mutex;
+
+use crate::error::{Error, Result};
+use crate::state::StateConfig;
+use crate::task::{ProcessingError, TaskMetrics};
+use crate::topology::Topology;
+
+/// Where the application's topics live.
+#[derive(Clone)]
+pub enum Connection {
+    /// An in-process broker (no sockets).
+    Embedded(Broker),
+    /// A Kafka-protocol cluster at `bootstrap` (HOST:PORT[,…]), with extra librdkafka settings.
+    Kafka {
+        /// Bootstrap servers.
+        bootstrap: String,
+        /// Extra client properties.
+        properties: Vec<(String, String)>,
+    },
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Connection::Embedded(b) => write!(f, "Embedded({b:?})"),
+            Connection::Kafka { bootstrap, .. } => write!(f, "Kafka({bootstrap})"),
+        }
+    }
+}
+
+/// Where a task starts when its group has no committed offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffsetReset {
+    /// From the beginning of each partition.
+    Earliest,
+    /// From the end (only new records).
+    Latest,
+}
+
+/// Configuration of a streams application.
+#[derive(Debug, Clone)]
+pub struct StreamsConfig {
+    /// Names the consumer group, internal topics and state directories.
+    pub application_id: String,
+    /// The broker.
+    pub connection: Connection,
+    /// Task state.
+    pub state: StateConfig,
+    /// Stream threads in this instance.
+    pub num_threads: usize,
+    /// How often state is flushed and offsets committed.
+    pub commit_interval: Duration,
+    /// Start position without a committed offset.
+    pub auto_offset_reset: OffsetReset,
+    /// Bytes fetched per partition per poll.
+    pub fetch_max_bytes: usize,
+}
+
+impl StreamsConfig {
+    /// Defaults: one thread, RocksDB state under `state_dir`, 1 s commits, earliest.
+    pub fn new(application_id: &str, connection: Connection, state_dir: impl Into<PathBuf>) -> Self {
+        StreamsConfig {
+            application_id: application_id.to_string(),
+            connection,
+            state: StateConfig::rocksdb(state_dir),
+            num_threads: 1,
+            commit_interval: Duration::from_millis(1000),
+            auto_offset_reset: OffsetReset::Earliest,
+            fetch_max_bytes: 1 << 20,
+        }
+    }
+}
+
+/// State shared between the application handle and its threads.
+pub(crate) struct Shared {
+    pub shutdown: AtomicBool,
+    /// Latest counters per thread.
+    pub metrics: Mutex<Vec<TaskMetrics>>,
+    pub errors: Mutex<Vec<ProcessingError>>,
+    pub failure: Mutex<Option<String>>,
+    /// Threads that found no work in their last full pass.
+    pub idle_threads: AtomicU64,
+    /// Bumped on every pass that did work.
+    pub activity: AtomicU64,
+}
+
+/// A running streams application (Kafka Streams' `KafkaStreams`).
+pub struct KafkaStreams {
+    shared: Arc<Shared>,
+    threads: Vec<JoinHandle<()>>,
+    num_threads: usize,
+}
+
+impl KafkaStreams {
+    /// Validates the topology against the broker, creates internal topics and starts threads.
+    pub fn start(mut topology: Topology, config: StreamsConfig) -> Result<KafkaStreams> {
+        if config.num_threads == 0 {
+            return Err(Error::Config("num_threads must be at least 1".into()));
+        }
+        topology.resolve_names(&config.application_id);
+        let shared = Arc::new(Shared {
+            shutdown: AtomicBool::new(false),
+            metrics: Mutex::new(Vec::new()),
+            errors: Mutex::new(Vec::new()),
+            failure: Mutex::new(None),
+            idle_threads: AtomicU64::new(0),
+            activity: AtomicU64::new(0),
+        });
+        let threads = match &config.connection {
+            Connection::Embedded(broker) => {
+                embedded::start(broker.clone(), topology, &config, shared.clone())?
+            }
+            Connection::Kafka { .. } => kafka::start(topology, &config, shared.clone())?,
+        };
+        let num_threads = threads.len();
+        Ok(KafkaStreams { shared, threads, num_threads })
+    }
+
+    /// Counters summed over all tasks (updated at each commit).
+    pub fn metrics(&self) -> TaskMetrics {
+        let mut sum = TaskMetrics::default();
+        for m in self.shared.metrics.lock().iter() {
+            sum += *m;
+        }
+        sum
+    }
+
+    /// Records skipped by processing errors since the last call.
+    pub fn take_errors(&self) -> Vec<ProcessingError> {
+        std::mem::take(&mut *self.shared.errors.lock())
+    }
+
+    /// The error that stopped a thread, if any.
+    pub fn failure(&self) -> Option<String> {
+        self.shared.failure.lock().clone()
+    }
+
+    /// Waits until every thread found nothing to process for `quiet` in a row (all input,
+    /// including internal topics, consumed), or `timeout` passes. Returns whether it settled.
+    pub fn wait_until_idle(&self, quiet: Duration, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut since: Option<(Instant, u64)> = None;
+        while Instant::now() < deadline {
+            if self.failure().is_some() {
+                return false;
+            }
+            let activity = self.shared.activity.load(Ordering::Acquire);
+            let idle = self.shared.idle_threads.load(Ordering::Acquire) as usize == self.num_threads;
+            match since {
+                Some((t, a)) if idle && a == activity => {
+                    if t.elapsed() >= quiet {
+                        return true;
+                    }
+                }
+                _ => since = idle.then(|| (Instant::now(), activity)),
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        false
+    }
+
+    /// Stops all threads after they flush state and commit their progress.
+    pub fn close(mut self) -> Result<()> {
+        self.stop()
+    }
+
+    fn stop(&mut self) -> Result<()> {
+        self.shared.shutdown.store(true, Ordering::Release);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        match self.failure() {
+            Some(f) => Err(Error::Processing { operator: "stream thread".into(), reason: f }),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for KafkaStreams {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}
