@@ -29,6 +29,9 @@ enum Command {
     Produce(commands::produce::ProduceArgs),
     /// Print records from a topic: key, value, partition, offset, timestamp.
     Consume(commands::consume::ConsumeArgs),
+    /// Measure broker throughput and latency through the Kafka protocol.
+    #[command(subcommand)]
+    Bench(commands::bench::BenchCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -47,6 +50,7 @@ fn main() -> std::process::ExitCode {
             Command::Topic(cmd) => commands::topic::run(cmd).await,
             Command::Produce(args) => commands::produce::run(args).await,
             Command::Consume(args) => commands::consume::run(args).await,
+            Command::Bench(cmd) => commands::bench::run(cmd).await,
         }
     });
     match result {

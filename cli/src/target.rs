@@ -36,9 +36,8 @@ impl TargetArgs {
             None => {
                 let mut config = BrokerConfig::new(&self.data_dir);
                 config.cleaner_interval = Duration::from_secs(3600);
-                let broker = Broker::open(config).with_context(|| {
-                    format!("opening data directory {}", self.data_dir.display())
-                })?;
+                let broker = Broker::open(config)
+                    .with_context(|| format!("opening data directory {}", self.data_dir.display()))?;
                 Ok(Target::Local(broker))
             }
         }
@@ -49,6 +48,16 @@ impl TargetArgs {
 pub fn kafka_config(bootstrap: &str) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", bootstrap).set("client.id", "brook-cli");
+    c
+}
+
+/// A librdkafka producer configuration for `bootstrap`.
+///
+/// Keyed records use Kafka's murmur2 partitioner (librdkafka defaults to CRC32), so a key lands
+/// on the same partition as with the Java client and with `brook produce --data-dir`.
+pub fn producer_config(bootstrap: &str) -> ClientConfig {
+    let mut c = kafka_config(bootstrap);
+    c.set("partitioner", "murmur2_random");
     c
 }
 

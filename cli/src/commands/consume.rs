@@ -150,7 +150,14 @@ async fn consume_remote(bootstrap: &str, args: &ConsumeArgs) -> anyhow::Result<(
     match args.partition {
         Some(p) => {
             let mut tpl = rdkafka::TopicPartitionList::new();
-            let offset = if args.from_beginning { rdkafka::Offset::Beginning } else { rdkafka::Offset::End };
+            // With a group, resume from its committed offset (falling back to the reset policy).
+            let offset = if args.group.is_some() {
+                rdkafka::Offset::Stored
+            } else if args.from_beginning {
+                rdkafka::Offset::Beginning
+            } else {
+                rdkafka::Offset::End
+            };
             tpl.add_partition_offset(&args.topic, p, offset)?;
             consumer.assign(&tpl)?;
         }

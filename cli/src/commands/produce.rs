@@ -6,9 +6,10 @@ use std::time::Duration;
 use anyhow::Context;
 use brook_broker::NewRecord;
 use clap::Args;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 
-use crate::target::{Target, TargetArgs, kafka_config};
+use crate::target::{Target, TargetArgs, producer_config};
 
 /// Options of `brook produce`.
 #[derive(Debug, Args)]
@@ -59,12 +60,13 @@ pub async fn run(args: ProduceArgs) -> anyhow::Result<()> {
             broker.close()?;
         }
         Target::Remote(bootstrap) => {
-            let producer: FutureProducer = kafka_config(&bootstrap)
+            let producer: FutureProducer = producer_config(&bootstrap)
                 .set("acks", &args.acks)
                 .set("linger.ms", "5")
                 .create()
                 .with_context(|| format!("connecting to {bootstrap}"))?;
-            let mut pending = Vec::new();
+            // Enqueue without waiting for each delivery; wait for all of them at the end.
+            let mut pending = std::collections::VecDeque::new();
             for line in stdin.lock().lines() {
                 let (key, value) = split(line.context("reading stdin")?);
                 let mut record = FutureRecord::to(&args.topic).payload(&value);
@@ -74,15 +76,41 @@ pub async fn run(args: ProduceArgs) -> anyhow::Result<()> {
                 if let Some(p) = args.partition {
                     record = record.partition(p);
                 }
-                pending.push(producer.send(record, Duration::from_secs(30)));
+                loop {
+                    match producer.send_result(record) {
+                        Ok(delivery) => {
+                            pending.push_back(delivery);
+                            break;
+                        }
+                        Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                            record = r;
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                        Err((e, _)) => anyhow::bail!("produce failed: {e}"),
+                    }
+                }
                 count += 1;
+                // Bound memory on long inputs by settling the oldest deliveries.
+                while pending.len() > 100_000 {
+                    if let Some(d) = pending.pop_front() {
+                        settle(d).await?;
+                    }
+                }
             }
-            for f in pending {
-                f.await.map_err(|(e, _)| anyhow::anyhow!("produce failed: {e}"))?;
+            for d in pending {
+                settle(d).await?;
             }
         }
     }
     eprintln!("Produced {count} record(s) to {}.", args.topic);
+    Ok(())
+}
+
+async fn settle(delivery: DeliveryFuture) -> anyhow::Result<()> {
+    delivery
+        .await
+        .context("the producer shut down before delivering")?
+        .map_err(|(e, _)| anyhow::anyhow!("produce failed: {e}"))?;
     Ok(())
 }
 

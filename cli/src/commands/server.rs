@@ -1,9 +1,13 @@
-//! `brook server`: opens the broker on a data directory and serves until SIGINT/SIGTERM.
+//! `brook server`: opens the broker on a data directory, serves the Kafka protocol on
+//! `--listen`, and runs until SIGINT/SIGTERM, then closes every connection and the broker
+//! cleanly.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
+use brook_broker::server::{KafkaServer, ServerConfig};
 use brook_broker::{Broker, BrokerConfig};
 use clap::Args;
 
@@ -25,6 +29,28 @@ pub struct ServerArgs {
     /// How often retention and compaction run, in ms.
     #[arg(long, default_value_t = 30_000)]
     pub cleaner_interval_ms: u64,
+    /// Address of the Kafka protocol listener (port 0 picks a free port; the bound address is
+    /// printed on stderr as `kafka listener on HOST:PORT`).
+    #[arg(long, default_value = "127.0.0.1:9092", value_name = "HOST:PORT")]
+    pub listen: SocketAddr,
+    /// HOST:PORT clients are told to connect to (default: the bound listen address). Use an IP
+    /// address or a name clients resolve to this machine.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub advertised_listener: Option<String>,
+    /// Largest request frame accepted, in bytes.
+    #[arg(long, default_value_t = 100 * 1024 * 1024)]
+    pub max_frame_bytes: usize,
+}
+
+/// Splits `HOST:PORT` (IPv6 hosts in brackets).
+pub fn parse_host_port(s: &str) -> anyhow::Result<(String, u16)> {
+    let (host, port) = s.rsplit_once(':').with_context(|| format!("expected HOST:PORT, got '{s}'"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        bail!("expected HOST:PORT, got '{s}' (the host is empty)");
+    }
+    let port = port.parse::<u16>().with_context(|| format!("'{port}' in '{s}' is not a port number"))?;
+    Ok((host.to_string(), port))
 }
 
 /// Runs the server until a shutdown signal arrives, then closes the broker cleanly.
@@ -35,12 +61,35 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     config.flush_interval = Some(Duration::from_millis(args.flush_interval_ms.max(1)));
     config.cleaner_interval = Duration::from_millis(args.cleaner_interval_ms.max(10));
     let broker = Broker::open(config).with_context(|| format!("opening {}", args.data_dir.display()))?;
-    tracing::info!(data_dir = %args.data_dir.display(), "brook server started");
+    let mut server_config = ServerConfig::new(args.listen);
+    server_config.max_frame_bytes = args.max_frame_bytes;
+    if let Some(adv) = &args.advertised_listener {
+        let (host, port) = parse_host_port(adv)?;
+        server_config.advertised_host = host;
+        server_config.advertised_port = Some(port);
+    }
+    let server = match KafkaServer::bind(broker.clone(), server_config) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = broker.close();
+            return Err(e).context("starting the Kafka listener");
+        }
+    };
+    let addr = server.local_addr();
+    tracing::info!(data_dir = %args.data_dir.display(), %addr, "brook server started");
     eprintln!("brook server running on {} (Ctrl-C to stop)", args.data_dir.display());
-    wait_for_shutdown().await?;
+    eprintln!("kafka listener on {addr}");
+    let served = server
+        .run(async {
+            if let Err(e) = wait_for_shutdown().await {
+                tracing::warn!(error = %e, "cannot install signal handlers; stopping");
+            }
+        })
+        .await;
     eprintln!("shutting down");
-    broker.close().context("closing the broker")?;
-    Ok(())
+    let closed = broker.close().context("closing the broker");
+    served.context("serving the Kafka protocol")?;
+    closed
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use brook_broker::TopicConfig;
 use brook_broker::log::config::TOPIC_CONFIGS;
-use clap::{Args, Subcommand};
+use clap::Subcommand;
 use rdkafka::admin::{AdminClient, AdminOptions, AlterConfig, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -114,7 +114,12 @@ pub async fn run(cmd: TopicCommand) -> anyhow::Result<()> {
             match &target {
                 Target::Local(b) => {
                     let d = b.describe_topic(&name)?;
-                    println!("Topic: {}\tPartitions: {}\tInternal: {}", d.name, d.partitions.len(), d.internal);
+                    println!(
+                        "Topic: {}\tPartitions: {}\tInternal: {}",
+                        d.name,
+                        d.partitions.len(),
+                        d.internal
+                    );
                     for p in &d.partitions {
                         println!(
                             "  Partition: {}\tLogStart: {}\tLogEnd: {}\tSize: {} B\tSegments: {}",
@@ -133,7 +138,11 @@ pub async fn run(cmd: TopicCommand) -> anyhow::Result<()> {
                     println!("Topic: {}\tPartitions: {}", t.name(), t.partitions().len());
                     for p in t.partitions() {
                         let (lo, hi) = consumer.fetch_watermarks(&name, p.id(), Duration::from_secs(10))?;
-                        println!("  Partition: {}\tLeader: {}\tLogStart: {lo}\tLogEnd: {hi}", p.id(), p.leader());
+                        println!(
+                            "  Partition: {}\tLeader: {}\tLogStart: {lo}\tLogEnd: {hi}",
+                            p.id(),
+                            p.leader()
+                        );
                     }
                     let admin = admin(bootstrap)?;
                     let res = admin.describe_configs([&ResourceSpecifier::Topic(&name)], &opts()).await?;
