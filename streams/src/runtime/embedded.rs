@@ -218,6 +218,9 @@ fn run_thread(
     }
 }
 
+/// Upper bound on the payload bytes of one produced output batch.
+const MAX_OUTPUT_BATCH_BYTES: usize = 256 << 10;
+
 /// Writes queued output records, one produce call per run of records for the same topic.
 fn write_outputs(
     broker: &Broker,
@@ -240,18 +243,31 @@ fn write_outputs(
         if let Some(cb) = topology.callback(&topic) {
             records[i..j].iter().for_each(|r| cb(r));
         } else {
-            let batch: Vec<NewRecord> = records[i..j]
-                .iter()
-                .map(|r| NewRecord {
-                    key: r.key.clone(),
-                    value: r.value.clone(),
-                    headers: r.headers.clone(),
-                    timestamp: Some(r.timestamp),
-                })
-                .collect();
-            for (p, offset) in broker.produce(&topic, partition, batch)? {
-                let e = written.entry((topic.clone(), p)).or_insert(0);
-                *e = (*e).max(offset + 1);
+            // Keep each produced batch well under the default max.message.bytes (1 MiB).
+            let mut start = i;
+            while start < j {
+                let mut end = start;
+                let mut bytes = 0usize;
+                while end < j && (end == start || bytes < MAX_OUTPUT_BATCH_BYTES) {
+                    let r = &records[end];
+                    bytes +=
+                        32 + r.key.as_ref().map_or(0, |k| k.len()) + r.value.as_ref().map_or(0, |v| v.len());
+                    end += 1;
+                }
+                let batch: Vec<NewRecord> = records[start..end]
+                    .iter()
+                    .map(|r| NewRecord {
+                        key: r.key.clone(),
+                        value: r.value.clone(),
+                        headers: r.headers.clone(),
+                        timestamp: Some(r.timestamp),
+                    })
+                    .collect();
+                for (p, offset) in broker.produce(&topic, partition, batch)? {
+                    let e = written.entry((topic.clone(), p)).or_insert(0);
+                    *e = (*e).max(offset + 1);
+                }
+                start = end;
             }
         }
         i = j;

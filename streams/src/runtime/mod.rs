@@ -192,7 +192,8 @@ impl KafkaStreams {
         self.stop()
     }
 
-    fn stop(&mut self) -> Result<()> {
+    /// Like [`KafkaStreams::close`], keeping the handle so final metrics can still be read.
+    pub fn stop(&mut self) -> Result<()> {
         self.shared.shutdown.store(true, Ordering::Release);
         for t in self.threads.drain(..) {
             let _ = t.join();
