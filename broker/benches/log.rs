@@ -59,7 +59,8 @@ fn append(c: &mut Criterion) {
         // group commit lets one fsync cover all four.
         g.throughput(Throughput::Bytes(4 * data.len() as u64));
         g.bench_with_input(BenchmarkId::new("durable_4_writers", format!("{size}B")), &data, |b, data| {
-            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().unwrap();
+            let rt =
+                tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().unwrap();
             let dir = tempfile::tempdir().unwrap();
             let broker = broker(dir.path());
             let log = broker.partition("t", 0).unwrap();

@@ -8,6 +8,10 @@
 
 use std::time::{Duration, Instant};
 
+// The same allocator as the `brook` binary.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use brook_broker::{Broker, BrokerConfig, NewRecord, TopicConfig};
 use brook_streams::dsl::{StreamsBuilder, TimeWindows};
 use brook_streams::{Connection, KafkaStreams, StreamsConfig, Topology};

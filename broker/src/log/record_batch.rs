@@ -400,23 +400,15 @@ impl RecordBatchBuilder {
             self.base_timestamp = timestamp;
         }
         self.max_timestamp = self.max_timestamp.max(timestamp);
-        let mut body = Vec::with_capacity(
-            16 + record.key.as_ref().map_or(0, Bytes::len) + record.value.as_ref().map_or(0, Bytes::len),
+        let delta = self.count as i64;
+        put_record(
+            &mut self.buf,
+            timestamp - self.base_timestamp,
+            delta,
+            record.key.as_deref(),
+            record.value.as_deref(),
+            &record.headers,
         );
-        body.push(0u8);
-        put_varlong(&mut body, timestamp - self.base_timestamp);
-        put_varlong(&mut body, self.count as i64);
-        put_nullable(&mut body, record.key.as_deref());
-        put_nullable(&mut body, record.value.as_deref());
-        put_varlong(&mut body, record.headers.len() as i64);
-        for header in &record.headers {
-            put_nullable(&mut body, Some(&header.key));
-            put_nullable(&mut body, header.value.as_deref());
-        }
-        let mut len = Vec::with_capacity(5);
-        put_varlong(&mut len, body.len() as i64);
-        self.buf.put_slice(&len);
-        self.buf.put_slice(&body);
         self.count += 1;
     }
 
@@ -452,21 +444,14 @@ pub(crate) fn rebuild_batch(original: &BatchHeader, records: &[Record]) -> Bytes
     let base_ts = records.first().map_or(original.base_timestamp, |r| r.timestamp);
     builder.base_timestamp = base_ts;
     for record in records {
-        let mut body = Vec::with_capacity(32);
-        body.push(0u8);
-        put_varlong(&mut body, record.timestamp - base_ts);
-        put_varlong(&mut body, record.offset - original.base_offset);
-        put_nullable(&mut body, record.key.as_deref());
-        put_nullable(&mut body, record.value.as_deref());
-        put_varlong(&mut body, record.headers.len() as i64);
-        for header in &record.headers {
-            put_nullable(&mut body, Some(&header.key));
-            put_nullable(&mut body, header.value.as_deref());
-        }
-        let mut len = Vec::with_capacity(5);
-        put_varlong(&mut len, body.len() as i64);
-        builder.buf.put_slice(&len);
-        builder.buf.put_slice(&body);
+        put_record(
+            &mut builder.buf,
+            record.timestamp - base_ts,
+            record.offset - original.base_offset,
+            record.key.as_deref(),
+            record.value.as_deref(),
+            &record.headers,
+        );
         builder.count += 1;
         builder.max_timestamp = builder.max_timestamp.max(record.timestamp);
     }
@@ -483,21 +468,65 @@ pub(crate) fn rebuild_batch(original: &BatchHeader, records: &[Record]) -> Bytes
     buf
 }
 
-fn put_varlong(out: &mut Vec<u8>, value: i64) {
-    let mut v = ((value << 1) ^ (value >> 63)) as u64;
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
+/// Writes one record (length-prefixed) straight into the batch buffer.
+fn put_record(
+    buf: &mut BytesMut,
+    timestamp_delta: i64,
+    offset_delta: i64,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    headers: &[Header],
+) {
+    let nullable_len =
+        |b: Option<&[u8]>| b.map_or(varlong_len(-1), |b| varlong_len(b.len() as i64) + b.len());
+    let mut body = 1
+        + varlong_len(timestamp_delta)
+        + varlong_len(offset_delta)
+        + nullable_len(key)
+        + nullable_len(value);
+    body += varlong_len(headers.len() as i64);
+    for h in headers {
+        body += nullable_len(Some(&h.key)) + nullable_len(h.value.as_deref());
     }
-    out.push(v as u8);
+    buf.reserve(body + 5);
+    put_varlong_buf(buf, body as i64);
+    buf.put_u8(0);
+    put_varlong_buf(buf, timestamp_delta);
+    put_varlong_buf(buf, offset_delta);
+    put_nullable_buf(buf, key);
+    put_nullable_buf(buf, value);
+    put_varlong_buf(buf, headers.len() as i64);
+    for h in headers {
+        put_nullable_buf(buf, Some(&h.key));
+        put_nullable_buf(buf, h.value.as_deref());
+    }
 }
 
-fn put_nullable(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
+fn varlong_len(value: i64) -> usize {
+    let mut v = ((value << 1) ^ (value >> 63)) as u64;
+    let mut n = 1;
+    while v >= 0x80 {
+        v >>= 7;
+        n += 1;
+    }
+    n
+}
+
+fn put_varlong_buf(out: &mut BytesMut, value: i64) {
+    let mut v = ((value << 1) ^ (value >> 63)) as u64;
+    while v >= 0x80 {
+        out.put_u8((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.put_u8(v as u8);
+}
+
+fn put_nullable_buf(out: &mut BytesMut, bytes: Option<&[u8]>) {
     match bytes {
-        None => put_varlong(out, -1),
+        None => put_varlong_buf(out, -1),
         Some(b) => {
-            put_varlong(out, b.len() as i64);
-            out.extend_from_slice(b);
+            put_varlong_buf(out, b.len() as i64);
+            out.put_slice(b);
         }
     }
 }

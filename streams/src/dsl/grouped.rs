@@ -276,6 +276,7 @@ impl<K: Clone + 'static, V: Clone + 'static> TimeWindowedKStream<K, V> {
                 emit_final,
                 observed: i64::MIN,
                 emitted_below: i64::MIN,
+                expired_below: i64::MIN,
                 down: o.downstream(bld)?,
             }) as Box<dyn Processor<K, V>>)
         }));

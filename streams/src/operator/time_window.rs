@@ -41,6 +41,8 @@ pub struct TimeWindowAggregate<K, V, A> {
     pub observed: i64,
     /// Windows starting below this were already emitted (emit-final).
     pub emitted_below: i64,
+    /// Windows starting below this were already deleted.
+    pub expired_below: i64,
     /// Where changes go.
     pub down: Downstream<Windowed<K>, Change<A>>,
 }
@@ -106,9 +108,13 @@ impl<K: Clone + 'static, V: Clone + 'static, A: Clone + 'static> Processor<K, V>
             self.emitted_below = closed_below;
             self.store.expire_before(closed_below)?;
         }
+        // Expire whole windows only, once per window advance: each expiry is a range delete,
+        // and RocksDB range tombstones are cheap only when they are few.
         let retained_from = self.observed.saturating_sub(self.retention).saturating_add(1);
-        if !self.emit_final && retained_from > i64::MIN + 1 {
-            self.store.expire_before(retained_from)?;
+        let aligned = retained_from.div_euclid(self.windows.advance).saturating_mul(self.windows.advance);
+        if !self.emit_final && aligned > self.expired_below {
+            self.store.expire_before(aligned)?;
+            self.expired_below = aligned;
         }
         self.down.borrow_mut().advance(watermark, ctx)
     }
