@@ -60,7 +60,9 @@ pub struct ServerConfig {
     /// Largest request frame accepted (Kafka's `socket.request.max.bytes`); larger frames close
     /// the connection before anything is allocated for them.
     pub max_frame_bytes: usize,
-    /// Responses queued per connection before the server stops reading from it.
+    /// Responses queued per connection before the server stops reading from it. Deferred
+    /// `acks=all` replies wait here for the fsync while later requests are appended, so this
+    /// should cover the requests a client sends during one slow fsync.
     pub max_in_flight: usize,
     /// Cluster id reported in Metadata.
     pub cluster_id: String,
@@ -79,7 +81,7 @@ impl ServerConfig {
             advertised_host,
             advertised_port: None,
             max_frame_bytes: 100 * 1024 * 1024,
-            max_in_flight: 64,
+            max_in_flight: 1024,
             cluster_id: "brook-cluster".to_string(),
             coordinator: CoordinatorConfig::default(),
         }
