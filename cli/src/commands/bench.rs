@@ -4,7 +4,8 @@
 //! * `produce`: N producers send `--count` messages of `--message-size` bytes as fast as the
 //!   broker takes them (with the given `--acks` and `--compression`); then, unless
 //!   `--latency-rate 0`, one producer sends at a fixed rate while a consumer reads the same
-//!   topic, and the produce-to-consume latency of every message is recorded (p50/p99/max).
+//!   topic, and the produce-to-consume latency of every message is recorded (p50/p99/max),
+//!   as is the produce-to-acknowledgement latency (which, with `acks=all`, includes the fsync).
 //! * `consume`: writes `--count` messages (unless the topic already holds them), then one
 //!   consumer reads them all from the beginning.
 //!
@@ -149,6 +150,28 @@ impl ProducerContext for Counting {
     }
 }
 
+/// Records, per message, the time from send to acknowledgement (the send time rides along as
+/// the delivery opaque).
+struct AckTimer {
+    acks: Mutex<Vec<u64>>,
+    failed: AtomicU64,
+}
+
+impl ClientContext for AckTimer {}
+
+impl ProducerContext for AckTimer {
+    type DeliveryOpaque = Box<u64>;
+    fn delivery(&self, result: &DeliveryResult<'_>, sent_micros: Box<u64>) {
+        if result.is_ok() {
+            if let Ok(mut acks) = self.acks.lock() {
+                acks.push(now_micros().saturating_sub(*sent_micros));
+            }
+        } else {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
 fn producer_config(bootstrap: &str, args: &BenchArgs, linger_ms: &str) -> ClientConfig {
     let mut c = base_producer_config(bootstrap);
     c.set("acks", &args.acks)
@@ -272,6 +295,7 @@ fn bench_produce(bootstrap: &str, args: &BenchArgs) -> anyhow::Result<String> {
             "latency": latency.as_ref().map(|l| json!({
                 "rate_per_s": args.latency_rate, "samples": l.samples, "lost": l.lost,
                 "p50_ms": l.p50_ms, "p99_ms": l.p99_ms, "max_ms": l.max_ms,
+                "ack_p50_ms": l.ack_p50_ms, "ack_p99_ms": l.ack_p99_ms,
             })),
         })
         .to_string());
@@ -290,8 +314,9 @@ fn bench_produce(bootstrap: &str, args: &BenchArgs) -> anyhow::Result<String> {
     );
     if let Some(l) = latency {
         out.push_str(&format!(
-            "\nproduce-to-consume latency at {} msgs/s: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} samples, {} lost)",
-            args.latency_rate, l.p50_ms, l.p99_ms, l.max_ms, l.samples, l.lost
+            "\nproduce-to-consume latency at {} msgs/s: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} samples, {} lost); \
+             produce-to-ack (acks={}): p50 {:.2} ms, p99 {:.2} ms",
+            args.latency_rate, l.p50_ms, l.p99_ms, l.max_ms, l.samples, l.lost, args.acks, l.ack_p50_ms, l.ack_p99_ms
         ));
     }
     Ok(out)
@@ -355,6 +380,15 @@ struct Latency {
     p50_ms: f64,
     p99_ms: f64,
     max_ms: f64,
+    ack_p50_ms: f64,
+    ack_p99_ms: f64,
+}
+
+/// The `q` quantile of sorted microsecond samples, in ms.
+fn quantile_ms(sorted: &[u64], q: f64) -> f64 {
+    sorted
+        .get(((sorted.len().saturating_sub(1)) as f64 * q).round() as usize)
+        .map_or(0.0, |&v| v as f64 / 1000.0)
 }
 
 fn now_micros() -> u64 {
@@ -375,8 +409,9 @@ fn measure_latency(bootstrap: &str, args: &BenchArgs) -> anyhow::Result<Latency>
     let producer_cfg = producer_config(bootstrap, args, "0");
     let topic = args.topic.clone();
     let interval = Duration::from_secs_f64(1.0 / args.latency_rate as f64);
-    let sender = std::thread::spawn(move || -> anyhow::Result<()> {
-        let producer: ThreadedProducer<Counting> = producer_cfg.create_with_context(Counting::new())?;
+    let sender = std::thread::spawn(move || -> anyhow::Result<Vec<u64>> {
+        let producer: ThreadedProducer<AckTimer> = producer_cfg
+            .create_with_context(AckTimer { acks: Mutex::new(Vec::new()), failed: AtomicU64::new(0) })?;
         let start = Instant::now();
         let mut buf = payload_pool(size);
         for i in 0..total {
@@ -384,12 +419,19 @@ fn measure_latency(bootstrap: &str, args: &BenchArgs) -> anyhow::Result<Latency>
             if let Some(wait) = due.checked_duration_since(Instant::now()) {
                 std::thread::sleep(wait);
             }
-            buf[..8].copy_from_slice(&now_micros().to_be_bytes());
-            let record: BaseRecord<'_, (), [u8]> = BaseRecord::to(&topic).payload(&buf[..]);
+            let sent = now_micros();
+            buf[..8].copy_from_slice(&sent.to_be_bytes());
+            let record = BaseRecord::<'_, (), [u8], Box<u64>>::with_opaque_to(&topic, Box::new(sent))
+                .payload(&buf[..]);
             producer.send(record).map_err(|(e, _)| anyhow::anyhow!("produce failed: {e}"))?;
         }
         producer.flush(Duration::from_secs(60))?;
-        Ok(())
+        let failed = producer.context().failed.load(Ordering::Relaxed);
+        if failed > 0 {
+            bail!("{failed} latency messages failed");
+        }
+        let acks = producer.context().acks.lock().map(|a| a.clone()).unwrap_or_default();
+        Ok(acks)
     });
     let mut latencies = Vec::with_capacity(total as usize);
     let deadline = Instant::now() + Duration::from_secs(args.latency_secs + 30);
@@ -402,17 +444,19 @@ fn measure_latency(bootstrap: &str, args: &BenchArgs) -> anyhow::Result<Latency>
             }
         }
     }
-    sender.join().map_err(|_| anyhow::anyhow!("the latency producer panicked"))??;
-    if latencies.is_empty() {
+    let mut acks = sender.join().map_err(|_| anyhow::anyhow!("the latency producer panicked"))??;
+    if latencies.is_empty() || acks.is_empty() {
         bail!("the latency consumer received nothing");
     }
     latencies.sort_unstable();
-    let pct = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize] as f64 / 1000.0;
+    acks.sort_unstable();
     Ok(Latency {
         samples: latencies.len(),
         lost: total.saturating_sub(latencies.len() as u64),
-        p50_ms: pct(0.50),
-        p99_ms: pct(0.99),
-        max_ms: pct(1.0),
+        p50_ms: quantile_ms(&latencies, 0.50),
+        p99_ms: quantile_ms(&latencies, 0.99),
+        max_ms: quantile_ms(&latencies, 1.0),
+        ack_p50_ms: quantile_ms(&acks, 0.50),
+        ack_p99_ms: quantile_ms(&acks, 0.99),
     })
 }
