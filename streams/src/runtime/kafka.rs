@@ -166,6 +166,10 @@ fn run_thread(thread: usize, topology: &Topology, config: &StreamsConfig, shared
     let mut tasks: HashMap<TaskId, RunningTask> = HashMap::new();
     let mut waiting: HashMap<TaskId, Instant> = HashMap::new();
     let mut highs: HashMap<(String, i32), (i64, Instant)> = HashMap::new();
+    let mut last_lag_check = Instant::now();
+    // Counters of tasks this thread no longer runs.
+    let mut retired = TaskMetrics::default();
+    let mut lag_free = false;
     let mut last_commit = Instant::now();
     let mut last_assignment_check = Instant::now();
     let mut idle = false;
@@ -257,7 +261,7 @@ fn run_thread(thread: usize, topology: &Topology, config: &StreamsConfig, shared
             }
         }
         if stopping || last_commit.elapsed() >= config.commit_interval {
-            commit(thread, &consumer, &producer, &mut tasks, shared)?;
+            commit(thread, &consumer, &producer, &mut tasks, retired, shared)?;
             last_commit = Instant::now();
         }
         if stopping {
@@ -275,12 +279,26 @@ fn run_thread(thread: usize, topology: &Topology, config: &StreamsConfig, shared
                 let keep = t.sources.iter().all(|s| assigned.contains(&(s.clone(), id.partition)));
                 if !keep {
                     tracing::info!(task = %id, "task revoked by rebalance");
+                    retired += t.ctx.metrics;
                 }
                 keep
             });
         }
         let pending = tasks.values().any(|t| t.buffers.iter().any(|b| !b.is_empty()));
-        if polled == 0 && work == 0 && !pending {
+        let quiet = polled == 0 && work == 0 && !pending;
+        // Quiet is not idle until the group has given this member partitions and it has read
+        // them to their ends (a member that is still joining looks quiet too).
+        let caught_up = quiet && {
+            if last_lag_check.elapsed() >= Duration::from_millis(200) {
+                last_lag_check = Instant::now();
+                lag_free = consumer_caught_up(&consumer);
+            }
+            lag_free
+        };
+        if !quiet {
+            lag_free = false;
+        }
+        if caught_up {
             if !idle {
                 idle = true;
                 shared.idle_threads.fetch_add(1, Ordering::AcqRel);
@@ -293,6 +311,36 @@ fn run_thread(thread: usize, topology: &Topology, config: &StreamsConfig, shared
             shared.activity.fetch_add(1, Ordering::AcqRel);
         }
     }
+}
+
+/// Whether the consumer has an assignment and its position is at the end of every partition.
+fn consumer_caught_up(consumer: &BaseConsumer) -> bool {
+    let Ok(assignment) = consumer.assignment() else { return false };
+    if assignment.count() == 0 {
+        return false;
+    }
+    let Ok(positions) = consumer.position() else { return false };
+    // Before its first fetch a partition has no position; its committed offset says where
+    // the member will start.
+    let committed = consumer.committed_offsets(assignment, Duration::from_secs(1)).ok();
+    positions.elements().iter().all(|e| {
+        let Ok((low, high)) = consumer.fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(1))
+        else {
+            return false;
+        };
+        let start = match e.offset() {
+            Offset::Offset(pos) => pos,
+            _ => match committed
+                .as_ref()
+                .and_then(|c| c.find_partition(e.topic(), e.partition()))
+                .map(|c| c.offset())
+            {
+                Some(Offset::Offset(c)) => c,
+                _ => low,
+            },
+        };
+        start >= high
+    })
 }
 
 fn new_task(topology: &Topology, config: &StreamsConfig, id: TaskId) -> Result<RunningTask> {
@@ -364,10 +412,11 @@ fn commit(
     consumer: &BaseConsumer,
     producer: &ThreadedProducer<DefaultProducerContext>,
     tasks: &mut HashMap<TaskId, RunningTask>,
+    retired: TaskMetrics,
     shared: &Shared,
 ) -> Result<()> {
     let mut tpl = TopicPartitionList::new();
-    let mut metrics = TaskMetrics::default();
+    let mut metrics = retired;
     for t in tasks.values_mut() {
         t.flush()?;
         for (si, topic) in t.sources.iter().enumerate() {

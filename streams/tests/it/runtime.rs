@@ -70,3 +70,62 @@ fn missing_source_topic_is_a_clear_error() {
     let err = KafkaStreams::start(wordcount(), config).err().unwrap();
     assert!(err.to_string().contains("source topic 'lines' does not exist"), "{err}");
 }
+
+/// Two instances of one application over the Kafka protocol share the input partitions
+/// through their consumer group, as Kafka Streams instances do; every record is processed.
+#[test]
+fn two_instances_share_partitions_through_a_consumer_group() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::open(BrokerConfig::new(dir.path().join("broker"))).unwrap();
+    broker.create_topic("in", 4, TopicConfig::default()).unwrap();
+    broker.create_topic("out", 4, TopicConfig::default()).unwrap();
+    let server = rt
+        .block_on(async {
+            brook_broker::server::KafkaServer::bind(
+                broker.clone(),
+                brook_broker::server::ServerConfig::new("127.0.0.1:0".parse().unwrap()),
+            )
+        })
+        .unwrap();
+    let bootstrap = server.local_addr().to_string();
+    let handle = rt.block_on(async { server.spawn() });
+    let topology = || {
+        let b = StreamsBuilder::new();
+        b.stream::<String, String>("in").map_values(|v| format!("seen-{v}")).to("out");
+        b.build().unwrap()
+    };
+    let start = |n: usize| {
+        let mut c = StreamsConfig::new(
+            "scale-out",
+            Connection::Kafka { bootstrap: bootstrap.clone(), properties: vec![] },
+            dir.path().join(format!("state-{n}")),
+        );
+        c.commit_interval = Duration::from_millis(200);
+        KafkaStreams::start(topology(), c).unwrap()
+    };
+    let mut a = start(1);
+    let mut b = start(2);
+    // Idle means "has partitions and has read them to the end": both members have joined.
+    let joined = a.wait_until_idle(Duration::from_millis(500), Duration::from_secs(60))
+        && b.wait_until_idle(Duration::from_millis(500), Duration::from_secs(60));
+    assert!(joined, "{:?} {:?}", a.failure(), b.failure());
+    let records: Vec<_> =
+        (0..2000).map(|i| NewRecord::new(Some(format!("k{i}")), Some(format!("{i}")))).collect();
+    broker.produce("in", None, records).unwrap();
+    let settled = a.wait_until_idle(Duration::from_secs(1), Duration::from_secs(90))
+        && b.wait_until_idle(Duration::from_secs(1), Duration::from_secs(90));
+    a.stop().unwrap();
+    b.stop().unwrap();
+    assert!(settled);
+    let (ma, mb) = (a.metrics(), b.metrics());
+    assert!(ma.records_in > 0 && mb.records_in > 0, "both instances got partitions: {ma:?} {mb:?}");
+    let mut values = std::collections::BTreeSet::new();
+    for p in 0..4 {
+        for r in broker.read("out", p, 0, 64 << 20).unwrap() {
+            values.insert(String::from_utf8(r.value.unwrap().to_vec()).unwrap());
+        }
+    }
+    assert_eq!(values.len(), 2000, "every input record was processed");
+    rt.block_on(handle.shutdown()).unwrap();
+}
