@@ -1,0 +1,138 @@
+//! Topic tools, produce and consume: directly on a data directory and through a server.
+
+use crate::{Server, brook, ok};
+
+#[test]
+fn topic_tools_on_a_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    ok(
+        &[
+            "topic",
+            "create",
+            "orders",
+            "--partitions",
+            "3",
+            "--config",
+            "retention.ms=3600000",
+            "--data-dir",
+            d,
+        ],
+        None,
+    );
+    let list = ok(&["topic", "list", "--data-dir", d], None);
+    assert!(list.lines().any(|l| l == "orders"), "{list}");
+    ok(&["topic", "alter", "orders", "--config", "cleanup.policy=compact", "--data-dir", d], None);
+    let desc = ok(&["topic", "describe", "orders", "--data-dir", d], None);
+    assert!(desc.contains("Partitions: 3"), "{desc}");
+    assert!(desc.contains("retention.ms=3600000  (set)"), "{desc}");
+    assert!(desc.contains("cleanup.policy=compact  (set)"), "{desc}");
+    assert!(desc.contains("segment.bytes=1073741824"), "defaults are listed: {desc}");
+
+    let input = "k1:hello\nk2:world\nk1:again\nno-key-line\n";
+    ok(&["produce", "orders", "--key-separator", ":", "--data-dir", d], Some(input));
+    let out = ok(&["consume", "orders", "--from-beginning", "--group", "g1", "--data-dir", d], None);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    // Keyed records are on Kafka's partition for their key, in order within it.
+    let p1 = brook_broker::partitioner::partition_for_key(b"k1", 3);
+    let k1: Vec<&str> = lines.iter().copied().filter(|l| l.contains("key:k1 ")).collect();
+    assert_eq!(k1.len(), 2);
+    assert!(
+        k1[0].starts_with(&format!("partition:{p1} offset:0 ")) && k1[0].ends_with("value:hello"),
+        "{k1:?}"
+    );
+    assert!(k1[1].ends_with("value:again"));
+    assert!(lines.iter().any(|l| l.contains("key:null value:no-key-line")));
+    // The group committed its position: nothing new for it.
+    let again = ok(&["consume", "orders", "--from-beginning", "--group", "g1", "--data-dir", d], None);
+    assert!(again.is_empty(), "{again}");
+    let two = ok(
+        &[
+            "consume",
+            "orders",
+            "--from-beginning",
+            "--max-messages",
+            "2",
+            "--format",
+            "json",
+            "--data-dir",
+            d,
+        ],
+        None,
+    );
+    assert_eq!(two.lines().count(), 2);
+    let v: serde_json::Value = serde_json::from_str(two.lines().next().unwrap()).unwrap();
+    assert!(v.get("offset").is_some() && v.get("timestamp").is_some());
+
+    ok(&["topic", "delete", "orders", "--data-dir", d], None);
+    let list = ok(&["topic", "list", "--data-dir", d], None);
+    assert!(!list.lines().any(|l| l == "orders"));
+}
+
+#[test]
+fn errors_say_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let out = brook(&["topic", "create", "bad/name", "--data-dir", d], None);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("invalid topic name 'bad/name'") && err.contains("[a-zA-Z0-9._-]"), "{err}");
+    let out = brook(&["topic", "describe", "nope", "--data-dir", d], None);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("create it first"));
+    let out = brook(&["topic", "create", "t", "--config", "retention.ms=soon", "--data-dir", d], None);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("retention.ms=soon is not an integer"));
+    // A running server owns its data directory.
+    let server = Server::start(dir.path());
+    let out = brook(&["topic", "list", "--data-dir", d], None);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--bootstrap"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(server.stop());
+    let help = ok(&["--help"], None);
+    for cmd in ["server", "topic", "produce", "consume"] {
+        assert!(help.contains(cmd), "{help}");
+    }
+}
+
+#[test]
+fn tools_through_a_server_and_clean_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let b = server.bootstrap.clone();
+    ok(&["topic", "create", "events", "--partitions", "2", "--bootstrap", &b], None);
+    let input: String = (0..50).map(|i| format!("key{i}:value{i}\n")).collect();
+    ok(&["produce", "events", "--key-separator", ":", "--bootstrap", &b], Some(&input));
+    let out = ok(
+        &[
+            "consume",
+            "events",
+            "--from-beginning",
+            "--group",
+            "cli",
+            "--max-messages",
+            "50",
+            "--timeout-ms",
+            "20000",
+            "--bootstrap",
+            &b,
+        ],
+        None,
+    );
+    assert_eq!(out.lines().count(), 50, "{out}");
+    for line in out.lines() {
+        let key = line.split("key:").nth(1).unwrap().split(' ').next().unwrap();
+        let p = brook_broker::partitioner::partition_for_key(key.as_bytes(), 2);
+        assert!(line.starts_with(&format!("partition:{p} ")), "{line}");
+    }
+    let desc = ok(&["topic", "describe", "events", "--bootstrap", &b], None);
+    assert!(desc.contains("Partitions: 2"), "{desc}");
+    assert!(server.stop(), "SIGTERM shuts the server down cleanly");
+    // After the restart the data is there (read directly from the data directory).
+    let d = dir.path().to_str().unwrap();
+    let all = ok(&["consume", "events", "--from-beginning", "--data-dir", d], None);
+    assert_eq!(all.lines().count(), 50);
+}
