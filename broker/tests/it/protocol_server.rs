@@ -249,3 +249,171 @@ fn produce_to_internal_or_unknown_partitions_gets_error_codes() {
     let r: ProduceResponse = c.call(ApiKey::Produce, 9, &produce("small", 0, big.finish().freeze(), 1));
     assert_eq!(r.responses[0].partition_responses[0].error_code, 10);
 }
+
+fn join(c: &mut RawClient, group: &str, member: &str, session_ms: i32) -> JoinGroupResponse {
+    let mut proto = join_group_request::JoinGroupRequestProtocol::default();
+    proto.name = s("range");
+    proto.metadata = bytes::Bytes::from_static(b"meta");
+    let mut req = JoinGroupRequest::default();
+    req.group_id = GroupId(s(group));
+    req.member_id = s(member);
+    req.session_timeout_ms = session_ms;
+    req.rebalance_timeout_ms = 5000;
+    req.protocol_type = s("consumer");
+    req.protocols.push(proto);
+    c.call(ApiKey::JoinGroup, 5, &req)
+}
+
+fn heartbeat(c: &mut RawClient, group: &str, generation: i32, member: &str) -> i16 {
+    let mut req = HeartbeatRequest::default();
+    req.group_id = GroupId(s(group));
+    req.generation_id = generation;
+    req.member_id = s(member);
+    let resp: HeartbeatResponse = c.call(ApiKey::Heartbeat, 3, &req);
+    resp.error_code
+}
+
+fn sync(
+    c: &mut RawClient,
+    group: &str,
+    generation: i32,
+    member: &str,
+    assign: &[(&str, &str)],
+) -> SyncGroupResponse {
+    let mut req = SyncGroupRequest::default();
+    req.group_id = GroupId(s(group));
+    req.generation_id = generation;
+    req.member_id = s(member);
+    for (m, a) in assign {
+        let mut x = sync_group_request::SyncGroupRequestAssignment::default();
+        x.member_id = s(m);
+        x.assignment = bytes::Bytes::from(a.to_string());
+        req.assignments.push(x);
+    }
+    c.call(ApiKey::SyncGroup, 3, &req)
+}
+
+#[test]
+fn a_member_that_stops_heartbeating_is_removed_and_the_group_rebalances() {
+    let server = TestServer::start(|_, _| {});
+    let (mut a, mut b) = (server.client(), server.client());
+    // A joins alone: generation 1, leader.
+    let ja = join(&mut a, "g", "", 1000);
+    let id_a = ja.member_id.as_str().to_string();
+    assert_eq!((ja.error_code, ja.generation_id), (0, 1));
+    assert_eq!(sync(&mut a, "g", 1, &id_a, &[(&id_a, "all")]).assignment.as_ref(), b"all");
+    // B joins: A learns of the rebalance from its heartbeat and rejoins; both get generation 2.
+    let b_thread = {
+        let mut b2 = RawClient::connect(server.addr);
+        std::thread::spawn(move || join(&mut b2, "g", "", 1000))
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while heartbeat(&mut a, "g", 1, &id_a) != 27 {
+        assert!(Instant::now() < deadline, "no REBALANCE_IN_PROGRESS for A");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let ja2 = join(&mut a, "g", &id_a, 1000);
+    let jb = b_thread.join().unwrap();
+    let id_b = jb.member_id.as_str().to_string();
+    assert_eq!((ja2.generation_id, jb.generation_id), (2, 2));
+    assert_eq!(ja2.leader.as_str(), id_a, "the leader stays the leader");
+    assert_eq!(ja2.members.len(), 2, "the leader sees both members");
+    assert!(jb.members.is_empty(), "followers see no member list");
+    // B's SyncGroup waits for the leader's assignment.
+    let b_sync = {
+        let mut b3 = RawClient::connect(server.addr);
+        let id_b = id_b.clone();
+        std::thread::spawn(move || sync(&mut b3, "g", 2, &id_b, &[]))
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    let sa = sync(&mut a, "g", 2, &id_a, &[(&id_a, "p0"), (&id_b, "p1")]);
+    assert_eq!(sa.assignment.as_ref(), b"p0");
+    assert_eq!(b_sync.join().unwrap().assignment.as_ref(), b"p1");
+    // A stale generation is refused.
+    assert_eq!(heartbeat(&mut b, "g", 1, &id_b), 22);
+    // A goes silent; B keeps heartbeating, and after A's session timeout B is told to rejoin.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let code = heartbeat(&mut b, "g", 2, &id_b);
+        if code == 27 {
+            break;
+        }
+        assert_eq!(code, 0);
+        assert!(Instant::now() < deadline, "A's session never expired");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let jb2 = join(&mut b, "g", &id_b, 1000);
+    assert_eq!(jb2.generation_id, 3);
+    assert_eq!(jb2.leader.as_str(), id_b, "B leads the group alone");
+    assert_eq!(jb2.members.len(), 1);
+    // A is gone for good.
+    assert_eq!(heartbeat(&mut a, "g", 2, &id_a), 25);
+    // B leaves: the group is empty.
+    let mut leave = LeaveGroupRequest::default();
+    leave.group_id = GroupId(s("g"));
+    leave.member_id = s(&id_b);
+    let resp: LeaveGroupResponse = b.call(ApiKey::LeaveGroup, 1, &leave);
+    assert_eq!(resp.error_code, 0);
+    let mut describe = DescribeGroupsRequest::default();
+    describe.groups.push(GroupId(s("g")));
+    let d: DescribeGroupsResponse = b.call(ApiKey::DescribeGroups, 3, &describe);
+    assert_eq!(d.groups[0].group_state.as_str(), "Empty");
+}
+
+#[test]
+fn fetch_limits_return_whole_first_batch_and_respect_max_bytes_after_it() {
+    let server = TestServer::start(|_, _| {});
+    server.broker.create_topic("lim", 2, Default::default()).unwrap();
+    let mut c = server.client();
+    let big = |tag: &str| {
+        let mut b = RecordBatchBuilder::new(1);
+        for i in 0..20 {
+            b.push(&NewRecord::new(None::<&str>, Some(format!("{tag}-{i}-{}", "x".repeat(100)))));
+        }
+        b.finish().freeze()
+    };
+    for p in 0..2 {
+        for _ in 0..3 {
+            let r: ProduceResponse = c.call(ApiKey::Produce, 9, &produce("lim", p, big("b"), 1));
+            assert_eq!(r.responses[0].partition_responses[0].error_code, 0);
+        }
+    }
+    let batch_len = big("b").len();
+    let fetch = |max_bytes: i32, partition_max: i32| {
+        let mut t = fetch_request::FetchTopic::default();
+        t.topic = TopicName(s("lim"));
+        for p in 0..2 {
+            let mut fp = fetch_request::FetchPartition::default();
+            fp.partition = p;
+            fp.fetch_offset = 25; // inside the second batch (offsets 20..40)
+            fp.partition_max_bytes = partition_max;
+            t.partitions.push(fp);
+        }
+        let mut req = FetchRequest::default();
+        req.replica_id = BrokerId(-1);
+        req.max_wait_ms = 0;
+        req.min_bytes = 1;
+        req.max_bytes = max_bytes;
+        req.topics.push(t);
+        req
+    };
+    let sizes = |r: &FetchResponse| -> Vec<usize> {
+        r.responses[0].partitions.iter().map(|p| p.records.as_ref().map_or(0, |b| b.len())).collect()
+    };
+    // Both limits below one batch: partition 0 still gets its whole first batch, partition 1
+    // nothing (the limit is hard after the first batch); both report their high watermark.
+    let r: FetchResponse = c.call(ApiKey::Fetch, 11, &fetch(10, 10));
+    assert_eq!(sizes(&r), vec![batch_len, 0]);
+    assert!(r.responses[0].partitions.iter().all(|p| p.high_watermark == 60));
+    let first = brook_broker::log::record_batch::BatchHeader::parse_prefix(
+        r.responses[0].partitions[0].records.as_ref().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(first.base_offset, 20, "the batch containing offset 25");
+    // Room for two batches per partition, and for three in total.
+    let r: FetchResponse = c.call(ApiKey::Fetch, 11, &fetch((3 * batch_len) as i32, (2 * batch_len) as i32));
+    assert_eq!(sizes(&r), vec![2 * batch_len, batch_len]);
+    // Generous limits: everything from the containing batch on.
+    let r: FetchResponse = c.call(ApiKey::Fetch, 11, &fetch(1 << 20, 1 << 20));
+    assert_eq!(sizes(&r), vec![2 * batch_len, 2 * batch_len]);
+}
