@@ -12,8 +12,11 @@ use super::Data;
 use super::kstream::KStream;
 use super::ktable::{Change, KTable};
 use super::node::{Node, Processor};
+use crate::operator::ValueJoiner;
 use crate::operator::fk_join::{FkLeftChanges, FkResponses, FkRightChanges, FkSubscriptions};
-use crate::operator::join::{LeftInput, RightInput, StreamStreamJoin, StreamTableJoin, TableTableJoinSide};
+use crate::operator::join::{
+    LeftInput, RightInput, SharedJoin, StreamStreamJoin, StreamTableJoin, TableTableJoinSide,
+};
 use crate::serde::serdes;
 use crate::state::SharedStore;
 use crate::state::session::KeyTimeStore;
@@ -112,36 +115,42 @@ where
     );
     let memo_key = id;
     // Both inputs share one join state per task; the first side built creates it.
-    let build_state = Arc::new(move |bld: &mut crate::task::TaskBuilder<'_>| -> crate::error::Result<Rc<RefCell<StreamStreamJoin<K, V1, V2, VR>>>> {
-        let slot = usize::MAX - memo_key;
-        if let Some(s) = bld.memo.get(&slot).and_then(|a| a.downcast_ref::<Rc<RefCell<StreamStreamJoin<K, V1, V2, VR>>>>()) {
-            return Ok(s.clone());
-        }
-        let mut open = |i: usize| -> crate::error::Result<Box<dyn crate::state::KeyValueStore>> {
-            Ok(Box::new(SharedStore::new(bld.store(&stores[i])?)))
-        };
-        let state = StreamStreamJoin {
-            name: n.clone(),
-            before: windows.before,
-            after: windows.after,
-            grace: windows.grace,
-            kind,
-            left: KeyTimeStore::new(open(0)?, open(4)?),
-            right: KeyTimeStore::new(open(1)?, open(5)?),
-            left_open: KeyTimeStore::new(open(2)?, open(6)?),
-            right_open: KeyTimeStore::new(open(3)?, open(7)?),
-            key_serde: ks.clone(),
-            left_serde: v1s.clone(),
-            right_serde: v2s.clone(),
-            joiner: joiner.clone(),
-            observed: i64::MIN,
-            seq: 0,
-            down: o.downstream(bld)?,
-        };
-        let shared = Rc::new(RefCell::new(state));
-        bld.memo.insert(slot, Box::new(shared.clone()));
-        Ok(shared)
-    });
+    let build_state = Arc::new(
+        move |bld: &mut crate::task::TaskBuilder<'_>| -> crate::error::Result<SharedJoin<K, V1, V2, VR>> {
+            let slot = usize::MAX - memo_key;
+            if let Some(s) = bld
+                .memo
+                .get(&slot)
+                .and_then(|a| a.downcast_ref::<Rc<RefCell<StreamStreamJoin<K, V1, V2, VR>>>>())
+            {
+                return Ok(s.clone());
+            }
+            let mut open = |i: usize| -> crate::error::Result<Box<dyn crate::state::KeyValueStore>> {
+                Ok(Box::new(SharedStore::new(bld.store(&stores[i])?)))
+            };
+            let state = StreamStreamJoin {
+                name: n.clone(),
+                before: windows.before,
+                after: windows.after,
+                grace: windows.grace,
+                kind,
+                left: KeyTimeStore::new(open(0)?, open(4)?),
+                right: KeyTimeStore::new(open(1)?, open(5)?),
+                left_open: KeyTimeStore::new(open(2)?, open(6)?),
+                right_open: KeyTimeStore::new(open(3)?, open(7)?),
+                key_serde: ks.clone(),
+                left_serde: v1s.clone(),
+                right_serde: v2s.clone(),
+                joiner: joiner.clone(),
+                observed: i64::MIN,
+                seq: 0,
+                down: o.downstream(bld)?,
+            };
+            let shared = Rc::new(RefCell::new(state));
+            bld.memo.insert(slot, Box::new(shared.clone()));
+            Ok(shared)
+        },
+    );
     let bs = build_state.clone();
     left.node.add_child(Arc::new(move |bld| Ok(Box::new(LeftInput(bs(bld)?)) as Box<dyn Processor<K, V1>>)));
     right.node.add_child(Arc::new(move |bld| {
@@ -170,7 +179,7 @@ where
     let store = table.store.clone().unwrap_or_default();
     b.describe(group, format!("Processor: {name} (table store: {store})"));
     let out: Node<K, VR> = Node::new(id, group);
-    let joiner: Arc<dyn Fn(&V, Option<&VT>) -> Option<VR> + Send + Sync> = Arc::new(joiner);
+    let joiner: ValueJoiner<V, VT, VR> = Arc::new(joiner);
     let (ks, ts, o) = (stream.key_serde.clone(), table.value_serde.clone(), out.clone());
     stream.node.add_child(Arc::new(move |bld| {
         Ok(Box::new(StreamTableJoin {
@@ -243,7 +252,7 @@ pub(crate) fn foreign_key<K, V, KO, VO, VR>(
     left: &KTable<K, V>,
     right: &KTable<KO, VO>,
     fk: Arc<dyn Fn(&V) -> KO + Send + Sync>,
-    joiner: Arc<dyn Fn(&V, Option<&VO>) -> Option<VR> + Send + Sync>,
+    joiner: ValueJoiner<V, VO, VR>,
 ) -> KTable<K, VR>
 where
     K: Clone + 'static,

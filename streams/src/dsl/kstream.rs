@@ -10,6 +10,7 @@ use super::join::{self, JoinWindows};
 use super::ktable::KTable;
 use super::node::{Downstream, Forward, Node, Processor};
 use crate::error::Result;
+use crate::operator::{Predicate, Visitor};
 use crate::record::{OutputRecord, Record};
 use crate::serde::SerdeRef;
 use crate::task::TaskContext;
@@ -111,7 +112,7 @@ impl<K: 'static, V: 'static> Processor<K, V> for Sink<K, V> {
 
 /// Calls a function for each record (terminal).
 struct ForEach<K, V> {
-    f: Arc<dyn Fn(&K, &V) + Send + Sync>,
+    f: Visitor<K, V>,
     _p: PhantomData<(K, V)>,
 }
 
@@ -294,7 +295,7 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
     pub fn foreach(&self, f: impl Fn(&K, &V) + Send + Sync + 'static) {
         let (_, name) = self.builder.name("KSTREAM-FOREACH");
         self.builder.describe(self.node.group, format!("Processor: {name}"));
-        let f: Arc<dyn Fn(&K, &V) + Send + Sync> = Arc::new(f);
+        let f: Visitor<K, V> = Arc::new(f);
         self.node.add_child(Arc::new(move |_| {
             Ok(Box::new(ForEach { f: f.clone(), _p: PhantomData }) as Box<dyn Processor<K, V>>)
         }));
@@ -447,7 +448,7 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
 /// Builder of [`KStream::split`] branches.
 pub struct Branch<K, V> {
     stream: KStream<K, V>,
-    predicates: Vec<Arc<dyn Fn(&K, &V) -> bool + Send + Sync>>,
+    predicates: Vec<Predicate<K, V>>,
 }
 
 impl<K: Clone + 'static, V: Clone + 'static> Branch<K, V> {

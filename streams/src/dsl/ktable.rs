@@ -12,6 +12,7 @@ use super::builder::{RawProcessor, StreamsBuilder};
 use super::kstream::KStream;
 use super::node::{Downstream, Node, Processor};
 use crate::error::Result;
+use crate::operator::ChangeMapper;
 use crate::record::{InputRecord, Record};
 use crate::serde::{SerdeRef, serdes};
 use crate::task::{StoreRef, TaskContext};
@@ -151,7 +152,7 @@ impl<K: Clone + 'static, V: Clone + 'static> Processor<K, Change<V>> for Materia
 
 /// Maps changes one to one (filter and map_values on tables).
 struct ChangeMap<K, V, V2> {
-    f: Arc<dyn Fn(&K, Option<V>) -> Option<V2> + Send + Sync>,
+    f: ChangeMapper<K, V, V2>,
     down: Downstream<K, Change<V2>>,
 }
 
@@ -207,7 +208,7 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
         &self,
         kind: &str,
         value_serde: SerdeRef<V2>,
-        f: Arc<dyn Fn(&K, Option<V>) -> Option<V2> + Send + Sync>,
+        f: ChangeMapper<K, V, V2>,
     ) -> KTable<K, V2> {
         let (id, name) = self.builder.name(kind);
         let out = Node::new(id, self.node.group);

@@ -57,10 +57,10 @@ impl<K: Clone + 'static, V: Clone + 'static> Node<K, V> {
 
     /// This node's fan-out for the task being built (built once per task).
     pub(crate) fn downstream(&self, b: &mut TaskBuilder<'_>) -> Result<Downstream<K, V>> {
-        if let Some(existing) = b.memo.get(&self.id) {
-            if let Some(d) = existing.downcast_ref::<Downstream<K, V>>() {
-                return Ok(d.clone());
-            }
+        if let Some(existing) = b.memo.get(&self.id)
+            && let Some(d) = existing.downcast_ref::<Downstream<K, V>>()
+        {
+            return Ok(d.clone());
         }
         // Register before building children so a (theoretical) cycle cannot recurse forever.
         let fanout: Downstream<K, V> = Rc::new(RefCell::new(Fanout { children: Vec::new() }));

@@ -79,13 +79,13 @@ impl<K: Clone + 'static, V: 'static, KO: 'static, VR: Clone + 'static> Processor
         };
         let new_fk = fk_bytes(&r.value.new, ctx);
         let old_fk = fk_bytes(&r.value.old, ctx);
-        if let Some(old) = &old_fk {
-            if new_fk.as_ref() != Some(old) {
-                let mut v = BytesMut::with_capacity(1 + kb.len());
-                v.put_u8(0);
-                v.put_slice(&kb);
-                send(ctx, &self.subscription_topic, old.clone(), v.freeze(), r.timestamp);
-            }
+        if let Some(old) = &old_fk
+            && new_fk.as_ref() != Some(old)
+        {
+            let mut v = BytesMut::with_capacity(1 + kb.len());
+            v.put_u8(0);
+            v.put_slice(&kb);
+            send(ctx, &self.subscription_topic, old.clone(), v.freeze(), r.timestamp);
         }
         if let Some(new) = new_fk {
             let mut v = BytesMut::with_capacity(1 + kb.len());
@@ -132,7 +132,7 @@ pub struct FkResponses<K, V, KO, VO, VR> {
     /// Extracts the foreign key.
     pub fk: Arc<dyn Fn(&V) -> KO + Send + Sync>,
     /// `(left, right) → result`.
-    pub joiner: Arc<dyn Fn(&V, Option<&VO>) -> Option<VR> + Send + Sync>,
+    pub joiner: super::ValueJoiner<V, VO, VR>,
     /// The left table's store.
     pub left: StoreRef,
     /// Join results by left key.

@@ -236,7 +236,7 @@ pub struct StreamTableJoin<K, V, VT, VR> {
     /// Table value serde.
     pub table_serde: SerdeRef<VT>,
     /// `(stream value, table value) → result`.
-    pub joiner: Arc<dyn Fn(&V, Option<&VT>) -> Option<VR> + Send + Sync>,
+    pub joiner: super::ValueJoiner<V, VT, VR>,
     /// Output.
     pub down: Downstream<K, VR>,
 }
@@ -275,7 +275,7 @@ pub struct TableTableJoinSide<K, VThis, VOther, VR> {
     /// Other side's value serde.
     pub other_serde: SerdeRef<VOther>,
     /// `(this, other) → result`, already oriented.
-    pub joiner: Arc<dyn Fn(Option<&VThis>, Option<&VOther>) -> Option<VR> + Send + Sync>,
+    pub joiner: super::OptionJoiner<VThis, VOther, VR>,
     /// Output.
     pub down: Downstream<K, Change<VR>>,
 }

@@ -28,6 +28,17 @@ pub type Init<A> = Arc<dyn Fn() -> A + Send + Sync>;
 pub type Adder<K, V, A> = Arc<dyn Fn(&K, V, A) -> A + Send + Sync>;
 /// Combines two aggregates (session merging).
 pub type Merger<K, A> = Arc<dyn Fn(&K, A, A) -> A + Send + Sync>;
+/// Joins a left value with an optional right value (stream-table and foreign-key joins).
+pub type ValueJoiner<V, VO, VR> = Arc<dyn Fn(&V, Option<&VO>) -> Option<VR> + Send + Sync>;
+/// Joins two optional values (table-table joins), already oriented.
+pub type OptionJoiner<VThis, VOther, VR> =
+    Arc<dyn Fn(Option<&VThis>, Option<&VOther>) -> Option<VR> + Send + Sync>;
+/// A predicate over key and value.
+pub type Predicate<K, V> = Arc<dyn Fn(&K, &V) -> bool + Send + Sync>;
+/// A callback over key and value.
+pub type Visitor<K, V> = Arc<dyn Fn(&K, &V) + Send + Sync>;
+/// Maps a table row's value (or its absence) to a new one.
+pub type ChangeMapper<K, V, V2> = Arc<dyn Fn(&K, Option<V>) -> Option<V2> + Send + Sync>;
 
 /// Serializes a key for store access; `None` (skip the record) for null or unserializable keys.
 pub(crate) fn key_bytes<K: 'static>(

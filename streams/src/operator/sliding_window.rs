@@ -87,11 +87,12 @@ impl<K: Clone + 'static, V: Clone + 'static, A: Clone + 'static> Processor<K, V>
             }
             let mut agg: Option<A> = None;
             for (e, v) in &nearby {
-                if e.time >= s && e.time <= s + d {
-                    if let Some(v) = decode(&self.value_serde, Some(v.clone()), ctx, &self.name) {
-                        let base = agg.take().unwrap_or_else(|| (self.init)());
-                        agg = Some((self.adder)(&r.key, v, base));
-                    }
+                if e.time >= s
+                    && e.time <= s + d
+                    && let Some(v) = decode(&self.value_serde, Some(v.clone()), ctx, &self.name)
+                {
+                    let base = agg.take().unwrap_or_else(|| (self.init)());
+                    agg = Some((self.adder)(&r.key, v, base));
                 }
             }
             let Some(new) = agg else { continue };

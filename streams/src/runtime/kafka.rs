@@ -105,10 +105,10 @@ pub(super) fn start(
             .collect();
         let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
         for r in futures::executor::block_on(admin.create_topics(topics.iter(), &opts))? {
-            if let Err((t, e)) = r {
-                if e != rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists {
-                    return Err(Error::Kafka(format!("creating topic {t}: {e}")));
-                }
+            if let Err((t, e)) = r
+                && e != rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists
+            {
+                return Err(Error::Kafka(format!("creating topic {t}: {e}")));
             }
         }
     }
@@ -206,12 +206,11 @@ fn run_thread(thread: usize, topology: &Topology, config: &StreamsConfig, shared
             };
             for &(sub, si) in rs {
                 let id = TaskId { subtopology: sub, partition: rec.partition };
-                if !tasks.contains_key(&id) {
-                    tasks.insert(id, new_task(topology, config, id)?);
-                }
-                if let Some(t) = tasks.get_mut(&id) {
-                    t.buffers[si].push_back(rec.clone());
-                }
+                let task = match tasks.entry(id) {
+                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(e) => e.insert(new_task(topology, config, id)?),
+                };
+                task.buffers[si].push_back(rec.clone());
             }
         }
         let mut work = 0;

@@ -41,6 +41,10 @@ impl RocksDbBackend {
         table.set_bloom_filter(10.0, false);
         table.set_cache_index_and_filter_blocks(true);
         opts.set_block_based_table_factory(&table);
+        // Most aggregation lookups miss (a new key or a new window): a whole-key bloom filter
+        // on the memtable answers those without walking its skip list.
+        opts.set_memtable_prefix_bloom_ratio(0.1);
+        opts.set_memtable_whole_key_filtering(true);
         opts.set_write_buffer_size(16 << 20);
         opts.set_max_write_buffer_number(3);
         opts.set_compression_type(DBCompressionType::Lz4);

@@ -10,6 +10,9 @@ use super::KeyValueStore;
 use super::encoding::{read_ts, ts};
 use crate::error::Result;
 
+/// Called with (key, window start, value) for each window scanned; returns whether to go on.
+pub type WindowVisitor<'a> = dyn FnMut(&[u8], i64, &[u8]) -> bool + 'a;
+
 /// Windowed aggregates keyed by (window start, key).
 pub struct WindowStore {
     store: Box<dyn KeyValueStore>,
@@ -44,7 +47,7 @@ impl WindowStore {
     }
 
     /// Visits windows with start in `[from, to)` in (start, key) order.
-    pub fn scan(&mut self, from: i64, to: i64, f: &mut dyn FnMut(&[u8], i64, &[u8]) -> bool) -> Result<()> {
+    pub fn scan(&mut self, from: i64, to: i64, f: &mut WindowVisitor<'_>) -> Result<()> {
         self.store.scan(&ts(from), Some(&ts(to)), &mut |k, v| f(&k[8..], read_ts(k), v))
     }
 
