@@ -1,6 +1,7 @@
 //! Tests of the `brook` binary as a user runs it: real processes, real files, real sockets on
 //! 127.0.0.1.
 
+mod layout;
 mod tools;
 
 use std::io::{BufRead, BufReader};
