@@ -1,1 +1,36 @@
-//! placeholder
+//! # brook-sql
+//!
+//! Brook SQL: ksqlDB's dialect, planned with DataFusion and compiled onto the streams engine.
+//!
+//! ```text
+//!  text ──parser──► Statement ──engine──┬─ DDL / introspection ──► catalog (command topic)
+//!                                       └─ queries ──planner (DataFusion exprs)──► QueryPlan
+//!                                                   ──compile──► brook_streams::Topology
+//!                                                   (Arrow-batch TaskProcessors)
+//!
+//!  task: InputRecords ─decode─► RecordBatch ─filter/project/aggregate/join─► RecordBatch ─encode─► OutputRecords
+//! ```
+//!
+//! * [`parser`] — statements on top of `sqlparser`, errors with line and column.
+//! * [`types`] — SQL types and their Arrow representation.
+//! * [`catalog`] — streams, tables, types, variables, persistent queries.
+//! * [`format`] — JSON, DELIMITED, KAFKA and NONE encodings of keys and values.
+//! * [`planner`] — `SELECT` → [`planner::QueryPlan`], expressions planned by DataFusion.
+//! * [`functions`] — the streaming aggregate functions.
+//! * [`compile`] — [`planner::QueryPlan`] → topology of batch operators.
+//! * [`engine`] — executes statements against an embedded broker and the streams runtime.
+//! * [`api`] — the ksqlDB-shaped JSON entities of the HTTP API.
+
+pub mod api;
+pub mod catalog;
+pub mod compile;
+pub mod engine;
+pub mod error;
+pub mod format;
+pub mod functions;
+pub mod parser;
+pub mod planner;
+pub mod types;
+
+pub use engine::{Engine, EngineConfig, Executed, Session, StatementResult};
+pub use error::{Error, Result};

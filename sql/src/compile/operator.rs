@@ -1,0 +1,55 @@
+//! The operator contract of compiled queries, Arroyo-style: an operator receives record
+//! batches on numbered input ports and pushes batches downstream.
+//!
+//! Contract:
+//! * `process` is called with batches in input order; an operator may emit zero or more
+//!   batches downstream before returning.
+//! * `advance` is called on every operator of a task, upstream first, after each round of
+//!   input: windows that closed are emitted and expired state dropped there.
+//! * `flush` makes state durable; the runtime calls it before committing input offsets.
+//! * Per-record failures never fail the call: they go to the processing log.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use brook_streams::task::TaskContext;
+use datafusion::arrow::array::RecordBatch;
+
+use crate::error::Result;
+
+/// A batch operator.
+pub(crate) trait Operator {
+    /// Processes one batch arriving on `port` (0 for single-input operators; joins: 0 left,
+    /// 1 right).
+    fn process(&mut self, port: usize, batch: RecordBatch, ctx: &mut TaskContext) -> Result<()>;
+
+    /// Stream time may have advanced: emit what became final, expire state.
+    fn advance(&mut self, _ctx: &mut TaskContext) -> Result<()> {
+        Ok(())
+    }
+
+    /// Makes state durable.
+    fn flush(&mut self, _ctx: &mut TaskContext) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// A shared operator handle.
+pub(crate) type OpRef = Rc<RefCell<dyn Operator>>;
+
+/// Where an operator sends its output.
+#[derive(Clone)]
+pub(crate) struct Down {
+    pub op: OpRef,
+    pub port: usize,
+}
+
+impl Down {
+    /// Sends a batch downstream (empty batches are dropped).
+    pub fn send(&self, batch: RecordBatch, ctx: &mut TaskContext) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        self.op.borrow_mut().process(self.port, batch, ctx)
+    }
+}

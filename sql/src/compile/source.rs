@@ -1,0 +1,383 @@
+//! Source decoding: a run of raw records → one Arrow batch in the source's schema.
+//!
+//! Keys and values are decoded column-wise by the formats ([`crate::format`]); headers and
+//! pseudo-columns come from the record metadata. A record whose key or value does not decode
+//! (or whose timestamp column is missing or unreadable) goes to the processing log and is left
+//! out of the batch. Streams ignore records with a null value; for tables a null value is a
+//! tombstone row.
+
+use std::sync::Arc;
+
+use brook_streams::record::InputRecord;
+use brook_streams::task::TaskContext;
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BinaryBuilder, BooleanArray, Int32Array, Int64Array, ListBuilder, RecordBatch,
+    StringBuilder, StructBuilder, UInt32Array, new_null_array,
+};
+use datafusion::arrow::compute::{cast, take};
+use datafusion::arrow::datatypes::{DataType, Field, Int64Type, SchemaRef};
+
+use super::log::{ProcessingLog, RecordRef};
+use crate::catalog::{ColumnRole, SourceDef};
+use crate::error::{Error, Result};
+use crate::format::{Codec, PayloadDecoder, split_window};
+use crate::planner::schema::RelSchema;
+
+/// How event time is read.
+#[derive(Debug, Clone)]
+enum TimeSource {
+    Record,
+    Column { index: usize, format: Option<String> },
+}
+
+/// Decodes records of one source.
+pub(crate) struct SourceDecoder {
+    name: String,
+    schema: SchemaRef,
+    is_table: bool,
+    key: Box<dyn PayloadDecoder>,
+    value: Box<dyn PayloadDecoder>,
+    /// Schema positions of key, value and header columns.
+    key_cols: Vec<usize>,
+    value_cols: Vec<usize>,
+    header_cols: Vec<(usize, ColumnRole)>,
+    time: TimeSource,
+    window_size: Option<Option<i64>>,
+    user_columns: usize,
+    log: ProcessingLog,
+}
+
+impl SourceDecoder {
+    pub(crate) fn new(def: &SourceDef, schema: &RelSchema, log: ProcessingLog) -> Result<Self> {
+        let mut key_cols = Vec::new();
+        let mut value_cols = Vec::new();
+        let mut header_cols = Vec::new();
+        for (i, c) in def.columns.iter().enumerate() {
+            match &c.role {
+                ColumnRole::Key => key_cols.push(i),
+                ColumnRole::Value => value_cols.push(i),
+                r => header_cols.push((i, r.clone())),
+            }
+        }
+        let key_codec = Codec {
+            format: def.key_format.clone(),
+            columns: key_cols
+                .iter()
+                .map(|&i| (def.columns[i].name.clone(), def.columns[i].ty.clone()))
+                .collect(),
+            wrap_single: false,
+        };
+        let value_codec = Codec {
+            format: def.value_format.clone(),
+            columns: value_cols
+                .iter()
+                .map(|&i| (def.columns[i].name.clone(), def.columns[i].ty.clone()))
+                .collect(),
+            wrap_single: def.wrap_single_value,
+        };
+        let time = match &def.timestamp_column {
+            None => TimeSource::Record,
+            Some(col) => TimeSource::Column {
+                index: def.columns.iter().position(|c| &c.name == col).ok_or_else(|| {
+                    Error::plan(format!("TIMESTAMP column {col} is not a column of {}", def.name))
+                })?,
+                format: def.timestamp_format.clone(),
+            },
+        };
+        Ok(SourceDecoder {
+            name: def.name.clone(),
+            schema: schema.arrow(),
+            is_table: def.is_table(),
+            key: key_codec.decoder()?,
+            value: value_codec.decoder()?,
+            key_cols,
+            value_cols,
+            header_cols,
+            time,
+            window_size: def.window.map(|w| w.size()),
+            user_columns: def.columns.len(),
+            log,
+        })
+    }
+
+    fn skip(&self, ctx: &mut TaskContext, r: &InputRecord, message: &str) {
+        let at = RecordRef { topic: Some(r.topic.clone()), partition: r.partition, offset: r.offset };
+        self.log.skip(ctx, &self.name, message, &at);
+    }
+
+    /// Decodes `records` into a batch (`None` when no record survives).
+    pub(crate) fn decode(
+        &mut self,
+        records: &[InputRecord],
+        ctx: &mut TaskContext,
+    ) -> Result<Option<RecordBatch>> {
+        // Which records become rows at all.
+        let mut rows: Vec<u32> = Vec::with_capacity(records.len());
+        let mut windows: Vec<(i64, i64)> = Vec::new();
+        let mut keys: Vec<Option<&[u8]>> = Vec::with_capacity(records.len());
+        for (i, r) in records.iter().enumerate() {
+            if r.value.is_none() && !self.is_table {
+                continue; // streams ignore tombstones
+            }
+            let mut key = r.key.as_deref();
+            if self.is_table && key.is_none() {
+                self.skip(ctx, r, "table record with a null key");
+                continue;
+            }
+            if let (Some(size), Some(k)) = (self.window_size, key) {
+                match split_window(k, size) {
+                    Some((inner, s, e)) => {
+                        key = Some(inner);
+                        windows.push((s, e));
+                    }
+                    None => {
+                        self.skip(ctx, r, "windowed key is too short to hold its window");
+                        continue;
+                    }
+                }
+            }
+            rows.push(i as u32);
+            keys.push(key);
+        }
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let mut ok = vec![true; rows.len()];
+
+        // Keys.
+        let key_arrays = if self.key_cols.is_empty() {
+            Vec::new()
+        } else {
+            let present: Vec<u32> = (0..rows.len() as u32).filter(|&j| keys[j as usize].is_some()).collect();
+            let payloads: Vec<&[u8]> = present.iter().filter_map(|&j| keys[j as usize]).collect();
+            let d = self.key.decode(&payloads);
+            let mut position: Vec<Option<u32>> = vec![None; rows.len()];
+            let decoded_rows: Vec<u32> =
+                d.rows.clone().unwrap_or_else(|| (0..payloads.len() as u32).collect());
+            for (k, &p) in decoded_rows.iter().enumerate() {
+                position[present[p as usize] as usize] = Some(k as u32);
+            }
+            for (p, msg) in &d.errors {
+                let j = present[*p as usize] as usize;
+                ok[j] = false;
+                let r = &records[rows[j] as usize];
+                self.skip(ctx, r, &format!("key: {msg}"));
+            }
+            scatter(&d.columns, &position, d.all_ok() && present.len() == rows.len())?
+        };
+
+        // Values.
+        let present: Vec<u32> =
+            (0..rows.len() as u32).filter(|&j| records[rows[j as usize] as usize].value.is_some()).collect();
+        let payloads: Vec<&[u8]> =
+            present.iter().filter_map(|&j| records[rows[j as usize] as usize].value.as_deref()).collect();
+        let d = self.value.decode(&payloads);
+        let mut position: Vec<Option<u32>> = vec![None; rows.len()];
+        let decoded_rows: Vec<u32> = d.rows.clone().unwrap_or_else(|| (0..payloads.len() as u32).collect());
+        for (k, &p) in decoded_rows.iter().enumerate() {
+            position[present[p as usize] as usize] = Some(k as u32);
+        }
+        for (p, msg) in &d.errors {
+            let j = present[*p as usize] as usize;
+            ok[j] = false;
+            let r = &records[rows[j] as usize];
+            self.skip(ctx, r, &format!("value: {msg}"));
+        }
+        let value_arrays = scatter(&d.columns, &position, d.all_ok() && present.len() == rows.len())?;
+
+        // Assemble user columns in schema order.
+        let n = rows.len();
+        let mut columns: Vec<ArrayRef> = vec![new_null_array(&DataType::Null, 0); self.user_columns];
+        for (k, &c) in self.key_cols.iter().enumerate() {
+            columns[c] = key_arrays[k].clone();
+        }
+        for (k, &c) in self.value_cols.iter().enumerate() {
+            columns[c] = value_arrays[k].clone();
+        }
+        for (c, role) in &self.header_cols {
+            columns[*c] = headers_column(records, &rows, role);
+        }
+        // Event time.
+        let rowtime: ArrayRef = match &self.time {
+            TimeSource::Record => {
+                Arc::new(Int64Array::from_iter_values(rows.iter().map(|&i| records[i as usize].timestamp)))
+            }
+            TimeSource::Column { index, format } => {
+                let t = event_times(&columns[*index], format.as_deref());
+                for j in 0..n {
+                    if ok[j] && t.is_null(j) && records[rows[j] as usize].value.is_some() {
+                        ok[j] = false;
+                        let r = &records[rows[j] as usize];
+                        self.skip(ctx, r, "the TIMESTAMP column is null or cannot be read as a timestamp");
+                    }
+                }
+                // Tombstones have no value to take time from: use the record timestamp.
+                let rec: Vec<i64> = rows.iter().map(|&i| records[i as usize].timestamp).collect();
+                Arc::new(Int64Array::from_iter_values(
+                    (0..n).map(|j| if t.is_valid(j) { t.value(j) } else { rec[j] }),
+                ))
+            }
+        };
+        columns.push(rowtime);
+        columns.push(Arc::new(Int32Array::from_iter_values(
+            rows.iter().map(|&i| records[i as usize].partition),
+        )));
+        columns
+            .push(Arc::new(Int64Array::from_iter_values(rows.iter().map(|&i| records[i as usize].offset))));
+        if self.window_size.is_some() {
+            columns.push(Arc::new(Int64Array::from_iter_values(windows.iter().map(|w| w.0))));
+            columns.push(Arc::new(Int64Array::from_iter_values(windows.iter().map(|w| w.1))));
+        }
+        if self.is_table {
+            columns.push(Arc::new(BooleanArray::from_iter(
+                rows.iter().map(|&i| Some(records[i as usize].value.is_none())),
+            )));
+        }
+        let mut batch = RecordBatch::try_new(self.schema.clone(), columns)?;
+        if ok.iter().any(|o| !o) {
+            let keep = UInt32Array::from_iter_values((0..n as u32).filter(|&j| ok[j as usize]));
+            let cols = batch
+                .columns()
+                .iter()
+                .map(|c| take(c.as_ref(), &keep, None))
+                .collect::<Result<Vec<_>, _>>()?;
+            batch = RecordBatch::try_new(self.schema.clone(), cols)?;
+        }
+        Ok((batch.num_rows() > 0).then_some(batch))
+    }
+}
+
+/// Places decoded columns at their rows (`position[row]` = index in the decoded arrays, or
+/// `None` for a null).
+fn scatter(columns: &[ArrayRef], position: &[Option<u32>], identity: bool) -> Result<Vec<ArrayRef>> {
+    if identity {
+        return Ok(columns.to_vec());
+    }
+    let idx = UInt32Array::from(position.to_vec());
+    Ok(columns.iter().map(|c| take(c.as_ref(), &idx, None)).collect::<Result<Vec<_>, _>>()?)
+}
+
+/// `HEADERS` (all headers) or `HEADER('k')` (the last header with key k).
+fn headers_column(records: &[InputRecord], rows: &[u32], role: &ColumnRole) -> ArrayRef {
+    match role {
+        ColumnRole::Header(k) => {
+            let mut b = BinaryBuilder::new();
+            for &i in rows {
+                let h = records[i as usize].headers.iter().rev().find(|h| h.key.as_ref() == k.as_bytes());
+                match h.and_then(|h| h.value.as_deref()) {
+                    Some(v) => b.append_value(v),
+                    None => b.append_null(),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        _ => {
+            let fields =
+                vec![Field::new("KEY", DataType::Utf8, true), Field::new("VALUE", DataType::Binary, true)];
+            let sb = StructBuilder::new(
+                fields.clone(),
+                vec![Box::new(StringBuilder::new()), Box::new(BinaryBuilder::new())],
+            );
+            let mut b = ListBuilder::new(sb).with_field(Arc::new(Field::new(
+                "item",
+                DataType::Struct(fields.into()),
+                true,
+            )));
+            for &i in rows {
+                for h in &records[i as usize].headers {
+                    let s = b.values();
+                    if let Some(f) = s.field_builder::<StringBuilder>(0) {
+                        f.append_value(String::from_utf8_lossy(&h.key));
+                    }
+                    if let Some(f) = s.field_builder::<BinaryBuilder>(1) {
+                        match &h.value {
+                            Some(v) => f.append_value(v),
+                            None => f.append_null(),
+                        }
+                    }
+                    s.append(true);
+                }
+                b.append(true);
+            }
+            Arc::new(b.finish())
+        }
+    }
+}
+
+/// Event times (epoch ms) from a timestamp column: BIGINT, TIMESTAMP, or STRING in a
+/// `java.time`-style pattern.
+fn event_times(col: &ArrayRef, format: Option<&str>) -> Int64Array {
+    match (col.data_type(), format) {
+        (DataType::Utf8, Some(f)) => {
+            let pattern = java_to_chrono(f);
+            Int64Array::from_iter(
+                col.as_string::<i32>().iter().map(|v| v.and_then(|s| parse_time(s, &pattern))),
+            )
+        }
+        _ => match cast(col, &DataType::Int64) {
+            Ok(a) => a.as_primitive::<Int64Type>().clone(),
+            Err(_) => Int64Array::from(vec![None; col.len()]),
+        },
+    }
+}
+
+fn parse_time(s: &str, pattern: &str) -> Option<i64> {
+    if let Ok(dt) = chrono::DateTime::parse_from_str(s, pattern) {
+        return Some(dt.timestamp_millis());
+    }
+    if let Ok(dt) = chrono::NaiveDateTime::parse_from_str(s, pattern) {
+        return Some(dt.and_utc().timestamp_millis());
+    }
+    chrono::NaiveDate::parse_from_str(s, pattern)
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|d| d.and_utc().timestamp_millis())
+}
+
+/// Translates the common `java.time.format.DateTimeFormatter` letters to chrono's.
+pub(crate) fn java_to_chrono(p: &str) -> String {
+    let mut out = String::new();
+    let chars: Vec<char> = p.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let mut n = 1;
+        while i + n < chars.len() && chars[i + n] == c {
+            n += 1;
+        }
+        let piece: String = match (c, n) {
+            ('\'', _) => {
+                // Quoted literal text.
+                let mut j = i + 1;
+                let mut lit = String::new();
+                while j < chars.len() && chars[j] != '\'' {
+                    lit.push(chars[j]);
+                    j += 1;
+                }
+                i = j + 1;
+                out.push_str(&lit.replace('%', "%%"));
+                continue;
+            }
+            ('y' | 'u', 2) => "%y".into(),
+            ('y' | 'u', _) => "%Y".into(),
+            ('M', 1 | 2) => "%m".into(),
+            ('M', 3) => "%b".into(),
+            ('M', _) => "%B".into(),
+            ('d', _) => "%d".into(),
+            ('H', _) => "%H".into(),
+            ('h', _) => "%I".into(),
+            ('m', _) => "%M".into(),
+            ('s', _) => "%S".into(),
+            ('S', _) => format!("%{n}f"),
+            ('a', _) => "%p".into(),
+            ('X' | 'x', 1) => "%#z".into(),
+            ('X' | 'x', 2) | ('Z', _) => "%z".into(),
+            ('X' | 'x', _) => "%:z".into(),
+            ('%', _) => "%%".repeat(n),
+            (other, _) => other.to_string().repeat(n),
+        };
+        out.push_str(&piece);
+        i += n;
+    }
+    out
+}

@@ -1,0 +1,197 @@
+//! Executors run compiled topologies. The engine decides *what* runs; an executor decides
+//! *how*:
+//!
+//! * [`RuntimeExecutor`] — the real thing: every persistent query is a
+//!   `brook_streams::KafkaStreams` application over the embedded broker (its own consumer
+//!   group and RocksDB state, so it resumes where it left off after a restart); push queries
+//!   are transient applications with in-memory state.
+//! * [`super::simulated::SimulatedExecutor`] — deterministic: every query runs in a
+//!   `TopologyTestDriver`, and producing a record synchronously runs every query it reaches.
+//!   Used by the sqllogictest suite.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use brook_broker::{Broker, NewRecord};
+use brook_streams::state::StateConfig;
+use brook_streams::topology::Topology;
+use brook_streams::{Connection, KafkaStreams, OffsetReset, StreamsConfig};
+
+use super::result::Canceller;
+use crate::error::Result;
+
+/// Runs topologies.
+pub(crate) trait Executor: Send {
+    /// Starts (or restarts) a persistent query.
+    fn start(&mut self, id: &str, topology: Topology, reset: OffsetReset) -> Result<()>;
+    /// Stops a persistent query; with `cleanup`, deletes its internal topics and local state.
+    fn stop(&mut self, id: &str, cleanup: bool) -> Result<()>;
+    /// Writes records to a topic (and, deterministically, runs what they reach).
+    fn produce(&mut self, topic: &str, records: Vec<NewRecord>) -> Result<()>;
+    /// Starts a push query whose topology delivers rows to a callback sink.
+    fn push(&mut self, id: &str, topology: Topology, reset: OffsetReset) -> Result<Canceller>;
+    /// Waits until every persistent query has processed all its input.
+    fn wait_idle(&self, timeout: Duration) -> bool;
+    /// Queries that stopped with an error: (id, message).
+    fn failures(&self) -> Vec<(String, String)>;
+    /// Records skipped by processing errors since the last call (id, reason).
+    fn take_errors(&mut self) -> Vec<(String, String)>;
+}
+
+/// Consumer group / application id of a persistent query.
+pub fn application_id(query_id: &str) -> String {
+    format!("_brook_query_{query_id}")
+}
+
+/// Settings of the runtime executor.
+#[derive(Debug, Clone)]
+pub struct RuntimeSettings {
+    /// Where RocksDB state of persistent queries lives.
+    pub state_dir: PathBuf,
+    /// Stream threads per persistent query.
+    pub threads_per_query: usize,
+    /// Commit interval (state flush + offset commit).
+    pub commit_interval: Duration,
+}
+
+/// Runs queries as streams applications on the embedded broker.
+pub(crate) struct RuntimeExecutor {
+    broker: Broker,
+    settings: RuntimeSettings,
+    queries: BTreeMap<String, (KafkaStreams, Topology)>,
+}
+
+impl RuntimeExecutor {
+    pub(crate) fn new(broker: Broker, settings: RuntimeSettings) -> Self {
+        RuntimeExecutor { broker, settings, queries: BTreeMap::new() }
+    }
+
+    fn delete_internal(&self, app: &str, topology: &Topology) {
+        for t in &topology.internal_topics {
+            let name = format!("{app}-{}", t.suffix);
+            if let Err(e) = self.broker.delete_topic(&name) {
+                tracing::debug!(topic = %name, error = %e, "internal topic not deleted");
+            }
+        }
+    }
+}
+
+impl RuntimeExecutor {
+    /// With `latest`, a new application starts at the end of its sources *now*, not when its
+    /// threads get around to it — records written right after the statement returns are seen.
+    fn pin_latest(&self, app: &str, topology: &Topology, reset: OffsetReset) -> Result<()> {
+        if reset != OffsetReset::Latest {
+            return Ok(());
+        }
+        let mut offsets = Vec::new();
+        for topic in topology.source_topics() {
+            let Ok(t) = self.broker.topic(&topic) else { continue };
+            for p in 0..t.partition_count() {
+                if self.broker.committed_offset(app, &topic, p).is_some() {
+                    continue;
+                }
+                let end =
+                    self.broker.list_offset(&topic, p, brook_broker::OffsetSpec::Latest)?.map_or(0, |o| o.0);
+                offsets.push((topic.clone(), p, brook_broker::OffsetAndMetadata::new(end)));
+            }
+        }
+        if !offsets.is_empty() {
+            let broker = &self.broker;
+            crate::catalog::command_log::block_on(broker.commit_offsets(app, offsets))??;
+        }
+        Ok(())
+    }
+}
+
+impl Executor for RuntimeExecutor {
+    fn start(&mut self, id: &str, topology: Topology, reset: OffsetReset) -> Result<()> {
+        let app = application_id(id);
+        self.pin_latest(&app, &topology, reset)?;
+        let mut config =
+            StreamsConfig::new(&app, Connection::Embedded(self.broker.clone()), &self.settings.state_dir);
+        config.num_threads = self.settings.threads_per_query;
+        config.commit_interval = self.settings.commit_interval;
+        config.auto_offset_reset = reset;
+        let streams = KafkaStreams::start(topology.clone(), config)?;
+        self.queries.insert(id.to_string(), (streams, topology));
+        Ok(())
+    }
+
+    fn stop(&mut self, id: &str, cleanup: bool) -> Result<()> {
+        let Some((streams, topology)) = self.queries.remove(id) else { return Ok(()) };
+        let closed = streams.close();
+        if cleanup {
+            let app = application_id(id);
+            self.delete_internal(&app, &topology);
+            let dir = self.settings.state_dir.join(&app);
+            if dir.exists() {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+        }
+        if let Err(e) = closed {
+            tracing::warn!(query = id, error = %e, "query stopped with an error");
+        }
+        Ok(())
+    }
+
+    fn produce(&mut self, topic: &str, records: Vec<NewRecord>) -> Result<()> {
+        let placed = self.broker.produce(topic, None, records)?;
+        let mut ends: BTreeMap<i32, i64> = BTreeMap::new();
+        for (p, o) in placed {
+            let e = ends.entry(p).or_insert(0);
+            *e = (*e).max(o + 1);
+        }
+        let broker = &self.broker;
+        crate::catalog::command_log::block_on(async move {
+            for (p, end) in ends {
+                broker.wait_durable(topic, p, end).await?;
+            }
+            Ok::<_, brook_broker::Error>(())
+        })??;
+        Ok(())
+    }
+
+    fn push(&mut self, id: &str, topology: Topology, reset: OffsetReset) -> Result<Canceller> {
+        let app = format!("_brook_transient_{id}");
+        self.pin_latest(&app, &topology, reset)?;
+        let mut config =
+            StreamsConfig::new(&app, Connection::Embedded(self.broker.clone()), &self.settings.state_dir);
+        config.state = StateConfig::Memory;
+        config.commit_interval = Duration::from_millis(200);
+        config.auto_offset_reset = reset;
+        let streams = KafkaStreams::start(topology.clone(), config)?;
+        let broker = self.broker.clone();
+        Ok(Box::new(move || {
+            let _ = streams.close();
+            for t in &topology.internal_topics {
+                let _ = broker.delete_topic(&format!("{app}-{}", t.suffix));
+            }
+        }))
+    }
+
+    fn wait_idle(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        for (streams, _) in self.queries.values() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if !streams.wait_until_idle(Duration::from_millis(50), left) {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn failures(&self) -> Vec<(String, String)> {
+        self.queries.iter().filter_map(|(id, (s, _))| s.failure().map(|f| (id.clone(), f))).collect()
+    }
+
+    fn take_errors(&mut self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for (id, (s, _)) in &self.queries {
+            out.extend(
+                s.take_errors().into_iter().map(|e| (id.clone(), format!("{}: {}", e.operator, e.reason))),
+            );
+        }
+        out
+    }
+}

@@ -1,0 +1,454 @@
+//! The engine: executes statements against an embedded broker and the streams runtime.
+//!
+//! ```text
+//!  execute(text) ─► split ─► ${var} substitution ─► parse ─► one handler per statement family
+//!     DDL (CREATE/DROP/ALTER/TYPE/DEFINE) ─► catalog, logged to the command topic
+//!     CSAS / CTAS / INSERT … SELECT ─► plan ─► compile ─► executor.start (persistent query)
+//!     SELECT … EMIT CHANGES ─► plan ─► compile (callback sink) ─► executor.push ─► PushQuery
+//!     SELECT (pull) ─► materialized view of the table's topic ─► filter / project
+//!     INSERT … VALUES, PRINT, SHOW, DESCRIBE, EXPLAIN ─► broker / catalog
+//! ```
+//!
+//! Durability: every catalog change is appended to the command topic before it takes effect.
+//! [`Engine::open`] replays the topic, so streams, tables, types, variables and persistent
+//! queries come back after a restart; each query's consumer group (its application id is
+//! derived from the query id) resumes from its committed offsets with its RocksDB state.
+//!
+//! Pull queries read a materialized view the engine keeps of each table's topic, caught up
+//! to the topic's end on every pull query. Tasks own their RocksDB stores on their own
+//! threads, so reading the changelog the query already writes (the sink topic) is the one
+//! view that is both consistent with what the query emitted and available from any thread.
+
+mod data;
+mod ddl;
+pub mod executor;
+mod queries;
+pub mod result;
+mod show;
+mod simulated;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use brook_broker::{Broker, TopicConfig};
+use brook_streams::OffsetReset;
+use parking_lot::Mutex;
+
+use crate::catalog::command_log::{Command, CommandLog};
+use crate::catalog::{Catalog, QueryState};
+use crate::compile::{PROCESSING_LOG_TOPIC, processing_log_source};
+use crate::error::{Error, Result};
+use crate::parser::{self, Parsed, Statement};
+use crate::planner::expr::ExprPlanner;
+
+pub use executor::RuntimeSettings;
+pub use result::{
+    CancelHandle, ColumnInfo, FunctionSummary, PushEvent, PushQuery, QuerySummary, RowSet, SourceDescription,
+    SourceSummary, StatementResult, TopicSummary,
+};
+
+use executor::Executor;
+
+/// How queries run.
+#[derive(Debug, Clone)]
+pub enum Mode {
+    /// Streams applications on threads (servers, the shell).
+    Runtime(RuntimeSettings),
+    /// Deterministic, synchronous execution (tests).
+    Deterministic,
+}
+
+/// Engine settings.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// How queries run.
+    pub mode: Mode,
+    /// `auto.offset.reset` when a session does not set it (ksqlDB's default: latest).
+    pub default_offset_reset: OffsetReset,
+}
+
+impl EngineConfig {
+    /// Runtime execution with state under `data_dir/streams`.
+    pub fn runtime(data_dir: impl AsRef<Path>) -> Self {
+        EngineConfig {
+            mode: Mode::Runtime(RuntimeSettings {
+                state_dir: data_dir.as_ref().join("streams"),
+                threads_per_query: 1,
+                commit_interval: Duration::from_millis(200),
+            }),
+            default_offset_reset: OffsetReset::Latest,
+        }
+    }
+
+    /// Deterministic execution.
+    pub fn deterministic() -> Self {
+        EngineConfig { mode: Mode::Deterministic, default_offset_reset: OffsetReset::Latest }
+    }
+}
+
+/// Per-client settings (`SET`/`UNSET`, or `streamsProperties` of an HTTP request).
+#[derive(Debug, Clone, Default)]
+pub struct Session {
+    /// Property overrides, e.g. `auto.offset.reset`.
+    pub properties: BTreeMap<String, String>,
+}
+
+/// One executed statement.
+#[derive(Debug)]
+pub struct Executed {
+    /// The statement text.
+    pub statement: String,
+    /// Its result.
+    pub result: Result<StatementResult>,
+}
+
+pub(crate) struct State {
+    pub catalog: Catalog,
+    pub executor: Box<dyn Executor>,
+    pub materialized: HashMap<String, data::Materialized>,
+    /// Replaying the command topic: no side effects on topics, no logging.
+    pub replaying: bool,
+    /// Queries replayed but not started yet (started when replay ends).
+    pub pending: Vec<String>,
+}
+
+/// Executes Brook SQL.
+pub struct Engine {
+    pub(crate) broker: Broker,
+    pub(crate) exprs: ExprPlanner,
+    pub(crate) state: Mutex<State>,
+    pub(crate) log: CommandLog,
+    pub(crate) config: EngineConfig,
+    pub(crate) deterministic: bool,
+    transient: AtomicU64,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("broker", &self.broker).finish()
+    }
+}
+
+impl Engine {
+    /// Opens an engine over `broker`: creates the processing log, replays the command topic
+    /// and restarts persistent queries.
+    pub fn open(broker: Broker, config: EngineConfig) -> Result<Arc<Engine>> {
+        if broker.topic(PROCESSING_LOG_TOPIC).is_err() {
+            match broker.create_topic(PROCESSING_LOG_TOPIC, 1, TopicConfig::default()) {
+                Ok(()) | Err(brook_broker::Error::TopicAlreadyExists(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let (executor, deterministic): (Box<dyn Executor>, bool) = match &config.mode {
+            Mode::Runtime(s) => (Box::new(executor::RuntimeExecutor::new(broker.clone(), s.clone())), false),
+            Mode::Deterministic => (Box::new(simulated::SimulatedExecutor::new(broker.clone())?), true),
+        };
+        let mut catalog = Catalog::new();
+        catalog.add_source(processing_log_source(), true)?;
+        let log = CommandLog::open(broker.clone())?;
+        let engine = Arc::new(Engine {
+            broker,
+            exprs: ExprPlanner::new()?,
+            state: Mutex::new(State {
+                catalog,
+                executor,
+                materialized: HashMap::new(),
+                replaying: false,
+                pending: Vec::new(),
+            }),
+            log,
+            config,
+            deterministic,
+            transient: AtomicU64::new(0),
+        });
+        engine.replay()?;
+        Ok(engine)
+    }
+
+    /// The broker the engine runs on.
+    pub fn broker(&self) -> &Broker {
+        &self.broker
+    }
+
+    fn replay(&self) -> Result<()> {
+        let commands = self.log.read_all()?;
+        if commands.is_empty() {
+            return Ok(());
+        }
+        let mut st = self.state.lock();
+        st.replaying = true;
+        for cmd in &commands {
+            let mut session = Session { properties: cmd.properties.clone() };
+            let parsed = match parser::parse_statement(&cmd.statement) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(statement = %cmd.statement, error = %e, "skipping a command that no longer parses");
+                    continue;
+                }
+            };
+            if let Err(e) = self.run(&mut st, &parsed, &mut session, cmd.query_id.as_deref()) {
+                tracing::warn!(statement = %cmd.statement, error = %e, "replaying a command failed");
+            }
+        }
+        st.replaying = false;
+        let pending = std::mem::take(&mut st.pending);
+        for id in pending {
+            let Ok(info) = st.catalog.query(&id).cloned() else { continue };
+            if info.state != QueryState::Running {
+                continue;
+            }
+            if let Err(e) = self.start_query(&mut st, &info.id, &info.sql, OffsetReset::Earliest) {
+                tracing::error!(query = %id, error = %e, "cannot restart query");
+                let _ = st.catalog.set_query_state(&id, QueryState::Error(e.to_string()));
+            }
+        }
+        tracing::info!(commands = commands.len(), "catalog restored from the command topic");
+        Ok(())
+    }
+
+    /// Executes a script; stops at the first failing statement.
+    pub fn execute(&self, sql: &str, session: &mut Session) -> Vec<Executed> {
+        let mut out = Vec::new();
+        self.execute_into(sql, session, &mut out, 0);
+        out
+    }
+
+    fn execute_into(&self, sql: &str, session: &mut Session, out: &mut Vec<Executed>, depth: usize) {
+        for st in parser::split_statements(sql) {
+            let vars = self.state.lock().catalog.variables().clone();
+            let text = match parser::substitute_variables(&st.text, &vars) {
+                Ok(t) => t,
+                Err(e) => {
+                    out.push(Executed { statement: st.text.clone(), result: Err(e) });
+                    return;
+                }
+            };
+            let parsed = match parser::parse_statement_at(&text, st.line, st.column) {
+                Ok(p) => p,
+                Err(e) => {
+                    out.push(Executed { statement: text, result: Err(e) });
+                    return;
+                }
+            };
+            if let Statement::RunScript(path) = &parsed.statement {
+                if depth > 8 {
+                    out.push(Executed {
+                        statement: text,
+                        result: Err(Error::plan("RUN SCRIPT is nested too deeply (a script runs itself?)")),
+                    });
+                    return;
+                }
+                match std::fs::read_to_string(path) {
+                    Ok(script) => {
+                        let before = out.len();
+                        self.execute_into(&script, session, out, depth + 1);
+                        if out[before..].iter().any(|e| e.result.is_err()) {
+                            return;
+                        }
+                        continue;
+                    }
+                    Err(source) => {
+                        out.push(Executed {
+                            statement: text,
+                            result: Err(Error::Io { context: format!("reading script {path}"), source }),
+                        });
+                        return;
+                    }
+                }
+            }
+            let result = self.execute_parsed(&parsed, session);
+            let failed = result.is_err();
+            out.push(Executed { statement: parsed.text, result });
+            if failed {
+                return;
+            }
+        }
+    }
+
+    /// Executes one parsed statement.
+    pub fn execute_parsed(&self, parsed: &Parsed, session: &mut Session) -> Result<StatementResult> {
+        if let Statement::Select(q) = &parsed.statement
+            && q.emit.is_some()
+        {
+            return self.push_query(q, &parsed.text, session);
+        }
+        let mut st = self.state.lock();
+        self.run(&mut st, parsed, session, None)
+    }
+
+    /// Dispatches a statement with the state locked. `query_id` is the id to reuse (replay).
+    pub(crate) fn run(
+        &self,
+        st: &mut State,
+        parsed: &Parsed,
+        session: &mut Session,
+        query_id: Option<&str>,
+    ) -> Result<StatementResult> {
+        let text = &parsed.text;
+        match &parsed.statement {
+            Statement::CreateSource(c) => self.create_source(st, c, text, session),
+            Statement::CreateAsSelect(c) => self.create_as_select(st, c, text, session, query_id),
+            Statement::InsertSelect { target, query } => {
+                self.insert_select(st, target, query, text, session, query_id)
+            }
+            Statement::InsertValues { target, columns, values } => {
+                self.insert_values(st, target, columns.as_deref(), values)
+            }
+            Statement::Select(q) => self.pull_query(st, q),
+            Statement::Drop { kind, name, if_exists, delete_topic } => {
+                self.drop_source(st, *kind, name, *if_exists, *delete_topic, text)
+            }
+            Statement::Show { target, extended } => self.show(st, *target, *extended, session),
+            Statement::Describe { name, extended } => self.describe(st, name, *extended),
+            Statement::DescribeAll { kind, extended } => self.describe_all(st, *kind, *extended),
+            Statement::DescribeFunction(name) => self.describe_function(name),
+            Statement::Print(p) => self.print(p),
+            Statement::Explain(inner) => self.explain(st, inner, session),
+            Statement::ExplainQuery(id) => self.explain_query(st, id),
+            Statement::Terminate(id) => self.terminate(st, id.as_deref(), text),
+            Statement::Pause(id) => self.pause(st, id.as_deref(), text, true),
+            Statement::Resume(id) => self.pause(st, id.as_deref(), text, false),
+            Statement::Set { name, value } => {
+                check_property(name, value)?;
+                session.properties.insert(name.clone(), value.clone());
+                Ok(message(format!("Successfully changed local property '{name}' to '{value}'.")))
+            }
+            Statement::Unset(name) => {
+                if session.properties.remove(name).is_none() {
+                    return Err(Error::plan(format!("property '{name}' is not set")));
+                }
+                Ok(message(format!("Successfully unset local property '{name}'.")))
+            }
+            Statement::Define { name, value } => {
+                self.log_command(st, text, None, session)?;
+                st.catalog.define(name, value);
+                Ok(message(format!("Variable {name} defined")))
+            }
+            Statement::Undefine(name) => {
+                if !st.catalog.variables().contains_key(&name.to_uppercase()) {
+                    return Err(Error::Catalog(format!("variable {name} is not defined")));
+                }
+                self.log_command(st, text, None, session)?;
+                st.catalog.undefine(name);
+                Ok(message(format!("Variable {name} undefined")))
+            }
+            Statement::RunScript(_) => {
+                Err(Error::plan("RUN SCRIPT is only allowed at the top level of a request"))
+            }
+            Statement::CreateType { name, ty, if_not_exists } => {
+                let resolved = st.catalog.resolve_type(ty)?;
+                if st.catalog.types().contains_key(name) && *if_not_exists {
+                    return Ok(message(format!("Type {name} already exists")));
+                }
+                if st.catalog.types().contains_key(name) {
+                    return Err(Error::Catalog(format!("type {name} already exists")));
+                }
+                self.log_command(st, text, None, session)?;
+                st.catalog.add_type(name, resolved.clone(), *if_not_exists)?;
+                Ok(message(format!("Registered custom type with name '{name}' and SQL type {resolved}")))
+            }
+            Statement::DropType { name, if_exists } => {
+                if !st.catalog.types().contains_key(name) {
+                    if *if_exists {
+                        return Ok(message(format!("Type {name} does not exist")));
+                    }
+                    return Err(Error::Catalog(format!("type {name} does not exist")));
+                }
+                self.log_command(st, text, None, session)?;
+                st.catalog.drop_type(name, *if_exists)?;
+                Ok(message(format!("Dropped type '{name}'")))
+            }
+            Statement::Alter { kind, name, columns } => self.alter(st, *kind, name, columns, text, session),
+        }
+    }
+
+    /// Appends a catalog change to the command topic (not while replaying).
+    pub(crate) fn log_command(
+        &self,
+        st: &State,
+        text: &str,
+        query_id: Option<&str>,
+        session: &Session,
+    ) -> Result<()> {
+        if st.replaying {
+            return Ok(());
+        }
+        self.log.append(&Command {
+            statement: text.to_string(),
+            query_id: query_id.map(str::to_string),
+            properties: session.properties.clone(),
+        })
+    }
+
+    /// `auto.offset.reset` of a session.
+    pub(crate) fn offset_reset(&self, session: &Session) -> OffsetReset {
+        let value = session
+            .properties
+            .get("auto.offset.reset")
+            .or_else(|| session.properties.get("ksql.streams.auto.offset.reset"));
+        match value.map(|s| s.to_lowercase()) {
+            Some(v) if v == "earliest" => OffsetReset::Earliest,
+            Some(v) if v == "latest" => OffsetReset::Latest,
+            _ => self.config.default_offset_reset,
+        }
+    }
+
+    /// Waits until persistent queries have processed all available input (runtime mode).
+    pub fn wait_idle(&self, timeout: Duration) -> bool {
+        self.state.lock().executor.wait_idle(timeout)
+    }
+
+    /// Processing errors (query id, reason) recorded since the last call.
+    pub fn take_errors(&self) -> Vec<(String, String)> {
+        self.state.lock().executor.take_errors()
+    }
+
+    /// Stops every query (their progress is committed) — call before closing the broker.
+    pub fn shutdown(&self) {
+        let mut st = self.state.lock();
+        let ids: Vec<String> = st.catalog.queries().map(|q| q.id.clone()).collect();
+        for id in ids {
+            if let Err(e) = st.executor.stop(&id, false) {
+                tracing::warn!(query = %id, error = %e, "stopping query");
+            }
+        }
+    }
+
+    pub(crate) fn next_transient_id(&self) -> u64 {
+        self.transient.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Names of streams and tables (for shell completion).
+    pub fn source_names(&self) -> Vec<String> {
+        self.state.lock().catalog.sources().map(|s| s.name.clone()).collect()
+    }
+}
+
+/// A plain message result.
+pub(crate) fn message(m: impl Into<String>) -> StatementResult {
+    StatementResult::Message { message: m.into(), query_id: None }
+}
+
+/// Properties `SET` accepts, with their allowed values (`None`: any).
+pub const PROPERTIES: &[(&str, Option<&[&str]>)] = &[
+    ("auto.offset.reset", Some(&["earliest", "latest"])),
+    ("ksql.streams.auto.offset.reset", Some(&["earliest", "latest"])),
+    ("commit.interval.ms", None),
+    ("cache.max.bytes.buffering", None),
+];
+
+fn check_property(name: &str, value: &str) -> Result<()> {
+    match PROPERTIES.iter().find(|(n, _)| *n == name) {
+        None => Err(Error::plan(format!(
+            "unknown property '{name}'; known properties: {}",
+            PROPERTIES.iter().map(|p| p.0).collect::<Vec<_>>().join(", ")
+        ))),
+        Some((_, Some(allowed))) if !allowed.contains(&value.to_lowercase().as_str()) => Err(Error::plan(
+            format!("invalid value '{value}' for '{name}'; use one of {}", allowed.join(", ")),
+        )),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,228 @@
+//! What statements return: typed results the shell prints and the HTTP API serializes.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use parking_lot::Mutex;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use crate::types::SqlType;
+
+/// A column of a result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnInfo {
+    /// Name.
+    pub name: String,
+    /// Type.
+    pub ty: SqlType,
+}
+
+/// Rows with their schema (pull queries, PRINT in the deterministic engine).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowSet {
+    /// Columns.
+    pub columns: Vec<ColumnInfo>,
+    /// Rows, each a JSON array of column values.
+    pub rows: Vec<serde_json::Value>,
+}
+
+/// A stream or table in a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceSummary {
+    /// Name.
+    pub name: String,
+    /// Topic.
+    pub topic: String,
+    /// Key format.
+    pub key_format: String,
+    /// Value format.
+    pub value_format: String,
+    /// Windowed keys.
+    pub windowed: bool,
+}
+
+/// A topic in a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicSummary {
+    /// Name.
+    pub name: String,
+    /// Partitions.
+    pub partitions: i32,
+    /// Records currently stored (sum of partition sizes), for `EXTENDED`.
+    pub records: i64,
+}
+
+/// A persistent query in a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuerySummary {
+    /// Id.
+    pub id: String,
+    /// Statement.
+    pub sql: String,
+    /// Sink name.
+    pub sink: String,
+    /// Sink topic.
+    pub sink_topic: String,
+    /// `RUNNING`, `PAUSED` or `ERROR`.
+    pub state: String,
+}
+
+/// `DESCRIBE` of a stream or table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceDescription {
+    /// Name.
+    pub name: String,
+    /// `STREAM` or `TABLE`.
+    pub kind: String,
+    /// Columns (name, type, role text such as `KEY`).
+    pub columns: Vec<(String, SqlType, String)>,
+    /// Topic.
+    pub topic: String,
+    /// Key format.
+    pub key_format: String,
+    /// Value format.
+    pub value_format: String,
+    /// Timestamp column.
+    pub timestamp: Option<String>,
+    /// Window type of windowed keys.
+    pub window: Option<String>,
+    /// Statement that created it.
+    pub statement: String,
+    /// Queries reading it (EXTENDED).
+    pub read_queries: Vec<String>,
+    /// Queries writing it (EXTENDED).
+    pub write_queries: Vec<String>,
+    /// Partitions of the topic (EXTENDED).
+    pub partitions: i32,
+    /// Records in the topic (EXTENDED).
+    pub records: i64,
+    /// Whether EXTENDED was asked.
+    pub extended: bool,
+}
+
+/// A function in `SHOW FUNCTIONS`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionSummary {
+    /// Name.
+    pub name: String,
+    /// `SCALAR` or `AGGREGATE`.
+    pub kind: String,
+}
+
+/// One event of a push query.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PushEvent {
+    /// A row: a JSON array of column values.
+    Row(serde_json::Value),
+    /// The query ended (LIMIT reached, cancelled, or failed with the message).
+    End(Option<String>),
+}
+
+/// Stops a running push query.
+pub(crate) type Canceller = Box<dyn FnOnce() + Send>;
+
+/// A running push query: its schema and a stream of rows. Dropping it cancels the query.
+pub struct PushQuery {
+    /// Query id (for `/close-query`).
+    pub id: String,
+    /// Result columns.
+    pub columns: Vec<ColumnInfo>,
+    /// Rows as they come.
+    pub rows: UnboundedReceiver<PushEvent>,
+    pub(crate) cancel: Arc<Mutex<Option<Canceller>>>,
+    pub(crate) cancelled: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for PushQuery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PushQuery").field("id", &self.id).field("columns", &self.columns).finish()
+    }
+}
+
+impl PushQuery {
+    /// A handle that can cancel the query from elsewhere (Ctrl-C, `/close-query`).
+    pub fn cancel_handle(&self) -> CancelHandle {
+        CancelHandle { cancel: self.cancel.clone(), cancelled: self.cancelled.clone() }
+    }
+
+    /// Stops the query; no more rows arrive after the ones already queued.
+    pub fn cancel(&self) {
+        self.cancel_handle().cancel();
+    }
+}
+
+impl Drop for PushQuery {
+    fn drop(&mut self) {
+        self.cancel();
+    }
+}
+
+/// Cancels a push query from another thread.
+#[derive(Clone)]
+pub struct CancelHandle {
+    cancel: Arc<Mutex<Option<Canceller>>>,
+    cancelled: Arc<AtomicBool>,
+}
+
+impl CancelHandle {
+    /// Stops the query (idempotent).
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Release);
+        if let Some(f) = self.cancel.lock().take() {
+            f();
+        }
+    }
+
+    /// Whether the query was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire)
+    }
+}
+
+/// The result of one statement.
+#[derive(Debug)]
+pub enum StatementResult {
+    /// A command that changed something, with its message (`Stream created`, `Created query
+    /// with ID …`).
+    Message {
+        /// What happened.
+        message: String,
+        /// The persistent query started, if any.
+        query_id: Option<String>,
+    },
+    /// `SHOW STREAMS`.
+    Streams(Vec<SourceSummary>),
+    /// `SHOW TABLES`.
+    Tables(Vec<SourceSummary>),
+    /// `SHOW TOPICS`.
+    Topics(Vec<TopicSummary>),
+    /// `SHOW QUERIES`.
+    Queries(Vec<QuerySummary>),
+    /// `SHOW PROPERTIES` (name, value).
+    Properties(Vec<(String, String)>),
+    /// `SHOW VARIABLES` (name, value).
+    Variables(Vec<(String, String)>),
+    /// `SHOW TYPES` (name, type).
+    Types(Vec<(String, String)>),
+    /// `SHOW FUNCTIONS`.
+    Functions(Vec<FunctionSummary>),
+    /// `DESCRIBE`.
+    Description(Box<SourceDescription>),
+    /// `DESCRIBE STREAMS|TABLES`.
+    Descriptions(Vec<SourceDescription>),
+    /// `EXPLAIN`: the plan and topology as text lines.
+    Explain {
+        /// Query id (EXPLAIN of a running query), if any.
+        query_id: Option<String>,
+        /// The statement.
+        sql: String,
+        /// Plan lines.
+        plan: Vec<String>,
+        /// Topology description.
+        topology: String,
+    },
+    /// Rows (pull queries; PRINT in the deterministic engine).
+    Rows(RowSet),
+    /// A running push query (or a PRINT that follows a topic).
+    Push(PushQuery),
+}

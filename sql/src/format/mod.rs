@@ -1,0 +1,244 @@
+//! Serialization formats of keys and values, batch at a time.
+//!
+//! A [`PayloadDecoder`] turns the payloads of a run of records into one Arrow array per column;
+//! a [`PayloadEncoder`] turns columns back into one payload per row. Both follow ksqlDB's
+//! conventions so that topics look the same as with ksqlDB:
+//!
+//! * `JSON` — an object of the columns (field names matched case-insensitively when reading);
+//!   a single column is written unwrapped when `WRAP_SINGLE_VALUE=false` and for keys.
+//!   `TIMESTAMP` is epoch milliseconds, `DATE` days, `TIME` milliseconds of the day, `BYTES`
+//!   base64.
+//! * `DELIMITED` — columns separated by `VALUE_DELIMITER` (default `,`); empty means null.
+//! * `KAFKA` — one primitive column in the byte layout of Kafka's serializers (`INT` 4 bytes
+//!   and `BIGINT` 8 bytes big-endian, `DOUBLE` IEEE-754 big-endian, `STRING` UTF-8, `BYTES`
+//!   raw).
+//! * `NONE` — no key at all.
+//!
+//! Windowed keys append the window to the key bytes, as Kafka Streams does: time windows
+//! `key ‖ start` (8 bytes big-endian), session windows `key ‖ end ‖ start`.
+
+pub mod base64;
+mod delimited;
+mod json;
+mod kafka;
+
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use datafusion::arrow::array::ArrayRef;
+
+use crate::error::{Error, Result};
+use crate::types::SqlType;
+
+pub use json::{JsonEncoder, JsonRowEncoder, json_value_encoder_options};
+
+/// A serialization format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Format {
+    /// JSON.
+    Json,
+    /// Delimited text.
+    Delimited {
+        /// Field separator.
+        delimiter: char,
+    },
+    /// Kafka's primitive serializers (one column).
+    Kafka,
+    /// No data (keys only).
+    None,
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Format::Json => "JSON",
+            Format::Delimited { .. } => "DELIMITED",
+            Format::Kafka => "KAFKA",
+            Format::None => "NONE",
+        })
+    }
+}
+
+impl Format {
+    /// Parses a format name (`delimiter` applies to DELIMITED).
+    pub fn parse(name: &str, delimiter: Option<&str>) -> Result<Format> {
+        let upper = name.trim().to_uppercase();
+        Ok(match upper.as_str() {
+            "JSON" => Format::Json,
+            "DELIMITED" => Format::Delimited { delimiter: parse_delimiter(delimiter)? },
+            "KAFKA" => Format::Kafka,
+            "NONE" => Format::None,
+            "JSON_SR" | "AVRO" | "PROTOBUF" | "PROTOBUF_NOSR" => {
+                return Err(Error::Unsupported(format!(
+                    "format {upper}: Brook has no schema registry yet; use JSON, DELIMITED, KAFKA or NONE"
+                )));
+            }
+            _ => {
+                return Err(Error::plan(format!(
+                    "unknown format '{name}'; use JSON, DELIMITED, KAFKA or NONE"
+                )));
+            }
+        })
+    }
+
+    /// Checks that the columns can be carried in this format.
+    pub fn check_columns(&self, what: &str, columns: &[(String, SqlType)]) -> Result<()> {
+        match self {
+            Format::None if !columns.is_empty() => Err(Error::plan(format!(
+                "the {what} format is NONE, so there can be no {what} columns (found {})",
+                names(columns)
+            ))),
+            Format::Kafka if columns.len() > 1 => Err(Error::plan(format!(
+                "the KAFKA format holds a single column, but the {what} has {}: {}; use JSON or DELIMITED",
+                columns.len(),
+                names(columns)
+            ))),
+            Format::Kafka => match columns.first().map(|c| &c.1) {
+                None
+                | Some(SqlType::Int | SqlType::Bigint | SqlType::Double | SqlType::String | SqlType::Bytes) => {
+                    Ok(())
+                }
+                Some(t) => Err(Error::plan(format!(
+                    "the KAFKA format cannot hold a {t} {what} column; use INT, BIGINT, DOUBLE, STRING or BYTES, or the JSON format"
+                ))),
+            },
+            Format::Delimited { .. } => {
+                match columns
+                    .iter()
+                    .find(|(_, t)| matches!(t, SqlType::Array(_) | SqlType::Map(..) | SqlType::Struct(_)))
+                {
+                    Some((n, t)) => Err(Error::plan(format!(
+                        "the DELIMITED format cannot hold column {n} of type {t}; use JSON"
+                    ))),
+                    None => Ok(()),
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+fn names(columns: &[(String, SqlType)]) -> String {
+    columns.iter().map(|c| c.0.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+fn parse_delimiter(d: Option<&str>) -> Result<char> {
+    let Some(d) = d else { return Ok(',') };
+    Ok(match d.to_uppercase().as_str() {
+        "TAB" => '\t',
+        "SPACE" => ' ',
+        _ => {
+            let mut chars = d.chars();
+            match (chars.next(), chars.next()) {
+                (Some(c), None) => c,
+                _ => {
+                    return Err(Error::plan(format!(
+                        "delimiter '{d}' must be a single character, TAB or SPACE"
+                    )));
+                }
+            }
+        }
+    })
+}
+
+/// The columns decoded from a run of payloads.
+#[derive(Debug)]
+pub struct Decoded {
+    /// One array per column, with one element per successfully decoded payload.
+    pub columns: Vec<ArrayRef>,
+    /// Indexes (into the input) of the payloads that decoded, or `None` if all did.
+    pub rows: Option<Vec<u32>>,
+    /// Payloads that failed, with the reason.
+    pub errors: Vec<(u32, String)>,
+}
+
+impl Decoded {
+    /// Whether every payload decoded.
+    pub fn all_ok(&self) -> bool {
+        self.rows.is_none()
+    }
+}
+
+/// Decodes payloads into columns. One per task (decoders may learn from the data).
+pub trait PayloadDecoder: Send {
+    /// Decodes `payloads`; failures are reported per payload, never as a whole.
+    fn decode(&mut self, payloads: &[&[u8]]) -> Decoded;
+}
+
+/// Encodes rows of columns into payloads.
+pub trait PayloadEncoder: Send + Sync {
+    /// One payload per row of `columns` (canonical Arrow types, equal lengths). `None` is a
+    /// null payload (only produced when every column is null and the format allows it).
+    fn encode(&self, columns: &[ArrayRef], rows: usize) -> Result<Vec<Option<Bytes>>>;
+}
+
+/// How the columns of one side (key or value) are encoded.
+#[derive(Debug, Clone)]
+pub struct Codec {
+    /// Format.
+    pub format: Format,
+    /// Columns (name, type), in order.
+    pub columns: Vec<(String, SqlType)>,
+    /// Whether a single column is wrapped in an object (JSON) — false for keys.
+    pub wrap_single: bool,
+}
+
+impl Codec {
+    /// A decoder for this codec.
+    pub fn decoder(&self) -> Result<Box<dyn PayloadDecoder>> {
+        Ok(match &self.format {
+            Format::Json => Box::new(json::JsonDecoder::new(&self.columns, self.unwrapped())?),
+            Format::Delimited { delimiter } => {
+                Box::new(delimited::DelimitedDecoder::new(&self.columns, *delimiter)?)
+            }
+            Format::Kafka => Box::new(kafka::KafkaDecoder::new(&self.columns)),
+            Format::None => Box::new(kafka::KafkaDecoder::new(&[])),
+        })
+    }
+
+    /// An encoder for this codec.
+    pub fn encoder(&self) -> Result<Arc<dyn PayloadEncoder>> {
+        Ok(match &self.format {
+            Format::Json => Arc::new(JsonEncoder::new(&self.columns, self.unwrapped())),
+            Format::Delimited { delimiter } => {
+                Arc::new(delimited::DelimitedEncoder::new(&self.columns, *delimiter))
+            }
+            Format::Kafka | Format::None => Arc::new(kafka::KafkaEncoder::new(&self.columns)),
+        })
+    }
+
+    fn unwrapped(&self) -> bool {
+        self.columns.len() == 1 && !self.wrap_single
+    }
+}
+
+/// Appends a window to key bytes (Kafka Streams' windowed key layout).
+pub fn append_window(key: &mut Vec<u8>, start: i64, end: i64, session: bool) {
+    if session {
+        key.extend_from_slice(&end.to_be_bytes());
+    }
+    key.extend_from_slice(&start.to_be_bytes());
+}
+
+/// Splits a windowed key into the inner key and (start, end). `size` is the time-window
+/// size (`None` for session windows, whose end is in the key).
+pub fn split_window(key: &[u8], size: Option<i64>) -> Option<(&[u8], i64, i64)> {
+    let be = |b: &[u8]| b.try_into().ok().map(i64::from_be_bytes);
+    match size {
+        Some(size) => {
+            let n = key.len().checked_sub(8)?;
+            let start = be(&key[n..])?;
+            Some((&key[..n], start, start.saturating_add(size)))
+        }
+        None => {
+            let n = key.len().checked_sub(16)?;
+            let end = be(&key[n..n + 8])?;
+            let start = be(&key[n + 8..])?;
+            Some((&key[..n], start, end))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,534 @@
+//! Columnar accumulators: the state of one aggregate function for many groups ("slots").
+//!
+//! An aggregation operator maps each group (and window) to a slot and calls
+//! [`GroupsAccumulator::update`] once per batch with the argument column and the slot of every
+//! row, so the inner loops run over plain vectors. Per-slot state can be saved to bytes (for
+//! the state store) and loaded back, and two slots can be merged (session windows).
+//!
+//! Values that are not plain numbers (MIN/MAX of strings, TOPK, COLLECT_LIST, …) are kept in
+//! arrow-row encoding: comparing the bytes compares the values, and converting them back
+//! yields an Arrow array of the original type.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Decimal128Array, Float64Array, Int64Array, ListArray, new_null_array,
+};
+use datafusion::arrow::buffer::OffsetBuffer;
+use datafusion::arrow::datatypes::{DataType, Decimal128Type, Field, Float64Type, Int64Type};
+use datafusion::arrow::row::{RowConverter, Rows, SortField};
+
+use super::{AggFunc, AggKind, COLLECT_LIMIT};
+use crate::error::{Error, Result};
+
+/// The state of one aggregate for many groups.
+pub trait GroupsAccumulator: Send {
+    /// Makes slots `0..n` exist (new slots hold the initial state).
+    fn resize(&mut self, n: usize);
+    /// Folds `values[rows[i]]` into slot `slots[i]`, for every `i`, in order.
+    fn update(&mut self, values: &ArrayRef, rows: &[u32], slots: &[u32]) -> Result<()>;
+    /// Merges slot `from` into slot `into` (`from`'s values count as the later ones).
+    fn merge(&mut self, into: usize, from: usize);
+    /// Returns a slot to the initial state.
+    fn reset(&mut self, slot: usize);
+    /// Appends a slot's state to `out`.
+    fn save(&self, slot: usize, out: &mut Vec<u8>);
+    /// Replaces a slot's state with saved bytes.
+    fn load(&mut self, slot: usize, bytes: &[u8]) -> std::result::Result<(), String>;
+    /// The results of `slots`, in order.
+    fn evaluate(&mut self, slots: &[u32]) -> Result<ArrayRef>;
+}
+
+/// Creates the accumulator of a planned aggregate.
+pub fn create(f: &AggFunc) -> Result<Box<dyn GroupsAccumulator>> {
+    Ok(match (f.kind, &f.input) {
+        (AggKind::Count, _) => Box::new(Count::default()),
+        (AggKind::Sum, DataType::Int64) => Box::new(SumI64::default()),
+        (AggKind::Sum, DataType::Float64) => Box::new(SumF64::default()),
+        (AggKind::Sum, DataType::Decimal128(p, s)) => {
+            Box::new(SumDecimal { sums: Vec::new(), precision: *p, scale: *s })
+        }
+        (AggKind::Avg, _) => Box::new(Avg::default()),
+        (AggKind::Sum, t) => return Err(Error::Internal(format!("SUM over {t}"))),
+        (kind, t) => Box::new(Values::new(kind, f.n, t.clone())?),
+    })
+}
+
+fn read_u64(b: &[u8], at: usize) -> std::result::Result<u64, String> {
+    b.get(at..at + 8)
+        .and_then(|s| s.try_into().ok())
+        .map(u64::from_le_bytes)
+        .ok_or_else(|| "truncated aggregate state".to_string())
+}
+
+#[derive(Default)]
+struct Count {
+    counts: Vec<i64>,
+}
+
+impl GroupsAccumulator for Count {
+    fn resize(&mut self, n: usize) {
+        self.counts.resize(n, 0);
+    }
+    fn update(&mut self, values: &ArrayRef, rows: &[u32], slots: &[u32]) -> Result<()> {
+        if values.null_count() == 0 {
+            for &s in slots {
+                self.counts[s as usize] += 1;
+            }
+        } else {
+            for (&r, &s) in rows.iter().zip(slots) {
+                if values.is_valid(r as usize) {
+                    self.counts[s as usize] += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+    fn merge(&mut self, into: usize, from: usize) {
+        self.counts[into] += self.counts[from];
+    }
+    fn reset(&mut self, slot: usize) {
+        self.counts[slot] = 0;
+    }
+    fn save(&self, slot: usize, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.counts[slot].to_le_bytes());
+    }
+    fn load(&mut self, slot: usize, bytes: &[u8]) -> std::result::Result<(), String> {
+        self.counts[slot] = read_u64(bytes, 0)? as i64;
+        Ok(())
+    }
+    fn evaluate(&mut self, slots: &[u32]) -> Result<ArrayRef> {
+        Ok(Arc::new(Int64Array::from_iter_values(slots.iter().map(|&s| self.counts[s as usize]))))
+    }
+}
+
+#[derive(Default)]
+struct SumI64 {
+    sums: Vec<i64>,
+}
+
+impl GroupsAccumulator for SumI64 {
+    fn resize(&mut self, n: usize) {
+        self.sums.resize(n, 0);
+    }
+    fn update(&mut self, values: &ArrayRef, rows: &[u32], slots: &[u32]) -> Result<()> {
+        let v = values.as_primitive::<Int64Type>();
+        for (&r, &s) in rows.iter().zip(slots) {
+            if v.is_valid(r as usize) {
+                let acc = &mut self.sums[s as usize];
+                *acc = acc.wrapping_add(v.value(r as usize));
+            }
+        }
+        Ok(())
+    }
+    fn merge(&mut self, into: usize, from: usize) {
+        self.sums[into] = self.sums[into].wrapping_add(self.sums[from]);
+    }
+    fn reset(&mut self, slot: usize) {
+        self.sums[slot] = 0;
+    }
+    fn save(&self, slot: usize, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.sums[slot].to_le_bytes());
+    }
+    fn load(&mut self, slot: usize, bytes: &[u8]) -> std::result::Result<(), String> {
+        self.sums[slot] = read_u64(bytes, 0)? as i64;
+        Ok(())
+    }
+    fn evaluate(&mut self, slots: &[u32]) -> Result<ArrayRef> {
+        Ok(Arc::new(Int64Array::from_iter_values(slots.iter().map(|&s| self.sums[s as usize]))))
+    }
+}
+
+#[derive(Default)]
+struct SumF64 {
+    sums: Vec<f64>,
+}
+
+impl GroupsAccumulator for SumF64 {
+    fn resize(&mut self, n: usize) {
+        self.sums.resize(n, 0.0);
+    }
+    fn update(&mut self, values: &ArrayRef, rows: &[u32], slots: &[u32]) -> Result<()> {
+        let v = values.as_primitive::<Float64Type>();
+        for (&r, &s) in rows.iter().zip(slots) {
+            if v.is_valid(r as usize) {
+                self.sums[s as usize] += v.value(r as usize);
+            }
+        }
+        Ok(())
+    }
+    fn merge(&mut self, into: usize, from: usize) {
+        self.sums[into] += self.sums[from];
+    }
+    fn reset(&mut self, slot: usize) {
+        self.sums[slot] = 0.0;
+    }
+    fn save(&self, slot: usize, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.sums[slot].to_le_bytes());
+    }
+    fn load(&mut self, slot: usize, bytes: &[u8]) -> std::result::Result<(), String> {
+        self.sums[slot] = f64::from_bits(read_u64(bytes, 0)?);
+        Ok(())
+    }
+    fn evaluate(&mut self, slots: &[u32]) -> Result<ArrayRef> {
+        Ok(Arc::new(Float64Array::from_iter_values(slots.iter().map(|&s| self.sums[s as usize]))))
+    }
+}
+
+struct SumDecimal {
+    sums: Vec<i128>,
+    precision: u8,
+    scale: i8,
+}
+
+impl GroupsAccumulator for SumDecimal {
+    fn resize(&mut self, n: usize) {
+        self.sums.resize(n, 0);
+    }
+    fn update(&mut self, values: &ArrayRef, rows: &[u32], slots: &[u32]) -> Result<()> {
+        let v = values.as_primitive::<Decimal128Type>();
+        for (&r, &s) in rows.iter().zip(slots) {
+            if v.is_valid(r as usize) {
+                let acc = &mut self.sums[s as usize];
+                *acc = acc.wrapping_add(v.value(r as usize));
+            }
+        }
+        Ok(())
+    }
+    fn merge(&mut self, into: usize, from: usize) {
+        self.sums[into] = self.sums[into].wrapping_add(self.sums[from]);
+    }
+    fn reset(&mut self, slot: usize) {
+        self.sums[slot] = 0;
+    }
+    fn save(&self, slot: usize, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.sums[slot].to_le_bytes());
+    }
+    fn load(&mut self, slot: usize, bytes: &[u8]) -> std::result::Result<(), String> {
+        let b: [u8; 16] =
+            bytes.get(..16).and_then(|s| s.try_into().ok()).ok_or("truncated aggregate state")?;
+        self.sums[slot] = i128::from_le_bytes(b);
+        Ok(())
+    }
+    fn evaluate(&mut self, slots: &[u32]) -> Result<ArrayRef> {
+        let a = Decimal128Array::from_iter_values(slots.iter().map(|&s| self.sums[s as usize]))
+            .with_precision_and_scale(self.precision, self.scale)?;
+        Ok(Arc::new(a))
+    }
+}
+
+#[derive(Default)]
+struct Avg {
+    sums: Vec<f64>,
+    counts: Vec<i64>,
+}
+
+impl GroupsAccumulator for Avg {
+    fn resize(&mut self, n: usize) {
+        self.sums.resize(n, 0.0);
+        self.counts.resize(n, 0);
+    }
+    fn update(&mut self, values: &ArrayRef, rows: &[u32], slots: &[u32]) -> Result<()> {
+        let v = values.as_primitive::<Float64Type>();
+        for (&r, &s) in rows.iter().zip(slots) {
+            if v.is_valid(r as usize) {
+                self.sums[s as usize] += v.value(r as usize);
+                self.counts[s as usize] += 1;
+            }
+        }
+        Ok(())
+    }
+    fn merge(&mut self, into: usize, from: usize) {
+        self.sums[into] += self.sums[from];
+        self.counts[into] += self.counts[from];
+    }
+    fn reset(&mut self, slot: usize) {
+        self.sums[slot] = 0.0;
+        self.counts[slot] = 0;
+    }
+    fn save(&self, slot: usize, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.sums[slot].to_le_bytes());
+        out.extend_from_slice(&self.counts[slot].to_le_bytes());
+    }
+    fn load(&mut self, slot: usize, bytes: &[u8]) -> std::result::Result<(), String> {
+        self.sums[slot] = f64::from_bits(read_u64(bytes, 0)?);
+        self.counts[slot] = read_u64(bytes, 8)? as i64;
+        Ok(())
+    }
+    fn evaluate(&mut self, slots: &[u32]) -> Result<ArrayRef> {
+        Ok(Arc::new(Float64Array::from_iter(slots.iter().map(|&s| {
+            let (sum, n) = (self.sums[s as usize], self.counts[s as usize]);
+            (n > 0).then(|| sum / n as f64)
+        }))))
+    }
+}
+
+/// Aggregates over arbitrary values, kept in arrow-row encoding.
+struct Values {
+    kind: AggKind,
+    /// Most values kept (1 for MIN/MAX and single LATEST/EARLIEST).
+    n: usize,
+    list_output: bool,
+    data_type: DataType,
+    converter: RowConverter,
+    null_row: Vec<u8>,
+    slots: Vec<VecDeque<Vec<u8>>>,
+    /// COUNT_DISTINCT / COLLECT_SET membership.
+    sets: Vec<HashSet<Vec<u8>>>,
+}
+
+impl Values {
+    fn new(kind: AggKind, n: Option<usize>, data_type: DataType) -> Result<Self> {
+        let converter = RowConverter::new(vec![SortField::new(data_type.clone())])?;
+        let null_row = converter.convert_columns(&[new_null_array(&data_type, 1)])?.row(0).as_ref().to_vec();
+        let (cap, list_output) = match kind {
+            AggKind::Min | AggKind::Max => (1, false),
+            AggKind::LatestByOffset | AggKind::EarliestByOffset => (n.unwrap_or(1), n.is_some()),
+            AggKind::TopK => (n.unwrap_or(1), true),
+            AggKind::CollectList | AggKind::CollectSet => (COLLECT_LIMIT, true),
+            AggKind::CountDistinct => (usize::MAX, false),
+            _ => return Err(Error::Internal(format!("{kind:?} is not a value aggregate"))),
+        };
+        Ok(Values {
+            kind,
+            n: cap,
+            list_output,
+            data_type,
+            converter,
+            null_row,
+            slots: Vec::new(),
+            sets: Vec::new(),
+        })
+    }
+
+    fn uses_set(&self) -> bool {
+        matches!(self.kind, AggKind::CountDistinct | AggKind::CollectSet)
+    }
+
+    fn add(&mut self, slot: usize, v: &[u8]) {
+        let n = self.n;
+        match self.kind {
+            AggKind::Min | AggKind::Max => {
+                let list = &mut self.slots[slot];
+                let better = match list.front() {
+                    None => true,
+                    Some(cur) => (self.kind == AggKind::Max) == (v > cur.as_slice()) && v != cur.as_slice(),
+                };
+                if better {
+                    list.clear();
+                    list.push_back(v.to_vec());
+                }
+            }
+            AggKind::LatestByOffset => {
+                let list = &mut self.slots[slot];
+                list.push_back(v.to_vec());
+                while list.len() > n {
+                    list.pop_front();
+                }
+            }
+            AggKind::EarliestByOffset | AggKind::CollectList => {
+                let list = &mut self.slots[slot];
+                if list.len() < n {
+                    list.push_back(v.to_vec());
+                }
+            }
+            AggKind::TopK => {
+                let list = &mut self.slots[slot];
+                // Descending order: find the first element smaller than v.
+                let pos = list.iter().position(|x| x.as_slice() < v).unwrap_or(list.len());
+                if pos < n {
+                    list.insert(pos, v.to_vec());
+                    list.truncate(n);
+                }
+            }
+            AggKind::CountDistinct if !self.sets[slot].contains(v) => {
+                self.sets[slot].insert(v.to_vec());
+            }
+            AggKind::CollectSet if self.sets[slot].len() < n && !self.sets[slot].contains(v) => {
+                self.sets[slot].insert(v.to_vec());
+                self.slots[slot].push_back(v.to_vec());
+            }
+            _ => {}
+        }
+    }
+
+    fn ignores_nulls(&self) -> bool {
+        !matches!(self.kind, AggKind::CollectList)
+    }
+}
+
+fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+    out.extend_from_slice(b);
+}
+
+impl GroupsAccumulator for Values {
+    fn resize(&mut self, n: usize) {
+        self.slots.resize_with(n, VecDeque::new);
+        if self.uses_set() {
+            self.sets.resize_with(n, HashSet::new);
+        }
+    }
+
+    fn update(&mut self, values: &ArrayRef, rows: &[u32], slots: &[u32]) -> Result<()> {
+        let encoded: Rows = self.converter.convert_columns(std::slice::from_ref(values))?;
+        let skip_nulls = self.ignores_nulls();
+        for (&r, &s) in rows.iter().zip(slots) {
+            if skip_nulls && values.is_null(r as usize) {
+                continue;
+            }
+            let row = encoded.row(r as usize);
+            self.add(s as usize, row.as_ref());
+        }
+        Ok(())
+    }
+
+    fn merge(&mut self, into: usize, from: usize) {
+        let items: Vec<Vec<u8>> = self.slots[from].iter().cloned().collect();
+        let extra: Vec<Vec<u8>> = if self.kind == AggKind::CountDistinct {
+            self.sets[from].iter().cloned().collect()
+        } else {
+            Vec::new()
+        };
+        for v in items.iter().chain(&extra) {
+            self.add(into, v);
+        }
+    }
+
+    fn reset(&mut self, slot: usize) {
+        self.slots[slot].clear();
+        if self.uses_set() {
+            self.sets[slot].clear();
+        }
+    }
+
+    fn save(&self, slot: usize, out: &mut Vec<u8>) {
+        let items: Vec<&Vec<u8>> = if self.kind == AggKind::CountDistinct {
+            self.sets[slot].iter().collect()
+        } else {
+            self.slots[slot].iter().collect()
+        };
+        out.extend_from_slice(&(items.len() as u32).to_le_bytes());
+        for v in items {
+            put_bytes(out, v);
+        }
+    }
+
+    fn load(&mut self, slot: usize, bytes: &[u8]) -> std::result::Result<(), String> {
+        self.reset(slot);
+        let count = bytes
+            .get(..4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_le_bytes)
+            .ok_or("truncated state")?;
+        let mut pos = 4;
+        for _ in 0..count {
+            let len = bytes
+                .get(pos..pos + 4)
+                .and_then(|b| b.try_into().ok())
+                .map(u32::from_le_bytes)
+                .ok_or("truncated state")? as usize;
+            let v = bytes.get(pos + 4..pos + 4 + len).ok_or("truncated state")?.to_vec();
+            pos += 4 + len;
+            match self.kind {
+                AggKind::CountDistinct => {
+                    self.sets[slot].insert(v);
+                }
+                AggKind::CollectSet => {
+                    self.sets[slot].insert(v.clone());
+                    self.slots[slot].push_back(v);
+                }
+                _ => self.slots[slot].push_back(v),
+            }
+        }
+        Ok(())
+    }
+
+    fn evaluate(&mut self, slots: &[u32]) -> Result<ArrayRef> {
+        if self.kind == AggKind::CountDistinct {
+            return Ok(Arc::new(Int64Array::from_iter_values(
+                slots.iter().map(|&s| self.sets[s as usize].len() as i64),
+            )));
+        }
+        let parser = self.converter.parser();
+        if !self.list_output {
+            let rows: Vec<&[u8]> = slots
+                .iter()
+                .map(|&s| self.slots[s as usize].front().map(|v| v.as_slice()).unwrap_or(&self.null_row))
+                .collect();
+            let mut out = self.converter.convert_rows(rows.iter().map(|b| parser.parse(b)))?;
+            return out.pop().ok_or_else(|| Error::Internal("no column converted".into()));
+        }
+        let mut offsets = Vec::with_capacity(slots.len() + 1);
+        offsets.push(0i32);
+        let mut flat: Vec<&[u8]> = Vec::new();
+        for &s in slots {
+            flat.extend(self.slots[s as usize].iter().map(|v| v.as_slice()));
+            offsets.push(flat.len() as i32);
+        }
+        let values = if flat.is_empty() {
+            datafusion::arrow::array::new_empty_array(&self.data_type)
+        } else {
+            self.converter
+                .convert_rows(flat.iter().map(|b| parser.parse(b)))?
+                .pop()
+                .ok_or_else(|| Error::Internal("no column converted".into()))?
+        };
+        let field = Arc::new(Field::new("item", self.data_type.clone(), true));
+        Ok(Arc::new(ListArray::try_new(field, OffsetBuffer::new(offsets.into()), values, None)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Int64Array, StringArray};
+
+    fn func(kind: AggKind, n: Option<usize>, input: DataType) -> AggFunc {
+        let output = DataType::Null;
+        AggFunc { kind, n, input, output, display: String::new() }
+    }
+
+    #[test]
+    fn count_sum_and_save_load() {
+        let mut c = create(&func(AggKind::Sum, None, DataType::Int64)).unwrap();
+        c.resize(2);
+        let v: ArrayRef = Arc::new(Int64Array::from(vec![Some(1), None, Some(5), Some(7)]));
+        c.update(&v, &[0, 1, 2, 3], &[0, 0, 1, 0]).unwrap();
+        let mut bytes = Vec::new();
+        c.save(0, &mut bytes);
+        c.resize(3);
+        c.load(2, &bytes).unwrap();
+        let out = c.evaluate(&[0, 1, 2]).unwrap();
+        assert_eq!(out.as_primitive::<Int64Type>().values().to_vec(), vec![8, 5, 8]);
+    }
+
+    #[test]
+    fn topk_latest_min_on_strings() {
+        let v: ArrayRef = Arc::new(StringArray::from(vec![Some("b"), Some("d"), None, Some("a"), Some("c")]));
+        let rows = [0, 1, 2, 3, 4];
+        let slots = [0, 0, 0, 0, 0];
+        let mut top = create(&func(AggKind::TopK, Some(2), DataType::Utf8)).unwrap();
+        top.resize(1);
+        top.update(&v, &rows, &slots).unwrap();
+        let out = top.evaluate(&[0]).unwrap();
+        let list = out.as_list::<i32>().value(0);
+        assert_eq!(list.as_string::<i32>().iter().flatten().collect::<Vec<_>>(), vec!["d", "c"]);
+        let mut latest = create(&func(AggKind::LatestByOffset, None, DataType::Utf8)).unwrap();
+        latest.resize(1);
+        latest.update(&v, &rows, &slots).unwrap();
+        assert_eq!(latest.evaluate(&[0]).unwrap().as_string::<i32>().value(0), "c");
+        let mut min = create(&func(AggKind::Min, None, DataType::Utf8)).unwrap();
+        min.resize(2);
+        min.update(&v, &rows, &slots).unwrap();
+        let m = min.evaluate(&[0, 1]).unwrap();
+        assert_eq!(m.as_string::<i32>().value(0), "a");
+        assert!(m.is_null(1));
+        let mut distinct = create(&func(AggKind::CountDistinct, None, DataType::Utf8)).unwrap();
+        distinct.resize(1);
+        distinct.update(&v, &rows, &slots).unwrap();
+        distinct.update(&v, &rows, &slots).unwrap();
+        assert_eq!(distinct.evaluate(&[0]).unwrap().as_primitive::<Int64Type>().value(0), 4);
+    }
+}

@@ -1,0 +1,248 @@
+//! The streaming query plan: a tree of nodes, each with the schema of the batches it emits.
+//!
+//! ```text
+//!  Project ◄─ Filter(HAVING) ◄─ Aggregate ◄─ Repartition ◄─ Project(group keys, args) ◄─ Filter(WHERE) ◄─ Scan
+//!  Project ◄─ Join ◄┬─ Repartition ◄─ Scan(left)
+//!                   └─ Scan(right)
+//! ```
+//!
+//! Expressions are already physical (DataFusion `PhysicalExpr`s bound to column indexes), so
+//! compiling a plan only wires operators. A `Repartition` ends a sub-topology: its input is
+//! written to an internal topic keyed by the new key, and its output is read back from there.
+
+use std::sync::Arc;
+
+use crate::catalog::SourceDef;
+use crate::format::Codec;
+use crate::functions::AggFunc;
+use crate::parser::{JoinType, WindowKind};
+use crate::planner::expr::PhysExpr;
+use crate::planner::schema::RelSchema;
+
+/// Window of an aggregation, with its lifecycle settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowSpec {
+    /// Tumbling, hopping or session.
+    pub kind: WindowKind,
+    /// Late records within `grace` of a window's end still count.
+    pub grace: i64,
+    /// How long windows stay in the state store after they close.
+    pub retention: i64,
+}
+
+/// Default grace period (ksqlDB's: 24 hours).
+pub const DEFAULT_GRACE_MS: i64 = 24 * 3_600_000;
+
+/// Reads a stream or table.
+#[derive(Debug, Clone)]
+pub struct ScanNode {
+    /// The source.
+    pub source: Arc<SourceDef>,
+    /// Schema of the decoded batches.
+    pub schema: RelSchema,
+}
+
+/// Keeps rows where `predicate` is true (tables: turns the others into tombstones).
+#[derive(Debug, Clone)]
+pub struct FilterNode {
+    /// Input.
+    pub input: Box<PlanNode>,
+    /// Boolean expression over the input schema.
+    pub predicate: PhysExpr,
+    /// As written, for EXPLAIN.
+    pub display: String,
+}
+
+/// Computes new columns.
+#[derive(Debug, Clone)]
+pub struct ProjectNode {
+    /// Input.
+    pub input: Box<PlanNode>,
+    /// One expression per output field.
+    pub exprs: Vec<PhysExpr>,
+    /// Output schema.
+    pub schema: RelSchema,
+}
+
+/// Re-keys rows through an internal topic.
+#[derive(Debug, Clone)]
+pub struct RepartitionNode {
+    /// Input.
+    pub input: Box<PlanNode>,
+    /// New key.
+    pub keys: Vec<PhysExpr>,
+    /// How the key is serialized (and so partitioned), matching what it must be
+    /// co-partitioned with.
+    pub key_codec: Codec,
+    /// Suffix of the internal topic.
+    pub topic_suffix: String,
+    /// Partitions of the internal topic (`None`: as many as the input topics).
+    pub partitions: Option<i32>,
+}
+
+/// Groups rows and aggregates them, optionally per window.
+#[derive(Debug, Clone)]
+pub struct AggregateNode {
+    /// Input: group key columns first, then one column per aggregate argument, then `ROWTIME`.
+    pub input: Box<PlanNode>,
+    /// Number of group key columns at the start of the input.
+    pub group_count: usize,
+    /// Aggregates, each reading input column `group_count + i`.
+    pub aggs: Vec<AggFunc>,
+    /// Window, if any.
+    pub window: Option<WindowSpec>,
+    /// Emit only final window results.
+    pub emit_final: bool,
+    /// State store name.
+    pub store: String,
+    /// Output schema: group columns, window bounds, aggregates, `ROWTIME`, tombstone.
+    pub schema: RelSchema,
+}
+
+/// How a join matches rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinStrategy {
+    /// Both sides buffered within a time window.
+    StreamStream {
+        /// Right rows from `t - before` …
+        before: i64,
+        /// … to `t + after` match a left row at `t`.
+        after: i64,
+        /// Grace period.
+        grace: i64,
+    },
+    /// Stream rows look up the table's current row.
+    StreamTable,
+    /// Both tables materialized, joined on the primary key.
+    TableTable,
+    /// Left table's column references the right table's primary key.
+    ForeignKey,
+}
+
+/// Joins two relations on equal keys.
+#[derive(Debug, Clone)]
+pub struct JoinNode {
+    /// Left input.
+    pub left: Box<PlanNode>,
+    /// Right input.
+    pub right: Box<PlanNode>,
+    /// Inner, left, right or full.
+    pub join_type: JoinType,
+    /// Matching strategy.
+    pub strategy: JoinStrategy,
+    /// Left join key (over the left schema).
+    pub left_keys: Vec<PhysExpr>,
+    /// Right join key (over the right schema).
+    pub right_keys: Vec<PhysExpr>,
+    /// Types of the join key columns (both sides agree).
+    pub key_types: Vec<datafusion::arrow::datatypes::DataType>,
+    /// Output columns `(left, right)` holding the same join key: where the left one is null
+    /// (outer joins) it is filled from the right one, so the output key is never lost.
+    pub key_fill: Vec<(usize, usize)>,
+    /// Store name prefix.
+    pub store: String,
+    /// Internal topic suffix prefix (foreign-key joins).
+    pub topic_suffix: String,
+    /// Output schema: left fields then right fields, `ROWTIME` and tombstone last.
+    pub schema: RelSchema,
+}
+
+/// A node of the plan.
+#[derive(Debug, Clone)]
+pub enum PlanNode {
+    /// Source.
+    Scan(ScanNode),
+    /// Filter.
+    Filter(FilterNode),
+    /// Projection.
+    Project(ProjectNode),
+    /// Re-keying through a topic.
+    Repartition(RepartitionNode),
+    /// Aggregation.
+    Aggregate(AggregateNode),
+    /// Join.
+    Join(JoinNode),
+}
+
+impl PlanNode {
+    /// The schema of the batches this node emits.
+    pub fn schema(&self) -> &RelSchema {
+        match self {
+            PlanNode::Scan(n) => &n.schema,
+            PlanNode::Filter(n) => n.input.schema(),
+            PlanNode::Project(n) => &n.schema,
+            PlanNode::Repartition(n) => n.input.schema(),
+            PlanNode::Aggregate(n) => &n.schema,
+            PlanNode::Join(n) => &n.schema,
+        }
+    }
+
+    /// Sources read by this subtree.
+    pub fn sources(&self) -> Vec<Arc<SourceDef>> {
+        match self {
+            PlanNode::Scan(n) => vec![n.source.clone()],
+            PlanNode::Filter(n) => n.input.sources(),
+            PlanNode::Project(n) => n.input.sources(),
+            PlanNode::Repartition(n) => n.input.sources(),
+            PlanNode::Aggregate(n) => n.input.sources(),
+            PlanNode::Join(n) => {
+                let mut v = n.left.sources();
+                v.extend(n.right.sources());
+                v
+            }
+        }
+    }
+
+    /// An indented description, one node per line (for EXPLAIN).
+    pub fn describe(&self, indent: usize, out: &mut Vec<String>) {
+        let pad = "  ".repeat(indent);
+        let cols = |s: &RelSchema| {
+            s.fields
+                .iter()
+                .filter(|f| f.role != crate::planner::schema::FieldRole::Hidden)
+                .map(|f| f.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match self {
+            PlanNode::Scan(n) => out.push(format!(
+                "{pad}> [ SOURCE ] {} {} (topic: {}, key: {}, value: {})",
+                n.source.kind, n.source.name, n.source.topic, n.source.key_format, n.source.value_format
+            )),
+            PlanNode::Filter(n) => {
+                out.push(format!("{pad}> [ FILTER ] {}", n.display));
+                n.input.describe(indent + 1, out);
+            }
+            PlanNode::Project(n) => {
+                out.push(format!("{pad}> [ PROJECT ] | Schema: {}", cols(&n.schema)));
+                n.input.describe(indent + 1, out);
+            }
+            PlanNode::Repartition(n) => {
+                out.push(format!(
+                    "{pad}> [ REPARTITION ] through {} (key format {})",
+                    n.topic_suffix, n.key_codec.format
+                ));
+                n.input.describe(indent + 1, out);
+            }
+            PlanNode::Aggregate(n) => {
+                let aggs: Vec<&str> = n.aggs.iter().map(|a| a.display.as_str()).collect();
+                let window = match n.window {
+                    Some(w) => format!(" WINDOW {} (grace {} ms)", w.kind, w.grace),
+                    None => String::new(),
+                };
+                out.push(format!(
+                    "{pad}> [ AGGREGATE ] {}{window}{} | store: {}",
+                    aggs.join(", "),
+                    if n.emit_final { " EMIT FINAL" } else { "" },
+                    n.store
+                ));
+                n.input.describe(indent + 1, out);
+            }
+            PlanNode::Join(n) => {
+                out.push(format!("{pad}> [ JOIN ] {:?} {:?}", n.join_type, n.strategy));
+                n.left.describe(indent + 1, out);
+                n.right.describe(indent + 1, out);
+            }
+        }
+    }
+}
