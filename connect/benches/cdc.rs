@@ -1,0 +1,2 @@
+//! CDC benchmarks.
+fn main() {}
