@@ -427,7 +427,16 @@ fn commit(
     }
     producer.flush(Duration::from_secs(60))?;
     if tpl.count() > 0 {
-        consumer.commit(&tpl, CommitMode::Sync)?;
+        match consumer.commit(&tpl, CommitMode::Sync) {
+            Ok(()) => {}
+            // The group is rebalancing (a member joined or left): this commit is refused, the
+            // next one after the rebalance goes through, and partitions that moved meanwhile
+            // are re-read by their new owner from the last commit (at-least-once).
+            Err(rdkafka::error::KafkaError::ConsumerCommit(code)) => {
+                tracing::warn!(error = %code, "offset commit refused during a rebalance; will retry");
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
     shared.metrics.lock()[thread] = metrics;
     Ok(())
