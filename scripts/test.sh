@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh --test
 
 echo "== cargo test (release)"
-cargo test --release --workspace --locked
+cargo test --release --workspace --locked --no-fail-fast
 
 echo "== client compatibility suite"
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
