@@ -20,6 +20,7 @@
 //! * [`compile`] — [`planner::QueryPlan`] → topology of batch operators.
 //! * [`engine`] — executes statements against an embedded broker and the streams runtime.
 //! * [`api`] — the ksqlDB-shaped JSON entities of the HTTP API.
+//! * [`standalone`] — a registered query's topology, for callers that run it themselves.
 
 pub mod api;
 pub mod catalog;
@@ -30,6 +31,7 @@ pub mod format;
 pub mod functions;
 pub mod parser;
 pub mod planner;
+pub mod standalone;
 pub mod types;
 
 pub use engine::{Engine, EngineConfig, Executed, Session, StatementResult};

@@ -35,20 +35,27 @@ pub struct CommandLog {
 }
 
 impl CommandLog {
-    /// Opens the log, creating the topic (one partition, kept forever) if needed.
+    /// Opens the log. The topic is created with the first command, so a broker that never
+    /// runs SQL does not get one.
     pub fn open(broker: Broker) -> Result<Self> {
-        if broker.topic(COMMAND_TOPIC).is_err() {
-            let config = TopicConfig::from_pairs([("retention.ms", "-1"), ("retention.bytes", "-1")])?;
-            match broker.create_topic(COMMAND_TOPIC, 1, config) {
-                Ok(()) | Err(brook_broker::Error::TopicAlreadyExists(_)) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
         Ok(CommandLog { broker })
+    }
+
+    fn create(&self) -> Result<()> {
+        if self.broker.topic(COMMAND_TOPIC).is_ok() {
+            return Ok(());
+        }
+        // One partition (a total order), kept forever.
+        let config = TopicConfig::from_pairs([("retention.ms", "-1"), ("retention.bytes", "-1")])?;
+        match self.broker.create_topic(COMMAND_TOPIC, 1, config) {
+            Ok(()) | Err(brook_broker::Error::TopicAlreadyExists(_)) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Appends a command and waits until it is durable.
     pub fn append(&self, command: &Command) -> Result<()> {
+        self.create()?;
         let value = serde_json::to_vec(command)
             .map_err(|e| Error::Internal(format!("cannot encode a command: {e}")))?;
         let placed = self.broker.produce(
@@ -64,6 +71,9 @@ impl CommandLog {
 
     /// Every command, oldest first. Records that do not decode are skipped with a warning.
     pub fn read_all(&self) -> Result<Vec<Command>> {
+        if self.broker.topic(COMMAND_TOPIC).is_err() {
+            return Ok(Vec::new());
+        }
         let end = self.broker.list_offset(COMMAND_TOPIC, 0, OffsetSpec::Latest)?.map_or(0, |o| o.0);
         let mut offset = self.broker.list_offset(COMMAND_TOPIC, 0, OffsetSpec::Earliest)?.map_or(0, |o| o.0);
         let mut out = Vec::new();

@@ -22,6 +22,7 @@ mod stateless;
 mod task;
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use brook_streams::topology::{CallbackSink as CallbackFn, INTERNAL_PREFIX, InternalTopic, Topology};
 use datafusion::arrow::datatypes::SchemaRef;
@@ -66,6 +67,12 @@ pub enum Sink {
         name: String,
         /// Receives each row.
         callback: CallbackFn,
+    },
+    /// Nowhere: rows are counted and dropped without being encoded (a blackhole, for
+    /// benchmarks that measure a query rather than its output format).
+    Discard {
+        /// Incremented by the number of rows the query emits.
+        rows: Arc<AtomicU64>,
     },
 }
 
@@ -112,6 +119,9 @@ pub(crate) enum NodeSpec {
         key_codec: Codec,
         schema: SchemaRef,
         rowtime: usize,
+    },
+    DiscardSink {
+        rows: Arc<AtomicU64>,
     },
 }
 
@@ -313,6 +323,10 @@ pub fn compile(plan: &QueryPlan, sink: Sink, opts: &CompileOptions) -> Result<To
                 .map(|(i, _)| i)
                 .collect();
             NodeSpec::CallbackSink { name, columns, rowtime, tombstone: schema.tombstone() }
+        }
+        Sink::Discard { rows } => {
+            root.description.push("Sink: discard".to_string());
+            NodeSpec::DiscardSink { rows }
         }
     };
     root.sinks.push(opts.processing_log_topic.clone());

@@ -6,8 +6,10 @@
 //! * [`CallbackSink`]: rows of a push query, as JSON arrays, to a callback registered with
 //!   the runtime.
 //! * [`RepartitionSink`]: whole rows to an internal topic, keyed by the new key.
+//! * [`DiscardSink`]: counts rows and drops them (benchmarks).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use brook_streams::record::{Header, OutputRecord};
 use brook_streams::task::TaskContext;
@@ -175,6 +177,18 @@ impl Operator for RepartitionSink {
                 headers: Vec::new(),
             });
         }
+        Ok(())
+    }
+}
+
+/// Counts rows and drops them: nothing is encoded or sent.
+pub(crate) struct DiscardSink {
+    pub rows: Arc<AtomicU64>,
+}
+
+impl Operator for DiscardSink {
+    fn process(&mut self, _port: usize, batch: RecordBatch, _ctx: &mut TaskContext) -> Result<()> {
+        self.rows.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
         Ok(())
     }
 }

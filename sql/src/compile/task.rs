@@ -14,7 +14,7 @@ use super::log::ProcessingLog;
 use super::operator::{Down, OpRef};
 use super::repartition::{RowSource, converter};
 use super::session::SessionAggregateOp;
-use super::sink::{CallbackSink, RepartitionSink, TopicSink};
+use super::sink::{CallbackSink, DiscardSink, RepartitionSink, TopicSink};
 use super::source::SourceDecoder;
 use super::stateless::{FilterOp, ProjectOp};
 use super::{CompileOptions, NodeSpec, SubSpec};
@@ -180,6 +180,7 @@ fn instantiate(spec: &SubSpec, b: &mut TaskBuilder<'_>, log: &ProcessingLog) -> 
                     rowtime: *rowtime,
                 })))
             }
+            NodeSpec::DiscardSink { rows } => Some(Rc::new(RefCell::new(DiscardSink { rows: rows.clone() }))),
         };
         ops[i] = op;
     }

@@ -136,12 +136,6 @@ impl Engine {
     /// Opens an engine over `broker`: creates the processing log, replays the command topic
     /// and restarts persistent queries.
     pub fn open(broker: Broker, config: EngineConfig) -> Result<Arc<Engine>> {
-        if broker.topic(PROCESSING_LOG_TOPIC).is_err() {
-            match broker.create_topic(PROCESSING_LOG_TOPIC, 1, TopicConfig::default()) {
-                Ok(()) | Err(brook_broker::Error::TopicAlreadyExists(_)) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
         let (executor, deterministic): (Box<dyn Executor>, bool) = match &config.mode {
             Mode::Runtime(s) => (Box::new(executor::RuntimeExecutor::new(broker.clone(), s.clone())), false),
             Mode::Deterministic => (Box::new(simulated::SimulatedExecutor::new(broker.clone())?), true),
@@ -166,6 +160,18 @@ impl Engine {
         });
         engine.replay()?;
         Ok(engine)
+    }
+
+    /// Creates the processing-log topic when the first query needs it (a broker that never
+    /// runs SQL does not get one).
+    pub(crate) fn ensure_processing_log(&self) -> Result<()> {
+        if self.broker.topic(PROCESSING_LOG_TOPIC).is_ok() {
+            return Ok(());
+        }
+        match self.broker.create_topic(PROCESSING_LOG_TOPIC, 1, TopicConfig::default()) {
+            Ok(()) | Err(brook_broker::Error::TopicAlreadyExists(_)) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The broker the engine runs on.
@@ -205,7 +211,7 @@ impl Engine {
                 let _ = st.catalog.set_query_state(&id, QueryState::Error(e.to_string()));
             }
         }
-        tracing::info!(commands = commands.len(), "catalog restored from the command topic");
+        tracing::debug!(commands = commands.len(), "catalog restored from the command topic");
         Ok(())
     }
 

@@ -238,6 +238,7 @@ impl Engine {
 
     /// Starts a registered persistent query.
     pub(crate) fn start_query(&self, st: &mut State, id: &str, sql: &str, reset: OffsetReset) -> Result<()> {
+        self.ensure_processing_log()?;
         let (_, topology) = self.compile_persistent(st, id, sql)?;
         st.executor.start(id, topology, reset)
     }
@@ -276,6 +277,7 @@ impl Engine {
             .collect::<Result<Vec<_>>>()?;
         let topology =
             compile(&plan, Sink::Callback { name: format!("push-{id}"), callback }, &Self::options(&id))?;
+        self.ensure_processing_log()?;
         let canceller = st.executor.push(&id, topology, self.offset_reset(session))?;
         drop(st);
         tracing::debug!(query = %id, sql = text, "push query started");

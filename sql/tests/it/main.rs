@@ -4,6 +4,8 @@
 //!   sqllogictest crate against a deterministic engine.
 //! * [`runtime`] — the same engine on real stream threads over an embedded broker: persistent
 //!   queries, push queries, restarts.
+//! * [`standalone`] — a registered query's topology run by the caller (own or discarding sink).
 
 mod runtime;
 mod slt;
+mod standalone;
