@@ -53,6 +53,7 @@ use serde::{Deserialize, Serialize};
 use brook_broker::NewRecord;
 
 use crate::cluster::Cluster;
+use crate::config::ConnectorKind;
 use crate::debezium::SourcePosition;
 use crate::debezium::keys::KeyStates;
 use crate::error::{Error, Result};
@@ -82,6 +83,10 @@ pub struct FileCheckpoint {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Checkpoint {
+    /// Whether the connector is a source or a sink.
+    pub kind: Option<ConnectorKind>,
+    /// The topic it writes (sources) or reads (sinks).
+    pub topic: Option<String>,
     /// Sources: position per input file (by path).
     pub files: BTreeMap<String, FileCheckpoint>,
     /// Sources: end offset of every target partition when the checkpoint was taken.

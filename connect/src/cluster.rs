@@ -138,6 +138,10 @@ impl Cluster for Broker {
                 Err(brook_broker::Error::OffsetOutOfRange { log_start, .. }) if next < log_start => {
                     next = log_start;
                 }
+                // Past the end: nothing there (yet).
+                Err(brook_broker::Error::OffsetOutOfRange { log_end, .. }) if next >= log_end => {
+                    return Ok(Vec::new());
+                }
                 Err(e) => return Err(e.into()),
             }
         }

@@ -67,6 +67,9 @@ impl KafkaCluster {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("allow.auto.create.topics", "false")
+            // Reads are short scans that stop at the end of the partition: answer fast.
+            .set("fetch.wait.max.ms", "10")
+            .set("fetch.error.backoff.ms", "10")
             .create()
             .map_err(err)?;
         let cluster = KafkaCluster {

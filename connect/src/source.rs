@@ -31,7 +31,7 @@ use brook_broker::{Header, NewRecord};
 
 use crate::checkpoint::{COMPACTED, Checkpoint, FileCheckpoint, OffsetStore, Recovery};
 use crate::cluster::Cluster;
-use crate::config::{Format, Mode, SourceConfig};
+use crate::config::{ConnectorKind, Format, Mode, SourceConfig};
 use crate::error::{Error, Result};
 use crate::files::{FileEntry, list_files};
 use crate::format::{Decoded, FileDecodeState, LineDecoder, Output};
@@ -520,6 +520,8 @@ impl FileSource {
         // captured at one consistent point: keep the old checkpoint until the replay is over.
         if self.dirty && self.recovery_ends.is_none() {
             let cp = Checkpoint {
+                kind: Some(ConnectorKind::Source),
+                topic: Some(self.config.topic.clone()),
                 files: self
                     .files
                     .iter()

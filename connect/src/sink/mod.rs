@@ -35,7 +35,7 @@ use brook_broker::util::now_ms;
 
 use crate::checkpoint::{Checkpoint, OffsetStore};
 use crate::cluster::Cluster;
-use crate::config::{Mode, SinkConfig, SinkFormat};
+use crate::config::{ConnectorKind, Mode, SinkConfig, SinkFormat};
 use crate::error::{Error, Result};
 use crate::metrics::{ConnectorState, Counter, Metrics};
 use crate::source::RunEnd;
@@ -68,6 +68,8 @@ pub struct FileSink {
     cluster: Arc<dyn Cluster>,
     metrics: Arc<Metrics>,
     next: BTreeMap<i32, i64>,
+    /// Highest offset in completed files per partition, found at start.
+    completed: BTreeMap<i32, i64>,
     open: BTreeMap<i32, Open>,
     /// Set when every upstream source of a `once` run has finished.
     upstream_done: Arc<AtomicBool>,
@@ -82,6 +84,7 @@ impl FileSink {
             cluster,
             metrics,
             next: BTreeMap::new(),
+            completed: BTreeMap::new(),
             open: BTreeMap::new(),
             upstream_done: Arc::new(AtomicBool::new(true)),
         }
@@ -114,7 +117,7 @@ impl FileSink {
                 self.roll_all()?;
                 return Ok(RunEnd::Stopped);
             }
-            if last_partition_check.elapsed().as_secs() >= 5 {
+            if self.next.is_empty() || last_partition_check.elapsed().as_secs() >= 5 {
                 self.discover_partitions()?;
                 last_partition_check = Instant::now();
             }
@@ -134,6 +137,7 @@ impl FileSink {
             }
             if !progressed && self.config.mode == Mode::Once && self.upstream_done.load(Ordering::Acquire) {
                 // Nothing more was read even after upstream finished: write out and stop.
+                self.discover_partitions()?;
                 if self.caught_up()? {
                     self.roll_all()?;
                     return Ok(RunEnd::Finished);
@@ -153,24 +157,42 @@ impl FileSink {
         if let Some(cp) = OffsetStore::load(self.cluster.as_ref(), &self.name)? {
             self.metrics.restore(&cp.metrics);
         }
-        let done = completed_files(&self.config.path, &self.config.topic, self.extension())?;
+        self.completed = completed_files(&self.config.path, &self.config.topic, self.extension())?;
         self.remove_temporary_files()?;
-        self.discover_partitions()?;
-        for (p, next) in self.next.iter_mut() {
-            let from_files = done.get(p).map_or(0, |last| last + 1);
-            let committed =
-                self.cluster.committed(&format!("_brook_connect.{}", self.name), &self.config.topic, *p)?;
-            *next = from_files.max(committed.unwrap_or(0));
+        self.discover_partitions()
+    }
+
+    /// Adds partitions not seen yet, starting after their completed files (or their committed
+    /// position, if further).
+    fn discover_partitions(&mut self) -> Result<()> {
+        let n = self.cluster.partitions(&self.config.topic)?.unwrap_or(0);
+        for p in 0..n {
+            if !self.next.contains_key(&p) {
+                let next = self.initial_position(p)?;
+                self.next.insert(p, next);
+            }
         }
         Ok(())
     }
 
-    fn discover_partitions(&mut self) -> Result<()> {
-        let n = self.cluster.partitions(&self.config.topic)?.unwrap_or(0);
-        for p in 0..n {
-            self.next.entry(p).or_insert(0);
+    fn initial_position(&self, p: i32) -> Result<i64> {
+        let from_files = self.completed.get(&p).map_or(0, |last| last + 1);
+        let committed = self.cluster.committed(&self.group(), &self.config.topic, p)?;
+        let next = from_files.max(committed.unwrap_or(0));
+        let end = self.cluster.offsets(&self.config.topic, p)?.1;
+        if next > end {
+            let msg = format!(
+                "files in {} already hold records of {}-{p} up to offset {}, but the partition ends at {end}: \
+                 those offsets will not be written again (if the topic was recreated, remove the files or \
+                 use another directory)",
+                self.config.path.display(),
+                self.config.topic,
+                next - 1
+            );
+            tracing::warn!(connector = %self.name, "{msg}");
+            self.metrics.set_error(msg);
         }
-        Ok(())
+        Ok(next)
     }
 
     fn remove_temporary_files(&self) -> Result<()> {
@@ -252,6 +274,8 @@ impl FileSink {
         self.metrics.add(Counter::FilesDone, 1);
         self.cluster.commit(&self.group(), &self.config.topic, p, open.last + 1)?;
         let cp = Checkpoint {
+            kind: Some(ConnectorKind::Sink),
+            topic: Some(self.config.topic.clone()),
             positions: self.next.iter().map(|(p, n)| (*p, *n)).collect(),
             metrics: self.metrics.snapshot(),
             committed_ms: now_ms(),

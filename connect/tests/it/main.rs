@@ -6,6 +6,7 @@ mod files;
 mod kill;
 mod manager;
 mod recovery;
+mod remote;
 mod sink;
 
 use std::collections::BTreeMap;
@@ -18,10 +19,22 @@ use brook_connect::{ConnectorConfig, ConnectorDefinition, ConnectorKind, Metrics
 use serde_json::Value;
 
 /// A broker in `dir` that flushes only on request.
+///
+/// Reopening retries briefly on `DataDirInUse`: while another test of this binary spawns a
+/// process, the child holds a copy of every open file — the data directory's lock included —
+/// between fork and exec.
 pub fn open_broker(dir: &Path) -> Broker {
     let mut config = BrokerConfig::new(dir);
     config.flush_interval = None;
-    Broker::open(config).expect("open broker")
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match Broker::open(config.clone()) {
+            Err(brook_broker::Error::DataDirInUse(_)) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            result => return result.expect("open broker"),
+        }
+    }
 }
 
 /// A source configuration from properties.
