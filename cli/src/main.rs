@@ -5,6 +5,8 @@
 //! cluster (`--bootstrap HOST:PORT`).
 
 mod commands;
+mod http;
+mod shell;
 mod target;
 
 use clap::{Parser, Subcommand};
@@ -37,6 +39,11 @@ enum Command {
     /// Measure broker throughput and latency through the Kafka protocol.
     #[command(subcommand)]
     Bench(commands::bench::BenchCommand),
+    /// The SQL shell: an embedded engine on --data-dir, or a server's HTTP API (--server).
+    Sql(commands::sql::SqlArgs),
+    /// Run connectors (files in and out of topics, Debezium CDC) and show their status.
+    #[command(subcommand)]
+    Connect(commands::connect::ConnectCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -56,6 +63,8 @@ fn main() -> std::process::ExitCode {
             Command::Produce(args) => commands::produce::run(args).await,
             Command::Consume(args) => commands::consume::run(args).await,
             Command::Bench(cmd) => commands::bench::run(cmd).await,
+            Command::Connect(cmd) => commands::connect::run(cmd).await,
+            Command::Sql(args) => commands::sql::run(args).await,
         }
     });
     match result {

@@ -6,7 +6,9 @@
 //! * [`pageviews`] — page views per region per tumbling window (stream-table join, windowed count).
 //! * [`order_enrichment`] — orders enriched with customer data (stream-table join).
 //! * [`fraud_alerts`] — payments within minutes of a login from another country (stream-stream join).
+//! * [`cdc_inventory`] — Debezium change events ingested into tables, joined, aggregated continuously.
 
+pub mod cdc_inventory;
 pub mod cluster;
 pub mod fraud_alerts;
 pub mod order_enrichment;

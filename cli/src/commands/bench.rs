@@ -37,6 +37,8 @@ pub enum BenchCommand {
     Produce(BenchArgs),
     /// Consume throughput (after writing the messages if needed).
     Consume(BenchArgs),
+    /// Nexmark queries on Brook SQL, in process or through the embedded broker.
+    Nexmark(super::nexmark::NexmarkArgs),
 }
 
 /// Options shared by the benchmarks.
@@ -82,6 +84,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     let (mode, args) = match cmd {
         BenchCommand::Produce(a) => ("produce", a),
         BenchCommand::Consume(a) => ("consume", a),
+        BenchCommand::Nexmark(a) => return super::nexmark::run(a).await,
     };
     if !matches!(args.acks.as_str(), "0" | "1" | "all" | "-1") {
         bail!("--acks must be 0, 1 or all, not '{}'", args.acks);

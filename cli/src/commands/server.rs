@@ -40,6 +40,14 @@ pub struct ServerArgs {
     /// Largest request frame accepted, in bytes.
     #[arg(long, default_value_t = 100 * 1024 * 1024)]
     pub max_frame_bytes: usize,
+    /// Address of the SQL engine's HTTP API (ksqlDB-style: /ksql, /query-stream, /info, …);
+    /// default 127.0.0.1:8088. Port 0 picks a free port; the bound address is printed on
+    /// stderr as `http listener on HOST:PORT`.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub http: Option<SocketAddr>,
+    /// Run without the SQL engine and its HTTP API.
+    #[arg(long, conflicts_with = "http")]
+    pub no_http: bool,
 }
 
 /// Splits `HOST:PORT` (IPv6 hosts in brackets).
@@ -76,9 +84,13 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         }
     };
     let addr = server.local_addr();
+    let sql = if args.no_http { None } else { start_sql(&broker, &args).await? };
     tracing::info!(data_dir = %args.data_dir.display(), %addr, "brook server started");
     eprintln!("brook server running on {} (Ctrl-C to stop)", args.data_dir.display());
     eprintln!("kafka listener on {addr}");
+    if let Some((_, _, http_addr)) = &sql {
+        eprintln!("http listener on {http_addr}");
+    }
     let served = server
         .run(async {
             if let Err(e) = wait_for_shutdown().await {
@@ -87,9 +99,61 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         })
         .await;
     eprintln!("shutting down");
+    if let Some((engine, http, _)) = sql {
+        http.stop().await;
+        tokio::task::spawn_blocking(move || engine.shutdown()).await.ok();
+    }
     let closed = broker.close().context("closing the broker");
     served.context("serving the Kafka protocol")?;
     closed
+}
+
+/// The running HTTP API.
+struct HttpHandle {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl HttpHandle {
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        match self.task.await {
+            Ok(Err(e)) => tracing::warn!(error = %e, "HTTP API stopped with an error"),
+            Err(e) => tracing::warn!(error = %e, "HTTP API task failed"),
+            Ok(Ok(())) => {}
+        }
+    }
+}
+
+/// Opens the SQL engine (replaying its command topic, restarting persistent queries) and
+/// serves its HTTP API. Without an explicit `--http`, a busy default port only disables
+/// the API (with a warning), so several servers can run side by side.
+async fn start_sql(
+    broker: &Broker,
+    args: &ServerArgs,
+) -> anyhow::Result<Option<(std::sync::Arc<brook_sql::Engine>, HttpHandle, SocketAddr)>> {
+    let requested = args.http.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8088)));
+    let listener = match tokio::net::TcpListener::bind(requested).await {
+        Ok(l) => l,
+        Err(e) if args.http.is_none() => {
+            eprintln!("warning: HTTP API disabled: cannot listen on {requested}: {e} (use --http HOST:PORT)");
+            return Ok(None);
+        }
+        Err(e) => return Err(e).with_context(|| format!("starting the HTTP API on {requested}")),
+    };
+    let http_addr = listener.local_addr().context("reading the HTTP listener address")?;
+    let (b, dir) = (broker.clone(), args.data_dir.clone());
+    let engine = tokio::task::spawn_blocking(move || {
+        brook_sql::Engine::open(b, brook_sql::EngineConfig::runtime(&dir))
+    })
+    .await
+    .context("starting the SQL engine")?
+    .context("starting the SQL engine")?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(crate::http::serve(listener, engine.clone(), async move {
+        let _ = stopped.await;
+    }));
+    Ok(Some((engine, HttpHandle { stop, task }, http_addr)))
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -2,6 +2,8 @@
 //! 127.0.0.1.
 
 mod layout;
+mod sql_server;
+mod sql_shell;
 mod tools;
 
 use std::io::{BufRead, BufReader};

@@ -1,0 +1,127 @@
+//! `brook sql`: the SQL shell. With no flags it opens the data directory (`./brook-data`)
+//! with an embedded broker and SQL engine — everything in one process, nothing else to start.
+//! With `--server http://HOST:PORT` it talks to a running `brook server` over its HTTP API.
+//! `-f FILE` / `-e 'STATEMENTS'` run statements and exit (non-zero on the first error).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use brook_broker::{Broker, BrokerConfig};
+use brook_sql::{Engine, EngineConfig};
+use clap::{Args, ValueEnum};
+
+use crate::shell::Shell;
+use crate::shell::backend::{Backend, Embedded, Remote};
+use crate::shell::render::Format;
+
+/// Output formats of the shell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// Boxed tables.
+    Table,
+    /// JSON.
+    Json,
+}
+
+/// Options of `brook sql`.
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    /// Data directory of the embedded broker and engine (ignored with --server).
+    #[arg(long, default_value = "./brook-data")]
+    pub data_dir: PathBuf,
+    /// Use a running `brook server` through its HTTP API, e.g. http://127.0.0.1:8088.
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// Run the statements in this file and exit.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Run these statements and exit.
+    #[arg(short = 'e', long = "execute", value_name = "STATEMENTS")]
+    pub execute: Option<String>,
+    /// How results are printed.
+    #[arg(long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+/// Runs the shell (or a script).
+pub async fn run(args: SqlArgs) -> anyhow::Result<()> {
+    let mut local: Option<(Arc<Engine>, Broker)> = None;
+    let (backend, banner): (Box<dyn Backend>, String) = match &args.server {
+        Some(url) => {
+            let remote = Remote::new(url)?;
+            let info = remote.check()?;
+            let version = info.pointer("/KsqlServerInfo/version").and_then(|v| v.as_str()).unwrap_or("?");
+            (Box::new(remote), format!("Brook SQL shell — connected to {url} (server version {version})"))
+        }
+        None => {
+            let broker = Broker::open(BrokerConfig::new(&args.data_dir)).with_context(|| {
+                format!("opening {} (is a brook server using it? then use --server)", args.data_dir.display())
+            })?;
+            let engine = match Engine::open(broker.clone(), EngineConfig::runtime(&args.data_dir)) {
+                Ok(e) => e,
+                Err(e) => {
+                    let _ = broker.close();
+                    return Err(e).context("starting the SQL engine");
+                }
+            };
+            local = Some((engine.clone(), broker));
+            (
+                Box::new(Embedded::new(engine)),
+                format!("Brook SQL shell — embedded engine on {}", args.data_dir.display()),
+            )
+        }
+    };
+    let format = match args.output {
+        Output::Table => Format::Table,
+        Output::Json => Format::Json,
+    };
+    let mut shell = Shell::new(backend, format);
+    let interactive = args.file.is_none() && args.execute.is_none();
+
+    // Ctrl-C cancels the running query; with no query running, a script stops.
+    let active = shell.active_query();
+    let signals = tokio::spawn(async move {
+        let Ok(mut sig) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()) else {
+            return;
+        };
+        while sig.recv().await.is_some() {
+            let cancel = active.lock().clone();
+            match cancel {
+                Some(c) => {
+                    let _ = tokio::task::spawn_blocking(move || c()).await;
+                }
+                None if !interactive => std::process::exit(130),
+                None => {}
+            }
+        }
+    });
+
+    let script = match (&args.file, &args.execute) {
+        (Some(f), _) => Some(std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?),
+        (None, Some(e)) => Some(e.clone()),
+        _ => None,
+    };
+    let outcome = tokio::task::spawn_blocking(move || -> anyhow::Result<bool> {
+        match script {
+            Some(s) => Ok(shell.run_script(&s)),
+            None => shell.run_interactive(&banner).map(|()| true),
+        }
+    })
+    .await
+    .context("the shell thread failed")?;
+    signals.abort();
+    if let Some((engine, broker)) = local {
+        tokio::task::spawn_blocking(move || {
+            engine.shutdown();
+            broker.close()
+        })
+        .await
+        .context("closing the engine")?
+        .context("closing the data directory")?;
+    }
+    match outcome? {
+        true => Ok(()),
+        false => anyhow::bail!("a statement failed"),
+    }
+}
