@@ -5,6 +5,7 @@
 //! cluster (`--bootstrap HOST:PORT`).
 
 mod commands;
+mod connectors;
 mod http;
 mod shell;
 mod target;

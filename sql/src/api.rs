@@ -4,6 +4,7 @@
 
 use serde_json::{Value, json};
 
+use crate::connector::ConnectorInfo;
 use crate::engine::{ColumnInfo, StatementResult};
 use crate::error::Error;
 use crate::types::SqlType;
@@ -130,7 +131,52 @@ pub fn entity(statement: &str, result: &StatementResult) -> Option<Value> {
             "rows": rows.rows,
             "warnings": [],
         }),
+        StatementResult::Connectors(list) => json!({
+            "@type": "connector_list",
+            "statementText": text,
+            "connectors": list.iter().map(|c| json!({
+                "name": c.name, "type": c.kind.as_str(), "className": c.class, "state": c.state,
+                "topic": c.topic,
+            })).collect::<Vec<_>>(),
+            "warnings": [],
+        }),
+        StatementResult::ConnectorDescription { info, sources } => {
+            connector_description(&text, info, sources)
+        }
         StatementResult::Push(_) => return None,
+    })
+}
+
+/// ksqlDB's `connector_description`, with Brook's counters and properties added.
+fn connector_description(text: &str, c: &ConnectorInfo, sources: &[String]) -> Value {
+    let n = &c.counters;
+    json!({
+        "@type": "connector_description",
+        "statementText": text,
+        "connectorClass": c.class,
+        "status": {
+            "name": c.name,
+            "connector": {"state": c.state, "worker_id": "brook", "trace": c.last_error},
+            "tasks": [],
+            "type": c.kind.as_str().to_lowercase(),
+        },
+        "sources": sources.iter().map(|s| json!({"name": s})).collect::<Vec<_>>(),
+        "topics": [c.topic],
+        "path": c.path,
+        "format": c.format,
+        "dlqTopic": c.dlq_topic,
+        "metrics": {
+            "recordsIn": n.records_in,
+            "recordsOut": n.records_out,
+            "deadLettered": n.dead_lettered,
+            "skipped": n.skipped,
+            "duplicates": n.duplicates,
+            "bytesIn": n.bytes_in,
+            "filesSeen": n.files_seen,
+            "filesDone": n.files_done,
+        },
+        "properties": c.properties,
+        "warnings": [],
     })
 }
 

@@ -19,12 +19,15 @@
 //! * [`functions`] — the streaming aggregate functions.
 //! * [`compile`] — [`planner::QueryPlan`] → topology of batch operators.
 //! * [`engine`] — executes statements against an embedded broker and the streams runtime.
+//! * [`connector`] — connector statements, run by a [`connector::ConnectorHost`] the binary
+//!   installs (the SQL layer does not depend on `brook-connect`).
 //! * [`api`] — the ksqlDB-shaped JSON entities of the HTTP API.
 //! * [`standalone`] — a registered query's topology, for callers that run it themselves.
 
 pub mod api;
 pub mod catalog;
 pub mod compile;
+pub mod connector;
 pub mod engine;
 pub mod error;
 pub mod format;

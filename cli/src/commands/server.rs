@@ -1,6 +1,7 @@
 //! `brook server`: opens the broker on a data directory, serves the Kafka protocol on
-//! `--listen`, and runs until SIGINT/SIGTERM, then closes every connection and the broker
-//! cleanly.
+//! `--listen` and the SQL engine's HTTP API on `--http`, runs the connectors created with
+//! `CREATE SOURCE|SINK CONNECTOR` (restarting the stored ones), and runs until SIGINT/SIGTERM,
+//! then stops connectors, closes every connection and the broker cleanly.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -84,7 +85,24 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         }
     };
     let addr = server.local_addr();
+    // Connectors stored by `CREATE … CONNECTOR` run whether or not SQL is served.
+    let b = broker.clone();
+    let connectors = match tokio::task::spawn_blocking(move || {
+        brook_connect::ConnectorManager::open(std::sync::Arc::new(b))
+    })
+    .await
+    .context("starting the stored connectors")?
+    {
+        Ok(m) => std::sync::Arc::new(m),
+        Err(e) => {
+            let _ = broker.close();
+            return Err(e).context("starting the stored connectors");
+        }
+    };
     let sql = if args.no_http { None } else { start_sql(&broker, &args).await? };
+    if let Some((engine, _, _)) = &sql {
+        engine.set_connector_host(std::sync::Arc::new(crate::connectors::ManagerHost(connectors.clone())));
+    }
     tracing::info!(data_dir = %args.data_dir.display(), %addr, "brook server started");
     eprintln!("brook server running on {} (Ctrl-C to stop)", args.data_dir.display());
     eprintln!("kafka listener on {addr}");
@@ -103,6 +121,8 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         http.stop().await;
         tokio::task::spawn_blocking(move || engine.shutdown()).await.ok();
     }
+    // Each connector commits its position before it stops.
+    tokio::task::spawn_blocking(move || connectors.shutdown()).await.ok();
     let closed = broker.close().context("closing the broker");
     served.context("serving the Kafka protocol")?;
     closed

@@ -1,5 +1,7 @@
 //! `brook sql`: the SQL shell. With no flags it opens the data directory (`./brook-data`)
-//! with an embedded broker and SQL engine — everything in one process, nothing else to start.
+//! with an embedded broker, SQL engine and connectors — everything in one process, nothing
+//! else to start (connectors created here run while the shell runs, and again the next time
+//! the directory is opened by the shell or a server).
 //! With `--server http://HOST:PORT` it talks to a running `brook server` over its HTTP API.
 //! `-f FILE` / `-e 'STATEMENTS'` run statements and exit (non-zero on the first error).
 
@@ -46,7 +48,7 @@ pub struct SqlArgs {
 
 /// Runs the shell (or a script).
 pub async fn run(args: SqlArgs) -> anyhow::Result<()> {
-    let mut local: Option<(Arc<Engine>, Broker)> = None;
+    let mut local: Option<(Arc<Engine>, Broker, Arc<brook_connect::ConnectorManager>)> = None;
     let (backend, banner): (Box<dyn Backend>, String) = match &args.server {
         Some(url) => {
             let remote = Remote::new(url)?;
@@ -65,7 +67,15 @@ pub async fn run(args: SqlArgs) -> anyhow::Result<()> {
                     return Err(e).context("starting the SQL engine");
                 }
             };
-            local = Some((engine.clone(), broker));
+            let connectors = match crate::connectors::install(&engine, &broker) {
+                Ok(m) => m,
+                Err(e) => {
+                    engine.shutdown();
+                    let _ = broker.close();
+                    return Err(e);
+                }
+            };
+            local = Some((engine.clone(), broker, connectors));
             (
                 Box::new(Embedded::new(engine)),
                 format!("Brook SQL shell — embedded engine on {}", args.data_dir.display()),
@@ -111,9 +121,10 @@ pub async fn run(args: SqlArgs) -> anyhow::Result<()> {
     .await
     .context("the shell thread failed")?;
     signals.abort();
-    if let Some((engine, broker)) = local {
+    if let Some((engine, broker, connectors)) = local {
         tokio::task::spawn_blocking(move || {
             engine.shutdown();
+            connectors.shutdown();
             broker.close()
         })
         .await

@@ -162,6 +162,13 @@ pub fn entity(out: &mut dyn Write, e: &Value, format: Format) -> std::io::Result
             let heads: Vec<&str> = names.iter().map(String::as_str).collect();
             table(out, &heads, &rows)
         }
+        "connector_list" => list(
+            out,
+            "connectors",
+            &["Connector Name", "Type", "Class", "Topic", "Status"],
+            &["name", "type", "className", "topic", "state"],
+        ),
+        "connector_description" => connector(out, e),
         "entities" => {
             for x in strs(e, "entities") {
                 entity(out, &x, format)?;
@@ -170,6 +177,45 @@ pub fn entity(out: &mut dyn Write, e: &Value, format: Format) -> std::io::Result
         }
         _ => writeln!(out, "{}", serde_json::to_string_pretty(e).unwrap_or_default()),
     }
+}
+
+/// `DESCRIBE CONNECTOR`: what it is, its state, and its counters.
+fn connector(out: &mut dyn Write, e: &Value) -> std::io::Result<()> {
+    let text = |p: &str| e.pointer(p).filter(|v| !v.is_null()).map(cell).unwrap_or_default();
+    writeln!(out, "\nName                 : {}", text("/status/name"))?;
+    writeln!(out, "Class                : {}", text("/connectorClass"))?;
+    writeln!(out, "Type                 : {}", text("/status/type"))?;
+    writeln!(out, "State                : {}", text("/status/connector/state"))?;
+    let topics = strs(e, "topics").iter().map(cell).collect::<Vec<_>>().join(", ");
+    writeln!(out, "Topic                : {topics}")?;
+    writeln!(out, "Path                 : {}", text("/path"))?;
+    for (label, p) in [("Format", "/format"), ("Dead-letter topic", "/dlqTopic")] {
+        let v = text(p);
+        if !v.is_empty() {
+            writeln!(out, "{label:<21}: {v}")?;
+        }
+    }
+    let trace = text("/status/connector/trace");
+    if !trace.is_empty() {
+        writeln!(out, "Last error           : {trace}")?;
+    }
+    let sources = strs(e, "sources").iter().map(|s| field(s, "name")).collect::<Vec<_>>().join(", ");
+    if !sources.is_empty() {
+        writeln!(out, "Streams and tables   : {sources}")?;
+    }
+    let m = |k: &str| e.pointer(&format!("/metrics/{k}")).map(cell).unwrap_or_default();
+    table(
+        out,
+        &["Records in", "Records out", "Dead-lettered", "Skipped", "Duplicates", "Files done/seen"],
+        &[vec![
+            m("recordsIn"),
+            m("recordsOut"),
+            m("deadLettered"),
+            m("skipped"),
+            m("duplicates"),
+            format!("{}/{}", m("filesDone"), m("filesSeen")),
+        ]],
+    )
 }
 
 fn description(out: &mut dyn Write, d: &Value) -> std::io::Result<()> {

@@ -7,6 +7,7 @@
 //!     SELECT … EMIT CHANGES ─► plan ─► compile (callback sink) ─► executor.push ─► PushQuery
 //!     SELECT (pull) ─► materialized view of the table's topic ─► filter / project
 //!     INSERT … VALUES, PRINT, SHOW, DESCRIBE, EXPLAIN ─► broker / catalog
+//!     CREATE/DROP/SHOW/DESCRIBE CONNECTOR ─► the installed ConnectorHost (not logged)
 //! ```
 //!
 //! Durability: every catalog change is appended to the command topic before it takes effect.
@@ -19,6 +20,7 @@
 //! threads, so reading the changelog the query already writes (the sink topic) is the one
 //! view that is both consistent with what the query emitted and available from any thread.
 
+mod connectors;
 mod data;
 mod ddl;
 pub mod executor;
@@ -124,6 +126,8 @@ pub struct Engine {
     pub(crate) config: EngineConfig,
     pub(crate) deterministic: bool,
     transient: AtomicU64,
+    /// Runs connector statements ([`Engine::set_connector_host`]).
+    connector_host: parking_lot::RwLock<Option<Arc<dyn crate::connector::ConnectorHost>>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -157,6 +161,7 @@ impl Engine {
             config,
             deterministic,
             transient: AtomicU64::new(0),
+            connector_host: parking_lot::RwLock::new(None),
         });
         engine.replay()?;
         Ok(engine)
@@ -307,7 +312,13 @@ impl Engine {
             Statement::Drop { kind, name, if_exists, delete_topic } => {
                 self.drop_source(st, *kind, name, *if_exists, *delete_topic, text)
             }
+            Statement::Show { target: crate::parser::ShowTarget::Connectors { kind }, .. } => {
+                self.show_connectors(*kind)
+            }
             Statement::Show { target, extended } => self.show(st, *target, *extended, session),
+            Statement::CreateConnector(c) => self.create_connector(c),
+            Statement::DropConnector { name, if_exists } => self.drop_connector(name, *if_exists),
+            Statement::DescribeConnector(name) => self.describe_connector(st, name),
             Statement::Describe { name, extended } => self.describe(st, name, *extended),
             Statement::DescribeAll { kind, extended } => self.describe_all(st, *kind, *extended),
             Statement::DescribeFunction(name) => self.describe_function(name),

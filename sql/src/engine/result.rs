@@ -225,4 +225,13 @@ pub enum StatementResult {
     Rows(RowSet),
     /// A running push query (or a PRINT that follows a topic).
     Push(PushQuery),
+    /// `SHOW CONNECTORS`.
+    Connectors(Vec<crate::connector::ConnectorInfo>),
+    /// `DESCRIBE CONNECTOR`.
+    ConnectorDescription {
+        /// The connector.
+        info: Box<crate::connector::ConnectorInfo>,
+        /// Streams and tables over the connector's topic.
+        sources: Vec<String>,
+    },
 }

@@ -116,6 +116,7 @@ impl Engine {
             ShowTarget::Variables => StatementResult::Variables(
                 st.catalog.variables().iter().map(|(n, v)| (n.clone(), v.clone())).collect(),
             ),
+            ShowTarget::Connectors { kind } => return self.show_connectors(kind),
         })
     }
 

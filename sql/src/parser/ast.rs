@@ -300,6 +300,24 @@ pub enum ShowTarget {
     Types,
     /// Variables.
     Variables,
+    /// Connectors (`SHOW [SOURCE|SINK] CONNECTORS`).
+    Connectors {
+        /// Only sources or only sinks.
+        kind: Option<crate::connector::ConnectorKind>,
+    },
+}
+
+/// `CREATE SOURCE|SINK CONNECTOR [IF NOT EXISTS] name WITH (…)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateConnector {
+    /// Source or sink.
+    pub kind: crate::connector::ConnectorKind,
+    /// Connector name (case preserved).
+    pub name: String,
+    /// `IF NOT EXISTS`.
+    pub if_not_exists: bool,
+    /// `WITH (…)`, property names upper-cased.
+    pub properties: Properties,
 }
 
 /// `PRINT topic …`.
@@ -422,6 +440,17 @@ pub enum Statement {
         /// `IF EXISTS`.
         if_exists: bool,
     },
+    /// `CREATE SOURCE|SINK CONNECTOR [IF NOT EXISTS] name WITH (…)`.
+    CreateConnector(CreateConnector),
+    /// `DROP CONNECTOR [IF EXISTS] name`.
+    DropConnector {
+        /// Connector name (case preserved).
+        name: String,
+        /// `IF EXISTS`.
+        if_exists: bool,
+    },
+    /// `DESCRIBE CONNECTOR name`.
+    DescribeConnector(String),
     /// `ALTER STREAM|TABLE name ADD COLUMN col type, …`.
     Alter {
         /// Stream or table.
@@ -462,6 +491,12 @@ impl Statement {
             Statement::CreateType { .. } => "CREATE TYPE",
             Statement::DropType { .. } => "DROP TYPE",
             Statement::Alter { .. } => "ALTER",
+            Statement::CreateConnector(c) if c.kind == crate::connector::ConnectorKind::Source => {
+                "CREATE SOURCE CONNECTOR"
+            }
+            Statement::CreateConnector(_) => "CREATE SINK CONNECTOR",
+            Statement::DropConnector { .. } => "DROP CONNECTOR",
+            Statement::DescribeConnector(_) => "DESCRIBE CONNECTOR",
         }
     }
 }

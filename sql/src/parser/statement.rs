@@ -4,6 +4,7 @@ use sqlparser::tokenizer::Token;
 
 use super::Parser;
 use super::ast::*;
+use crate::connector::ConnectorKind;
 use crate::error::{Error, Result};
 
 /// Words that end a relation in `FROM` (so they are not taken as an alias).
@@ -96,9 +97,12 @@ impl Parser<'_> {
             return Ok(Statement::CreateType { name, ty, if_not_exists });
         }
         if (self.peek_word("SOURCE") || self.peek_word("SINK")) && self.peek_nth_word(1, "CONNECTOR") {
-            return Err(Error::Unsupported(
-                "connectors are not managed through SQL in Brook yet; use `brook connect`".into(),
-            ));
+            if or_replace {
+                return Err(
+                    self.error_here("CREATE OR REPLACE is not valid for connectors; DROP CONNECTOR first")
+                );
+            }
+            return self.create_connector();
         }
         let is_source = self.eat_word("SOURCE");
         let kind = self.stream_or_table()?;
@@ -142,6 +146,26 @@ impl Parser<'_> {
             columns,
             properties,
         }))
+    }
+
+    /// `SOURCE|SINK CONNECTOR [IF NOT EXISTS] name WITH (…)` (after `CREATE`).
+    fn create_connector(&mut self) -> Result<Statement> {
+        let kind = if self.eat_word("SOURCE") {
+            ConnectorKind::Source
+        } else {
+            self.expect_word("SINK")?;
+            ConnectorKind::Sink
+        };
+        self.expect_word("CONNECTOR")?;
+        let if_not_exists = self.eat_words(&["IF", "NOT", "EXISTS"]);
+        let name = self.name_or_string("a connector name")?;
+        if !self.peek_word("WITH") {
+            return self.expected(
+                "WITH (…) giving the connector's properties, e.g. WITH ('connector'='file', 'path'='…', 'topic'='…')",
+            );
+        }
+        let properties = self.properties()?;
+        Ok(Statement::CreateConnector(CreateConnector { kind, name, if_not_exists, properties }))
     }
 
     fn column_def(&mut self, kind: SourceKind) -> Result<ColumnDef> {
@@ -256,8 +280,10 @@ impl Parser<'_> {
             let if_exists = self.eat_words(&["IF", "EXISTS"]);
             return Ok(Statement::DropType { name: self.ident("a type name")?, if_exists });
         }
-        if self.peek_word("CONNECTOR") {
-            return Err(Error::Unsupported("connectors are not managed through SQL in Brook yet".into()));
+        if self.eat_word("CONNECTOR") {
+            let if_exists = self.eat_words(&["IF", "EXISTS"]);
+            let name = self.name_or_string("a connector name")?;
+            return Ok(Statement::DropConnector { name, if_exists });
         }
         let kind = self.stream_or_table()?;
         let if_exists = self.eat_words(&["IF", "EXISTS"]);
@@ -285,11 +311,25 @@ impl Parser<'_> {
             ShowTarget::Types
         } else if self.eat_word("VARIABLES") {
             ShowTarget::Variables
-        } else if self.peek_word("CONNECTORS") || self.peek_word("SOURCE") || self.peek_word("SINK") {
-            return Err(Error::Unsupported("connectors are not managed through SQL in Brook yet".into()));
+        } else if self.eat_word("CONNECTORS") {
+            ShowTarget::Connectors { kind: None }
+        } else if self.peek_word("SOURCE") || self.peek_word("SINK") {
+            let kind = if self.eat_word("SOURCE") { ConnectorKind::Source } else { ConnectorKind::Sink };
+            self.eat_word("SINK");
+            if !self.eat_word("CONNECTORS") {
+                return self.expected("CONNECTORS");
+            }
+            ShowTarget::Connectors { kind: Some(kind) }
+        } else if self.peek_word("CONNECTOR") && self.peek_nth_word(1, "PLUGINS") {
+            return Err(Error::Unsupported(
+                "SHOW CONNECTOR PLUGINS: Brook's connectors are built in: sources 'file' (formats \
+                 debezium_json, json, csv) and sinks 'file' (JSON lines) and 'parquet'"
+                    .into(),
+            ));
         } else {
-            return self
-                .expected("STREAMS, TABLES, TOPICS, QUERIES, FUNCTIONS, PROPERTIES, TYPES or VARIABLES");
+            return self.expected(
+                "STREAMS, TABLES, TOPICS, QUERIES, FUNCTIONS, PROPERTIES, TYPES, VARIABLES or CONNECTORS",
+            );
         };
         if all && !matches!(target, ShowTarget::Topics { .. }) {
             return Err(self.error_here("ALL is only valid with TOPICS"));
@@ -306,7 +346,8 @@ impl Parser<'_> {
             return Ok(Statement::DescribeFunction(self.ident("a function name")?));
         }
         if self.peek_word("CONNECTOR") && !single {
-            return Err(Error::Unsupported("connectors are not managed through SQL in Brook yet".into()));
+            self.inner.next_token();
+            return Ok(Statement::DescribeConnector(self.name_or_string("a connector name")?));
         }
         let next_is_end = |p: &Self| {
             matches!(p.inner.peek_nth_token_ref(1).token, Token::EOF | Token::SemiColon)

@@ -147,3 +147,41 @@ fn script_positions_are_absolute() {
     let e = parse_statement_text(&parts[1]).unwrap_err().to_string();
     assert!(e.starts_with("line 3:"), "{e}");
 }
+
+#[test]
+fn connector_statements() {
+    use crate::connector::ConnectorKind;
+    let s = one("CREATE SOURCE CONNECTOR IF NOT EXISTS customers_cdc WITH ('connector'='file', \
+         'path'='/data/cdc', 'format'='debezium_json', 'topic'='customers', partitions=3);");
+    let Statement::CreateConnector(c) = s else { panic!("{s:?}") };
+    assert_eq!((c.kind, c.name.as_str(), c.if_not_exists), (ConnectorKind::Source, "customers_cdc", true));
+    assert_eq!(c.properties["PATH"], Literal::String("/data/cdc".into()));
+    assert_eq!(c.properties["PARTITIONS"], Literal::Number("3".into()));
+    let Statement::CreateConnector(c) =
+        one("CREATE SINK CONNECTOR 'orders-archive' WITH ('connector'='parquet', 'path'='out', 'topic'='o')")
+    else {
+        panic!()
+    };
+    assert_eq!((c.kind, c.name.as_str()), (ConnectorKind::Sink, "orders-archive"));
+    assert!(matches!(
+        one("DROP CONNECTOR IF EXISTS Cust"),
+        Statement::DropConnector { name, if_exists: true } if name == "Cust"
+    ));
+    assert!(matches!(one("DESCRIBE CONNECTOR cust"), Statement::DescribeConnector(n) if n == "cust"));
+    // A source named CONNECTOR is still describable.
+    assert!(matches!(one("DESCRIBE connector"), Statement::Describe { .. }));
+    for (sql, kind) in [
+        ("SHOW CONNECTORS", None),
+        ("LIST SOURCE CONNECTORS", Some(ConnectorKind::Source)),
+        ("SHOW SINK CONNECTORS", Some(ConnectorKind::Sink)),
+    ] {
+        assert!(
+            matches!(one(sql), Statement::Show { target: ShowTarget::Connectors { kind: k }, .. } if k == kind),
+            "{sql}"
+        );
+    }
+    assert!(err("CREATE SOURCE CONNECTOR c").contains("WITH (…) giving the connector's properties"));
+    assert!(err("CREATE OR REPLACE SOURCE CONNECTOR c WITH (a=1)").contains("DROP CONNECTOR first"));
+    assert!(err("SHOW SOURCE STREAMS").contains("expected CONNECTORS"));
+    assert!(err("SHOW CONNECTOR PLUGINS").contains("built in"));
+}

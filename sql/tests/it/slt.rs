@@ -134,6 +134,10 @@ impl sqllogictest::DB for BrookDb {
             StatementResult::Descriptions(list) => {
                 rows(list.into_iter().map(|d| vec![d.name, d.kind, d.topic]).collect())
             }
+            StatementResult::Connectors(list) => {
+                rows(list.into_iter().map(|c| vec![c.name, c.kind.to_string(), c.state]).collect())
+            }
+            StatementResult::ConnectorDescription { info, .. } => rows(vec![vec![info.name, info.state]]),
             StatementResult::Explain { plan, .. } => {
                 rows(plan.into_iter().map(|l| vec![l.trim().to_string()]).collect())
             }
