@@ -283,6 +283,8 @@ pub fn source_from_create(
     let key_count = columns.iter().filter(|c| c.role == ColumnRole::Key).count();
     let key_format = match &props.key_format {
         Some(f) => f.clone(),
+        // Change events are keyed by key documents (`{"id":1001}`).
+        None if props.value_format == Some(Format::DebeziumJson) => Format::DebeziumJson,
         None if key_count > 1 => Format::Json,
         None => Format::Kafka,
     };

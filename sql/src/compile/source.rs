@@ -4,7 +4,9 @@
 //! pseudo-columns come from the record metadata. A record whose key or value does not decode
 //! (or whose timestamp column is missing or unreadable) goes to the processing log and is left
 //! out of the batch. Streams ignore records with a null value; for tables a null value is a
-//! tombstone row.
+//! tombstone row. With `VALUE_FORMAT='DEBEZIUM_JSON'` each value is first read as a change
+//! event ([`crate::format::debezium`]): its `after` row is decoded as the value, and a delete
+//! is a tombstone row (tables) or no row (streams).
 
 use std::sync::Arc;
 
@@ -20,7 +22,8 @@ use datafusion::arrow::datatypes::{DataType, Field, Int64Type, SchemaRef};
 use super::log::{ProcessingLog, RecordRef};
 use crate::catalog::{ColumnRole, SourceDef};
 use crate::error::{Error, Result};
-use crate::format::{Codec, PayloadDecoder, split_window};
+use crate::format::debezium::{Change, read_change};
+use crate::format::{Codec, Format, PayloadDecoder, split_window};
 use crate::planner::schema::RelSchema;
 
 /// How event time is read.
@@ -35,6 +38,8 @@ pub(crate) struct SourceDecoder {
     name: String,
     schema: SchemaRef,
     is_table: bool,
+    /// Values are Debezium change events.
+    change_events: bool,
     key: Box<dyn PayloadDecoder>,
     value: Box<dyn PayloadDecoder>,
     /// Schema positions of key, value and header columns.
@@ -88,6 +93,7 @@ impl SourceDecoder {
             name: def.name.clone(),
             schema: schema.arrow(),
             is_table: def.is_table(),
+            change_events: def.value_format == Format::DebeziumJson,
             key: key_codec.decoder()?,
             value: value_codec.decoder()?,
             key_cols,
@@ -115,9 +121,30 @@ impl SourceDecoder {
         let mut rows: Vec<u32> = Vec::with_capacity(records.len());
         let mut windows: Vec<(i64, i64)> = Vec::new();
         let mut keys: Vec<Option<&[u8]>> = Vec::with_capacity(records.len());
+        // The value payload of each row (`None`: a tombstone).
+        let mut values: Vec<Option<&[u8]>> = Vec::with_capacity(records.len());
         for (i, r) in records.iter().enumerate() {
-            if r.value.is_none() && !self.is_table {
-                continue; // streams ignore tombstones
+            let mut value = r.value.as_deref();
+            if self.change_events
+                && let Some(v) = value
+            {
+                value = match read_change(v) {
+                    Ok(Change::Upsert(row)) => Some(row),
+                    Ok(Change::Delete) => None,
+                    Ok(Change::Skip(reason)) => {
+                        if let (Some(reason), true) = (reason, self.is_table) {
+                            self.skip(ctx, r, &format!("value: {reason}"));
+                        }
+                        continue;
+                    }
+                    Err(e) => {
+                        self.skip(ctx, r, &format!("value: {e}"));
+                        continue;
+                    }
+                };
+            }
+            if value.is_none() && !self.is_table {
+                continue; // streams ignore tombstones (and deletes)
             }
             let mut key = r.key.as_deref();
             if self.is_table && key.is_none() {
@@ -138,6 +165,7 @@ impl SourceDecoder {
             }
             rows.push(i as u32);
             keys.push(key);
+            values.push(value);
         }
         if rows.is_empty() {
             return Ok(None);
@@ -167,10 +195,8 @@ impl SourceDecoder {
         };
 
         // Values.
-        let present: Vec<u32> =
-            (0..rows.len() as u32).filter(|&j| records[rows[j as usize] as usize].value.is_some()).collect();
-        let payloads: Vec<&[u8]> =
-            present.iter().filter_map(|&j| records[rows[j as usize] as usize].value.as_deref()).collect();
+        let present: Vec<u32> = (0..rows.len() as u32).filter(|&j| values[j as usize].is_some()).collect();
+        let payloads: Vec<&[u8]> = present.iter().filter_map(|&j| values[j as usize]).collect();
         let d = self.value.decode(&payloads);
         let mut position: Vec<Option<u32>> = vec![None; rows.len()];
         let decoded_rows: Vec<u32> = d.rows.clone().unwrap_or_else(|| (0..payloads.len() as u32).collect());
@@ -205,7 +231,7 @@ impl SourceDecoder {
             TimeSource::Column { index, format } => {
                 let t = event_times(&columns[*index], format.as_deref());
                 for j in 0..n {
-                    if ok[j] && t.is_null(j) && records[rows[j] as usize].value.is_some() {
+                    if ok[j] && t.is_null(j) && values[j].is_some() {
                         ok[j] = false;
                         let r = &records[rows[j] as usize];
                         self.skip(ctx, r, "the TIMESTAMP column is null or cannot be read as a timestamp");
@@ -229,9 +255,7 @@ impl SourceDecoder {
             columns.push(Arc::new(Int64Array::from_iter_values(windows.iter().map(|w| w.1))));
         }
         if self.is_table {
-            columns.push(Arc::new(BooleanArray::from_iter(
-                rows.iter().map(|&i| Some(records[i as usize].value.is_none())),
-            )));
+            columns.push(Arc::new(BooleanArray::from_iter(values.iter().map(|v| Some(v.is_none())))));
         }
         let mut batch = RecordBatch::try_new(self.schema.clone(), columns)?;
         if ok.iter().any(|o| !o) {

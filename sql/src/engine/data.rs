@@ -149,6 +149,14 @@ impl Engine {
         if def.window.is_some() {
             return Err(Error::plan(format!("cannot insert into {target}: its keys are windowed")));
         }
+        if def.value_format == crate::format::Format::DebeziumJson {
+            return Err(Error::plan(format!(
+                "cannot insert into {target}: it reads Debezium change events (VALUE_FORMAT='DEBEZIUM_JSON'), \
+                 which come from the database it captures; change the database, or write change events \
+                 to topic {} through a connector",
+                def.topic
+            )));
+        }
         let names: Vec<String> = match columns {
             Some(c) => c.to_vec(),
             None => def.columns.iter().map(|c| c.name.clone()).collect(),
@@ -320,6 +328,14 @@ impl Engine {
         let batch = decode_all(&def, &schema, &records)?;
         let mut rows = Vec::new();
         if let Some(mut batch) = batch {
+            // A change event that deletes the row (DEBEZIUM_JSON) is the key's latest record
+            // until its tombstone follows: it decodes as a tombstone row, which is no row.
+            if let Some(t) = schema.tombstone() {
+                let live = datafusion::arrow::compute::not(datafusion::arrow::array::AsArray::as_boolean(
+                    batch.column(t),
+                ))?;
+                batch = filter_record_batch(&batch, &live)?;
+            }
             if let PlanNode::Filter(f) = &node {
                 let mask = f.predicate.evaluate(&batch)?.into_array(batch.num_rows())?;
                 let mask = datafusion::arrow::array::AsArray::as_boolean(&mask);

@@ -56,15 +56,28 @@ impl Engine {
             .filter(|c| c.role == crate::catalog::ColumnRole::Key)
             .map(|c| (c.name.clone(), c.ty.clone()))
             .collect();
+        if props.value_format == Some(Format::DebeziumJson) {
+            return Err(Error::plan(
+                "VALUE_FORMAT='DEBEZIUM_JSON' can only be read: Brook reads change events into rows but \
+                 writes query results as rows; use JSON",
+            ));
+        }
         let key_format = match &props.key_format {
             Some(f) => f.clone(),
             None => {
-                let inherited =
-                    if first.key_format == Format::None { Format::Kafka } else { first.key_format.clone() };
+                let inherited = match &first.key_format {
+                    Format::None => Format::Kafka,
+                    // A query over a change table writes rows, keyed like other JSON rows.
+                    Format::DebeziumJson => Format::Json,
+                    f => f.clone(),
+                };
                 if inherited.check_columns("key", &key_cols).is_ok() { inherited } else { Format::Json }
             }
         };
-        let value_format = props.value_format.clone().unwrap_or_else(|| first.value_format.clone());
+        let value_format = props.value_format.clone().unwrap_or_else(|| match &first.value_format {
+            Format::DebeziumJson => Format::Json,
+            f => f.clone(),
+        });
         let def = SourceDef {
             name: c.name.clone(),
             kind: c.kind,
@@ -219,6 +232,12 @@ impl Engine {
             }
             Statement::InsertSelect { target, query } => {
                 let def = st.catalog.source(target)?;
+                if def.value_format == Format::DebeziumJson {
+                    return Err(Error::plan(format!(
+                        "cannot insert into {target}: it reads Debezium change events \
+                         (VALUE_FORMAT='DEBEZIUM_JSON'), which Brook does not write"
+                    )));
+                }
                 (planner.plan(query, Purpose::Insert { target: &def })?, def)
             }
             _ => return Err(Error::Internal(format!("query {id} is not a persistent query: {sql}"))),

@@ -13,11 +13,14 @@
 //!   and `BIGINT` 8 bytes big-endian, `DOUBLE` IEEE-754 big-endian, `STRING` UTF-8, `BYTES`
 //!   raw).
 //! * `NONE` — no key at all.
+//! * `DEBEZIUM_JSON` — values are Debezium change events, read as the rows they change
+//!   (deletes delete table rows); keys are Debezium key documents. Read-only; see [`debezium`].
 //!
 //! Windowed keys append the window to the key bytes, as Kafka Streams does: time windows
 //! `key ‖ start` (8 bytes big-endian), session windows `key ‖ end ‖ start`.
 
 pub mod base64;
+pub mod debezium;
 mod delimited;
 mod json;
 mod kafka;
@@ -47,6 +50,8 @@ pub enum Format {
     Kafka,
     /// No data (keys only).
     None,
+    /// Debezium change events (values) and key documents (keys); read-only for values.
+    DebeziumJson,
 }
 
 impl fmt::Display for Format {
@@ -56,6 +61,7 @@ impl fmt::Display for Format {
             Format::Delimited { .. } => "DELIMITED",
             Format::Kafka => "KAFKA",
             Format::None => "NONE",
+            Format::DebeziumJson => "DEBEZIUM_JSON",
         })
     }
 }
@@ -69,14 +75,15 @@ impl Format {
             "DELIMITED" => Format::Delimited { delimiter: parse_delimiter(delimiter)? },
             "KAFKA" => Format::Kafka,
             "NONE" => Format::None,
+            "DEBEZIUM_JSON" | "DEBEZIUM" => Format::DebeziumJson,
             "JSON_SR" | "AVRO" | "PROTOBUF" | "PROTOBUF_NOSR" => {
                 return Err(Error::Unsupported(format!(
-                    "format {upper}: Brook has no schema registry yet; use JSON, DELIMITED, KAFKA or NONE"
+                    "format {upper}: Brook has no schema registry yet; use JSON, DELIMITED, KAFKA, NONE or DEBEZIUM_JSON"
                 )));
             }
             _ => {
                 return Err(Error::plan(format!(
-                    "unknown format '{name}'; use JSON, DELIMITED, KAFKA or NONE"
+                    "unknown format '{name}'; use JSON, DELIMITED, KAFKA, NONE or DEBEZIUM_JSON"
                 )));
             }
         })
@@ -194,6 +201,9 @@ impl Codec {
             }
             Format::Kafka => Box::new(kafka::KafkaDecoder::new(&self.columns)),
             Format::None => Box::new(kafka::KafkaDecoder::new(&[])),
+            // Key documents, and the `after` rows the source decoder cut out of change events
+            // (`debezium::read_change`): JSON objects of the columns.
+            Format::DebeziumJson => Box::new(json::JsonDecoder::new(&self.columns, false)?),
         })
     }
 
@@ -205,11 +215,43 @@ impl Codec {
                 Arc::new(delimited::DelimitedEncoder::new(&self.columns, *delimiter))
             }
             Format::Kafka | Format::None => Arc::new(kafka::KafkaEncoder::new(&self.columns)),
+            // Key documents as Brook's Debezium source writes them. Callers never write
+            // change-event values (INSERT and query sinks refuse DEBEZIUM_JSON values).
+            Format::DebeziumJson => Arc::new(KeyDocumentEncoder::new(&self.columns)),
         })
     }
 
     fn unwrapped(&self) -> bool {
         self.columns.len() == 1 && !self.wrap_single
+    }
+}
+
+/// Debezium key documents: a JSON object of the key columns with lower-case names in
+/// ascending order, byte for byte what Brook's Debezium source writes as record keys (so a
+/// repartitioned row lands on the partition of the change table's row with the same key).
+struct KeyDocumentEncoder {
+    inner: JsonEncoder,
+    /// Input column index for each encoded field, in name order.
+    order: Vec<usize>,
+}
+
+impl KeyDocumentEncoder {
+    fn new(columns: &[(String, SqlType)]) -> Self {
+        let mut order: Vec<usize> = (0..columns.len()).collect();
+        order.sort_by_key(|&i| columns[i].0.to_lowercase());
+        let sorted: Vec<(String, SqlType)> =
+            order.iter().map(|&i| (columns[i].0.to_lowercase(), columns[i].1.clone())).collect();
+        KeyDocumentEncoder { inner: JsonEncoder::new(&sorted, false), order }
+    }
+}
+
+impl PayloadEncoder for KeyDocumentEncoder {
+    fn encode(&self, columns: &[ArrayRef], rows: usize) -> Result<Vec<Option<Bytes>>> {
+        let mut sorted = Vec::with_capacity(self.order.len());
+        for &i in &self.order {
+            sorted.push(columns.get(i).cloned().ok_or_else(|| Error::Internal("key column missing".into()))?);
+        }
+        self.inner.encode(&sorted, rows)
     }
 }
 

@@ -1,0 +1,270 @@
+//! `DEBEZIUM_JSON`: Debezium change events as values, read as the rows they change.
+//!
+//! A change event is a JSON envelope `{"before": row, "after": row, "op": "c|r|u|d|t|m",
+//! "source": …, "ts_ms": …}`, optionally wrapped as `{"schema": …, "payload": envelope}`
+//! (Kafka Connect's JSON converter with schemas enabled). Brook's own connector
+//! (`CREATE SOURCE CONNECTOR … 'format'='debezium_json'`) writes the unwrapped envelope,
+//! keyed by the row's key document (`{"id":1001}`). [`read_change`] finds what an event means
+//! without decoding the rows: it only locates the `after` object in the payload, which the
+//! JSON decoder then reads as the row — so a row is decoded once, straight from the record.
+//!
+//! | event | TABLE | STREAM |
+//! |---|---|---|
+//! | `op` = `c`, `r`, `u` | the row from `after` replaces the key's row | the row from `after` |
+//! | `op` = `d` | the key's row is deleted | nothing |
+//! | tombstone (null value) | the key's row is deleted | nothing |
+//! | `op` = `t` (truncate) | nothing (logged: the event names no rows) | nothing |
+//! | `op` = `m` (message) | nothing | nothing |
+//!
+//! A stream over a change topic therefore holds the successive states of rows (like a stream
+//! over the output of Debezium's `ExtractNewRecordState` with deletes dropped, ksqlDB's usual
+//! setup); a table holds the current rows. The flattened form that transform produces (the
+//! row itself, with `__op` and `__deleted` fields) is read too.
+//!
+//! Keys are the key document: a JSON object of the primary-key columns, field names matched
+//! case-insensitively. When a key must be written (repartitioning a join's other side to a
+//! change table's partitions) it is written as Brook's connector writes it: lower-case names
+//! in ascending order, no whitespace. Values cannot be written in this format: queries over
+//! change tables write JSON.
+
+/// What one change event does to the rows of its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change<'a> {
+    /// The row after the change (a JSON object, as bytes of the payload).
+    Upsert(&'a [u8]),
+    /// The row was deleted.
+    Delete,
+    /// The event changes no row; the reason is worth logging for a table (`None`: expected,
+    /// e.g. a logical-decoding message).
+    Skip(Option<&'static str>),
+}
+
+/// Reads a change event (see the [module docs](self)).
+pub fn read_change(payload: &[u8]) -> Result<Change<'_>, String> {
+    let fields = top_level(payload)?;
+    let get = |name: &str| fields.iter().find(|(k, _)| *k == name.as_bytes()).map(|(_, v)| *v);
+    let has_op = get("op").is_some();
+    if let Some(inner) = get("payload")
+        && (!has_op || get("schema").is_some())
+    {
+        if inner == b"null" {
+            return Ok(Change::Delete);
+        }
+        return read_change(inner).map_err(|e| format!("in 'payload': {e}"));
+    }
+    let Some(op) = get("op") else {
+        // The flattened form of ExtractNewRecordState: the row itself.
+        if get("__op").is_some() || get("__deleted").is_some() {
+            let deleted = matches!(get("__deleted"), Some(b"true" | b"\"true\""))
+                || get("__op") == Some(b"\"d\"".as_slice());
+            return Ok(if deleted { Change::Delete } else { Change::Upsert(payload.trim_ascii()) });
+        }
+        return Err("not a Debezium change event: it has no 'op' field (a topic of plain rows needs \
+                    VALUE_FORMAT='JSON')"
+            .into());
+    };
+    let row = |name: &str| get(name).filter(|v| *v != b"null");
+    match op {
+        b"\"c\"" | b"\"r\"" | b"\"u\"" => match row("after") {
+            Some(after) if after.first() == Some(&b'{') => Ok(Change::Upsert(after)),
+            Some(_) => Err("'after' is not a JSON object".into()),
+            None => Err(format!("op {} without an 'after' row", String::from_utf8_lossy(op))),
+        },
+        b"\"d\"" => Ok(Change::Delete),
+        b"\"t\"" => Ok(Change::Skip(Some(
+            "a truncate event names no rows, so no row was deleted (brook connect's Debezium source \
+             writes a tombstone for every row instead)",
+        ))),
+        b"\"m\"" => Ok(Change::Skip(None)),
+        other => Err(format!(
+            "unknown op {} (Debezium ops are c, r, u, d, t and m)",
+            String::from_utf8_lossy(other)
+        )),
+    }
+}
+
+/// A field of an object: its name's raw bytes (between the quotes) and its value's bytes.
+type FieldSpan<'a> = (&'a [u8], &'a [u8]);
+
+/// The fields of a top-level JSON object.
+fn top_level(payload: &[u8]) -> Result<Vec<FieldSpan<'_>>, String> {
+    let mut s = Scanner { b: payload, i: 0 };
+    s.ws();
+    if s.peek() != Some(b'{') {
+        return Err("a change event must be a JSON object".into());
+    }
+    s.i += 1;
+    let mut fields = Vec::with_capacity(8);
+    s.ws();
+    if s.peek() == Some(b'}') {
+        s.i += 1;
+    } else {
+        loop {
+            s.ws();
+            let key = s.string()?;
+            s.ws();
+            if s.peek() != Some(b':') {
+                return Err(s.error("':'"));
+            }
+            s.i += 1;
+            s.ws();
+            let value = s.value()?;
+            fields.push((key, value));
+            s.ws();
+            match s.peek() {
+                Some(b',') => s.i += 1,
+                Some(b'}') => {
+                    s.i += 1;
+                    break;
+                }
+                _ => return Err(s.error("',' or '}'")),
+            }
+        }
+    }
+    s.ws();
+    if s.i != payload.len() {
+        return Err(s.error("the end of the event"));
+    }
+    Ok(fields)
+}
+
+/// Finds value boundaries without decoding values (strings keep their escapes).
+struct Scanner<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Scanner<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn ws(&mut self) {
+        while self.peek().is_some_and(|c| c.is_ascii_whitespace()) {
+            self.i += 1;
+        }
+    }
+
+    fn error(&self, expected: &str) -> String {
+        match self.peek() {
+            Some(c) => {
+                format!("malformed JSON: expected {expected} at byte {}, found '{}'", self.i, c as char)
+            }
+            None => format!("malformed JSON: expected {expected}, found the end of the value"),
+        }
+    }
+
+    /// A string; returns the bytes between the quotes.
+    fn string(&mut self) -> Result<&'a [u8], String> {
+        if self.peek() != Some(b'"') {
+            return Err(self.error("a string"));
+        }
+        let start = self.i + 1;
+        let mut j = start;
+        while j < self.b.len() {
+            match self.b[j] {
+                b'\\' => j += 2,
+                b'"' => {
+                    self.i = j + 1;
+                    return Ok(&self.b[start..j]);
+                }
+                _ => j += 1,
+            }
+        }
+        self.i = self.b.len();
+        Err(self.error("the end of a string"))
+    }
+
+    /// Any value; returns its bytes.
+    fn value(&mut self) -> Result<&'a [u8], String> {
+        let start = self.i;
+        match self.peek() {
+            Some(b'"') => {
+                self.string()?;
+            }
+            Some(b'{' | b'[') => {
+                let mut depth = 0usize;
+                loop {
+                    match self.peek() {
+                        Some(b'"') => {
+                            self.string()?;
+                            continue;
+                        }
+                        Some(b'{' | b'[') => depth += 1,
+                        Some(b'}' | b']') => {
+                            depth -= 1;
+                            if depth == 0 {
+                                self.i += 1;
+                                break;
+                            }
+                        }
+                        Some(_) => {}
+                        None => return Err(self.error("the end of an object or array")),
+                    }
+                    self.i += 1;
+                }
+            }
+            Some(c) if c == b'-' || c.is_ascii_alphanumeric() => {
+                while self
+                    .peek()
+                    .is_some_and(|c| c == b'-' || c == b'+' || c == b'.' || c.is_ascii_alphanumeric())
+                {
+                    self.i += 1;
+                }
+            }
+            _ => return Err(self.error("a value")),
+        }
+        Ok(&self.b[start..self.i])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upsert(p: &str) -> String {
+        match read_change(p.as_bytes()) {
+            Ok(Change::Upsert(row)) => String::from_utf8(row.to_vec()).unwrap(),
+            other => panic!("{p}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn envelopes() {
+        let c = r#"{"before":null,"after":{"id":1,"name":"a \"q\" }"},"source":{"lsn":[1,{"x":"}"}]},"op":"c","ts_ms":5}"#;
+        assert_eq!(upsert(c), r#"{"id":1,"name":"a \"q\" }"}"#);
+        assert_eq!(upsert(r#" { "op" : "u", "after" : { "id" : 2 } } "#), r#"{ "id" : 2 }"#);
+        assert_eq!(upsert(r#"{"op":"r","after":{}}"#), "{}");
+        assert_eq!(read_change(br#"{"before":{"id":1},"after":null,"op":"d"}"#), Ok(Change::Delete));
+        assert!(matches!(read_change(br#"{"op":"t"}"#), Ok(Change::Skip(Some(_)))));
+        assert_eq!(read_change(br#"{"op":"m"}"#), Ok(Change::Skip(None)));
+    }
+
+    #[test]
+    fn wrapped_and_flattened_forms() {
+        let w =
+            r#"{"schema":{"type":"struct","fields":[{"field":"op"}]},"payload":{"op":"c","after":{"id":3}}}"#;
+        assert_eq!(upsert(w), r#"{"id":3}"#);
+        assert_eq!(read_change(br#"{"schema":{},"payload":null}"#), Ok(Change::Delete));
+        assert_eq!(
+            upsert(r#"{"id":4,"__op":"u","__deleted":"false"}"#),
+            r#"{"id":4,"__op":"u","__deleted":"false"}"#
+        );
+        assert_eq!(read_change(br#"{"id":4,"__deleted":"true"}"#), Ok(Change::Delete));
+        assert_eq!(read_change(br#"{"id":4,"__op":"d"}"#), Ok(Change::Delete));
+    }
+
+    #[test]
+    fn malformed_events_say_why() {
+        let err = |p: &str| read_change(p.as_bytes()).unwrap_err();
+        assert!(err(r#"{"id":1}"#).contains("VALUE_FORMAT='JSON'"));
+        assert!(err(r#"{"op":"c","after":null}"#).contains("without an 'after' row"));
+        assert!(err(r#"{"op":"x","after":{}}"#).contains("unknown op"));
+        assert!(err(r#"{"op":"c","after":{"id":1}"#).contains("malformed JSON"));
+        assert!(err(r#"{"op":"c","after":{"id":1}} x"#).contains("the end of the event"));
+        assert!(err(r#"[1]"#).contains("must be a JSON object"));
+        assert!(err(r#"{"op":"c","after":[1]}"#).contains("not a JSON object"));
+        assert!(err(r#"{"op":"c","after":{"a":"unterminated}}"#).contains("malformed JSON"));
+        assert!(err("").contains("must be a JSON object"));
+    }
+}
