@@ -2,6 +2,7 @@
 //! 127.0.0.1.
 
 mod layout;
+mod sql_connectors;
 mod sql_server;
 mod sql_shell;
 mod tools;

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 #[path = "../../src/shell/client.rs"]
 #[allow(dead_code)]
-mod client;
+pub mod client;
 
 /// A `brook server` with its Kafka and HTTP addresses.
 pub struct SqlServer {
