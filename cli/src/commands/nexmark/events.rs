@@ -86,14 +86,21 @@ impl Events {
 /// A JSON string literal (the generator's strings are plain ASCII, but escape anyway).
 fn string(out: &mut impl Write, s: &str) {
     let _ = out.write_all(b"\"");
-    for c in s.chars() {
-        let _ = match c {
-            '"' => out.write_all(b"\\\""),
-            '\\' => out.write_all(b"\\\\"),
-            c if (c as u32) < 0x20 => write!(out, "\\u{:04x}", c as u32),
-            c => write!(out, "{c}"),
-        };
+    // Copy runs of characters that need no escaping in one write.
+    let bytes = s.as_bytes();
+    let mut run = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b'"' || b == b'\\' || b < 0x20 {
+            let _ = out.write_all(&bytes[run..i]);
+            let _ = match b {
+                b'"' => out.write_all(b"\\\""),
+                b'\\' => out.write_all(b"\\\\"),
+                _ => write!(out, "\\u{:04x}", b),
+            };
+            run = i + 1;
+        }
     }
+    let _ = out.write_all(&bytes[run..]);
     let _ = out.write_all(b"\"");
 }
 
