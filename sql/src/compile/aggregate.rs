@@ -15,6 +15,14 @@
 //! cache of it, bounded in size. Time semantics match the DSL's window operator: a record is
 //! late when `window end + grace <= observed stream time`; with `EMIT FINAL` a window is
 //! emitted exactly once when stream time passes its end plus grace, then dropped.
+//!
+//! Aggregating a TABLE (`retractions`): an input row (see [`super::retract`]) flagged `__ADD`
+//! puts its new version into the group, one flagged `__RETRACT` takes its old version back out
+//! ([`GroupsAccumulator::retract`]) — an update within a group does both at once — and each
+//! group also counts its rows; a group whose count drops to zero is emitted as a
+//! tombstone — the row disappears from the result table, as in ksqlDB — and deleted from the
+//! store. Additions of a batch are applied before its retractions: every retraction undoes an
+//! addition seen earlier, so this order never takes out what is not in yet.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -42,6 +50,8 @@ const MAX_SLOTS: usize = 500_000;
 struct Meta {
     start: i64,
     rowtime: i64,
+    /// Rows in the group (only kept with retractions).
+    rows: i64,
     dirty: bool,
 }
 
@@ -51,6 +61,7 @@ pub(crate) struct AggregateOp {
     aggs: Vec<AggFunc>,
     window: Option<WindowSpec>,
     emit_final: bool,
+    retractions: bool,
     schema: SchemaRef,
     key_conv: RowConverter,
     accs: Vec<Box<dyn GroupsAccumulator>>,
@@ -81,6 +92,7 @@ impl AggregateOp {
         aggs: Vec<AggFunc>,
         window: Option<WindowSpec>,
         emit_final: bool,
+        retractions: bool,
         schema: SchemaRef,
         store: StoreRef,
         meta_store: StoreRef,
@@ -100,6 +112,7 @@ impl AggregateOp {
             aggs,
             window,
             emit_final,
+            retractions,
             schema,
             key_conv,
             accs,
@@ -142,13 +155,13 @@ impl AggregateOp {
         let slot = match self.free.pop() {
             Some(s) => {
                 self.keys[s as usize] = key.clone();
-                self.meta[s as usize] = Meta { start, rowtime: i64::MIN, dirty: false };
+                self.meta[s as usize] = Meta { start, rowtime: i64::MIN, rows: 0, dirty: false };
                 s
             }
             None => {
                 let s = self.keys.len() as u32;
                 self.keys.push(key.clone());
-                self.meta.push(Meta { start, rowtime: i64::MIN, dirty: false });
+                self.meta.push(Meta { start, rowtime: i64::MIN, rows: 0, dirty: false });
                 self.touched_mark.push(0);
                 for a in &mut self.accs {
                     a.resize(s as usize + 1);
@@ -178,6 +191,11 @@ impl AggregateOp {
         let rowtime = bytes.get(..8).ok_or_else(bad)?;
         self.meta[slot as usize].rowtime = i64::from_le_bytes(rowtime.try_into().map_err(|_| bad())?);
         let mut pos = 8;
+        if self.retractions {
+            let rows = bytes.get(8..16).ok_or_else(bad)?;
+            self.meta[slot as usize].rows = i64::from_le_bytes(rows.try_into().map_err(|_| bad())?);
+            pos = 16;
+        }
         for a in &mut self.accs {
             let len = bytes.get(pos..pos + 4).ok_or_else(bad)?;
             let len = u32::from_le_bytes(len.try_into().map_err(|_| bad())?) as usize;
@@ -191,6 +209,9 @@ impl AggregateOp {
     fn save(&self, slot: u32) -> Vec<u8> {
         let mut out = Vec::with_capacity(32);
         out.extend_from_slice(&self.meta[slot as usize].rowtime.to_le_bytes());
+        if self.retractions {
+            out.extend_from_slice(&self.meta[slot as usize].rows.to_le_bytes());
+        }
         for a in &self.accs {
             let at = out.len();
             out.extend_from_slice(&[0; 4]);
@@ -224,7 +245,9 @@ impl AggregateOp {
             Some(t) => Int64Array::from(t.to_vec()),
             None => Int64Array::from_iter_values(slots.iter().map(|&s| self.meta[s as usize].rowtime)),
         }));
-        cols.push(Arc::new(BooleanArray::from(vec![false; slots.len()])));
+        // Retractions may leave a group empty: it is deleted.
+        let gone = |s: &u32| self.retractions && self.meta[*s as usize].rows <= 0;
+        cols.push(Arc::new(BooleanArray::from(slots.iter().map(gone).collect::<Vec<bool>>())));
         Ok(RecordBatch::try_new(self.schema.clone(), cols)?)
     }
 
@@ -238,7 +261,8 @@ impl AggregateOp {
                 continue;
             }
             m.dirty = false;
-            batch.push((Bytes::copy_from_slice(&self.keys[s as usize]), Some(Bytes::from(self.save(s)))));
+            let value = if self.retractions && m.rows <= 0 { None } else { Some(Bytes::from(self.save(s))) };
+            batch.push((Bytes::copy_from_slice(&self.keys[s as usize]), value));
         }
         if !batch.is_empty() {
             self.store.borrow_mut().write_batch(batch)?;
@@ -323,6 +347,15 @@ impl Operator for AggregateOp {
         let group_cols: Vec<ArrayRef> = batch.columns()[..g].to_vec();
         let rows = self.key_conv.convert_columns(&group_cols)?;
         let rowtime_col = batch.column(batch.num_columns() - 1).clone();
+        // With retractions: (the __ADD flags, the __RETRACT flags).
+        let flags = if self.retractions {
+            let c = batch.num_columns();
+            Some((batch.column(c - 3).as_boolean().clone(), batch.column(c - 2).as_boolean().clone()))
+        } else {
+            None
+        };
+        let mut undo_rows: Vec<u32> = Vec::new();
+        let mut undo_slots: Vec<u32> = Vec::new();
         let rowtime_col = cast(&rowtime_col, &datafusion::arrow::datatypes::DataType::Int64)?;
         let times = rowtime_col.as_primitive::<Int64Type>();
         let any_null = group_cols.iter().any(|c| c.null_count() > 0);
@@ -349,8 +382,24 @@ impl Operator for AggregateOp {
                     self.buf.clear();
                     self.buf.extend_from_slice(key.as_ref());
                     let s = self.slot_for(0)?;
-                    pair_rows.push(r as u32);
-                    pair_slots.push(s);
+                    match &flags {
+                        Some((add, undo)) => {
+                            if add.is_valid(r) && add.value(r) {
+                                pair_rows.push(r as u32);
+                                pair_slots.push(s);
+                                self.meta[s as usize].rows += 1;
+                            }
+                            if undo.is_valid(r) && undo.value(r) {
+                                undo_rows.push(r as u32);
+                                undo_slots.push(s);
+                                self.meta[s as usize].rows -= 1;
+                            }
+                        }
+                        None => {
+                            pair_rows.push(r as u32);
+                            pair_slots.push(s);
+                        }
+                    }
                     self.touch(s, t, &mut touched);
                 }
                 Some(w) => {
@@ -391,18 +440,36 @@ impl Operator for AggregateOp {
         for _ in 0..late {
             ctx.record_late();
         }
-        if pair_rows.is_empty() {
+        if pair_rows.is_empty() && undo_rows.is_empty() {
             return Ok(());
         }
+        let a = self.aggs.len();
         for (i, acc) in self.accs.iter_mut().enumerate() {
-            let col = batch.column(g + i);
             let want = &self.aggs[i].input;
-            let values = if col.data_type() == want { col.clone() } else { cast(col, want)? };
-            acc.update(&values, &pair_rows, &pair_slots)?;
+            let typed = |col: &ArrayRef| -> Result<ArrayRef> {
+                Ok(if col.data_type() == want { col.clone() } else { cast(col, want)? })
+            };
+            if !pair_rows.is_empty() {
+                acc.update(&typed(batch.column(g + i))?, &pair_rows, &pair_slots)?;
+            }
+            if !undo_rows.is_empty() {
+                acc.retract(&typed(batch.column(g + a + i))?, &undo_rows, &undo_slots)?;
+            }
         }
         if !self.emit_final {
             let out = self.rows(&touched, None)?;
             self.down.send(out, ctx)?;
+        }
+        if self.retractions {
+            // Emptied groups start afresh (no rounding left over from subtracting doubles).
+            for &s in &touched {
+                if self.meta[s as usize].rows <= 0 {
+                    self.meta[s as usize].rows = 0;
+                    for a in &mut self.accs {
+                        a.reset(s as usize);
+                    }
+                }
+            }
         }
         if self.index.len() > MAX_SLOTS {
             self.spill()?;

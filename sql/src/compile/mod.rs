@@ -15,6 +15,7 @@ mod join;
 pub mod log;
 mod operator;
 mod repartition;
+mod retract;
 mod session;
 mod sink;
 mod source;
@@ -104,6 +105,13 @@ pub(crate) enum NodeSpec {
         exprs: Vec<PhysExpr>,
         schema: SchemaRef,
     },
+    Retract {
+        groups: usize,
+        value_types: Vec<datafusion::arrow::datatypes::DataType>,
+        key_types: Vec<datafusion::arrow::datatypes::DataType>,
+        store: String,
+        schema: SchemaRef,
+    },
     Aggregate(AggregateSpec),
     Join(Arc<JoinNode>),
     TopicSink(TopicSinkSpec),
@@ -132,6 +140,7 @@ pub(crate) struct AggregateSpec {
     pub aggs: Vec<AggFunc>,
     pub window: Option<WindowSpec>,
     pub emit_final: bool,
+    pub retractions: bool,
     pub store: String,
     pub schema: SchemaRef,
 }
@@ -241,9 +250,31 @@ impl Builder<'_> {
                     aggs: a.aggs.clone(),
                     window,
                     emit_final: a.emit_final,
+                    retractions: a.retractions,
                     store: a.store.clone(),
                     schema: a.schema.arrow(),
                 }));
+                sub.link(input, me, 0);
+                me
+            }
+            PlanNode::Retract(r) => {
+                let input = self.build(&r.input, sub)?;
+                let fields = &r.input.schema().fields;
+                let types = |range: std::ops::Range<usize>| -> Result<Vec<_>> {
+                    let f = fields
+                        .get(range)
+                        .ok_or_else(|| Error::Internal("retract input is missing columns".into()))?;
+                    Ok(f.iter().map(|f| f.data_type.clone()).collect())
+                };
+                sub.description.push(format!("Processor: Retract (store {})", r.store));
+                sub.stores.push(r.store.clone());
+                let me = sub.push(NodeSpec::Retract {
+                    groups: r.groups,
+                    value_types: types(0..r.values)?,
+                    key_types: types(r.values..r.values + r.keys)?,
+                    store: r.store.clone(),
+                    schema: r.schema.arrow(),
+                });
                 sub.link(input, me, 0);
                 me
             }

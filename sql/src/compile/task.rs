@@ -13,6 +13,7 @@ use super::aggregate::AggregateOp;
 use super::log::ProcessingLog;
 use super::operator::{Down, OpRef};
 use super::repartition::{RowSource, converter};
+use super::retract::RetractOp;
 use super::session::SessionAggregateOp;
 use super::sink::{CallbackSink, DiscardSink, RepartitionSink, TopicSink};
 use super::source::SourceDecoder;
@@ -118,6 +119,16 @@ fn instantiate(spec: &SubSpec, b: &mut TaskBuilder<'_>, log: &ProcessingLog) -> 
                 log: log.clone(),
                 down: need(down)?,
             }))),
+            NodeSpec::Retract { groups, value_types, key_types, store, schema } => {
+                Some(Rc::new(RefCell::new(RetractOp::new(
+                    *groups,
+                    value_types.clone(),
+                    key_types.clone(),
+                    schema.clone(),
+                    b.store(store)?,
+                    need(down)?,
+                )?)))
+            }
             NodeSpec::Aggregate(a) => {
                 let meta = b.store(&format!("{}-meta", a.store))?;
                 let store = b.store(&a.store)?;
@@ -144,6 +155,7 @@ fn instantiate(spec: &SubSpec, b: &mut TaskBuilder<'_>, log: &ProcessingLog) -> 
                         a.aggs.clone(),
                         a.window,
                         a.emit_final,
+                        a.retractions,
                         a.schema.clone(),
                         store,
                         meta,

@@ -5,6 +5,9 @@
 //! row, so the inner loops run over plain vectors. Per-slot state can be saved to bytes (for
 //! the state store) and loaded back, and two slots can be merged (session windows).
 //!
+//! Aggregating a TABLE also takes values back out of a slot ([`GroupsAccumulator::retract`]):
+//! COUNT, SUM and AVG subtract, and COUNT_DISTINCT keeps how many rows hold each value.
+//!
 //! Values that are not plain numbers (MIN/MAX of strings, TOPK, COLLECT_LIST, …) are kept in
 //! arrow-row encoding: comparing the bytes compares the values, and converting them back
 //! yields an Arrow array of the original type.
@@ -28,6 +31,11 @@ pub trait GroupsAccumulator: Send {
     fn resize(&mut self, n: usize);
     /// Folds `values[rows[i]]` into slot `slots[i]`, for every `i`, in order.
     fn update(&mut self, values: &ArrayRef, rows: &[u32], slots: &[u32]) -> Result<()>;
+    /// Takes `values[rows[i]]` back out of slot `slots[i]`, for every `i` (the values were
+    /// folded in before). Only accumulators of [`AggKind::undoable`] functions implement it.
+    fn retract(&mut self, _values: &ArrayRef, _rows: &[u32], _slots: &[u32]) -> Result<()> {
+        Err(Error::Internal("this aggregate function cannot take values back out".into()))
+    }
     /// Merges slot `from` into slot `into` (`from`'s values count as the later ones).
     fn merge(&mut self, into: usize, from: usize);
     /// Returns a slot to the initial state.
@@ -50,6 +58,7 @@ pub fn create(f: &AggFunc) -> Result<Box<dyn GroupsAccumulator>> {
             Box::new(SumDecimal { sums: Vec::new(), precision: *p, scale: *s })
         }
         (AggKind::Avg, _) => Box::new(Avg::default()),
+        (AggKind::CountDistinct, t) if f.undo => Box::new(DistinctCounts::new(t)?),
         (AggKind::Sum, t) => return Err(Error::Internal(format!("SUM over {t}"))),
         (kind, t) => Box::new(Values::new(kind, f.n, t.clone())?),
     })
@@ -81,6 +90,14 @@ impl GroupsAccumulator for Count {
                 if values.is_valid(r as usize) {
                     self.counts[s as usize] += 1;
                 }
+            }
+        }
+        Ok(())
+    }
+    fn retract(&mut self, values: &ArrayRef, rows: &[u32], slots: &[u32]) -> Result<()> {
+        for (&r, &s) in rows.iter().zip(slots) {
+            if values.is_valid(r as usize) {
+                self.counts[s as usize] -= 1;
             }
         }
         Ok(())
@@ -122,6 +139,16 @@ impl GroupsAccumulator for SumI64 {
         }
         Ok(())
     }
+    fn retract(&mut self, values: &ArrayRef, rows: &[u32], slots: &[u32]) -> Result<()> {
+        let v = values.as_primitive::<Int64Type>();
+        for (&r, &s) in rows.iter().zip(slots) {
+            if v.is_valid(r as usize) {
+                let acc = &mut self.sums[s as usize];
+                *acc = acc.wrapping_sub(v.value(r as usize));
+            }
+        }
+        Ok(())
+    }
     fn merge(&mut self, into: usize, from: usize) {
         self.sums[into] = self.sums[into].wrapping_add(self.sums[from]);
     }
@@ -154,6 +181,15 @@ impl GroupsAccumulator for SumF64 {
         for (&r, &s) in rows.iter().zip(slots) {
             if v.is_valid(r as usize) {
                 self.sums[s as usize] += v.value(r as usize);
+            }
+        }
+        Ok(())
+    }
+    fn retract(&mut self, values: &ArrayRef, rows: &[u32], slots: &[u32]) -> Result<()> {
+        let v = values.as_primitive::<Float64Type>();
+        for (&r, &s) in rows.iter().zip(slots) {
+            if v.is_valid(r as usize) {
+                self.sums[s as usize] -= v.value(r as usize);
             }
         }
         Ok(())
@@ -192,6 +228,16 @@ impl GroupsAccumulator for SumDecimal {
             if v.is_valid(r as usize) {
                 let acc = &mut self.sums[s as usize];
                 *acc = acc.wrapping_add(v.value(r as usize));
+            }
+        }
+        Ok(())
+    }
+    fn retract(&mut self, values: &ArrayRef, rows: &[u32], slots: &[u32]) -> Result<()> {
+        let v = values.as_primitive::<Decimal128Type>();
+        for (&r, &s) in rows.iter().zip(slots) {
+            if v.is_valid(r as usize) {
+                let acc = &mut self.sums[s as usize];
+                *acc = acc.wrapping_sub(v.value(r as usize));
             }
         }
         Ok(())
@@ -239,6 +285,16 @@ impl GroupsAccumulator for Avg {
         }
         Ok(())
     }
+    fn retract(&mut self, values: &ArrayRef, rows: &[u32], slots: &[u32]) -> Result<()> {
+        let v = values.as_primitive::<Float64Type>();
+        for (&r, &s) in rows.iter().zip(slots) {
+            if v.is_valid(r as usize) {
+                self.sums[s as usize] -= v.value(r as usize);
+                self.counts[s as usize] -= 1;
+            }
+        }
+        Ok(())
+    }
     fn merge(&mut self, into: usize, from: usize) {
         self.sums[into] += self.sums[from];
         self.counts[into] += self.counts[from];
@@ -261,6 +317,90 @@ impl GroupsAccumulator for Avg {
             let (sum, n) = (self.sums[s as usize], self.counts[s as usize]);
             (n > 0).then(|| sum / n as f64)
         }))))
+    }
+}
+
+/// `COUNT_DISTINCT` over a TABLE: how many rows of the group hold each (arrow-row encoded)
+/// value, so that a value leaves the count when its last row does.
+struct DistinctCounts {
+    converter: RowConverter,
+    slots: Vec<std::collections::HashMap<Vec<u8>, u64>>,
+}
+
+impl DistinctCounts {
+    fn new(data_type: &DataType) -> Result<Self> {
+        let converter = RowConverter::new(vec![SortField::new(data_type.clone())])?;
+        Ok(DistinctCounts { converter, slots: Vec::new() })
+    }
+
+    fn apply(&mut self, values: &ArrayRef, rows: &[u32], slots: &[u32], add: bool) -> Result<()> {
+        let encoded: Rows = self.converter.convert_columns(std::slice::from_ref(values))?;
+        for (&r, &s) in rows.iter().zip(slots) {
+            if values.is_null(r as usize) {
+                continue;
+            }
+            let v = encoded.row(r as usize);
+            let counts = &mut self.slots[s as usize];
+            if add {
+                *counts.entry(v.as_ref().to_vec()).or_insert(0) += 1;
+            } else if let Some(n) = counts.get_mut(v.as_ref()) {
+                *n -= 1;
+                if *n == 0 {
+                    counts.remove(v.as_ref());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl GroupsAccumulator for DistinctCounts {
+    fn resize(&mut self, n: usize) {
+        self.slots.resize_with(n, Default::default);
+    }
+    fn update(&mut self, values: &ArrayRef, rows: &[u32], slots: &[u32]) -> Result<()> {
+        self.apply(values, rows, slots, true)
+    }
+    fn retract(&mut self, values: &ArrayRef, rows: &[u32], slots: &[u32]) -> Result<()> {
+        self.apply(values, rows, slots, false)
+    }
+    fn merge(&mut self, into: usize, from: usize) {
+        let from: Vec<(Vec<u8>, u64)> = self.slots[from].iter().map(|(k, v)| (k.clone(), *v)).collect();
+        for (k, n) in from {
+            *self.slots[into].entry(k).or_insert(0) += n;
+        }
+    }
+    fn reset(&mut self, slot: usize) {
+        self.slots[slot].clear();
+    }
+    fn save(&self, slot: usize, out: &mut Vec<u8>) {
+        out.extend_from_slice(&(self.slots[slot].len() as u32).to_le_bytes());
+        for (v, n) in &self.slots[slot] {
+            put_bytes(out, v);
+            out.extend_from_slice(&n.to_le_bytes());
+        }
+    }
+    fn load(&mut self, slot: usize, bytes: &[u8]) -> std::result::Result<(), String> {
+        self.reset(slot);
+        let truncated = || "truncated state".to_string();
+        let count =
+            bytes.get(..4).and_then(|b| b.try_into().ok()).map(u32::from_le_bytes).ok_or_else(truncated)?;
+        let mut pos = 4;
+        for _ in 0..count {
+            let len = bytes
+                .get(pos..pos + 4)
+                .and_then(|b| b.try_into().ok())
+                .map(u32::from_le_bytes)
+                .ok_or_else(truncated)? as usize;
+            let v = bytes.get(pos + 4..pos + 4 + len).ok_or_else(truncated)?.to_vec();
+            let n = read_u64(bytes, pos + 4 + len)?;
+            pos += 4 + len + 8;
+            self.slots[slot].insert(v, n);
+        }
+        Ok(())
+    }
+    fn evaluate(&mut self, slots: &[u32]) -> Result<ArrayRef> {
+        Ok(Arc::new(Int64Array::from_iter_values(slots.iter().map(|&s| self.slots[s as usize].len() as i64))))
     }
 }
 
@@ -487,7 +627,7 @@ mod tests {
 
     fn func(kind: AggKind, n: Option<usize>, input: DataType) -> AggFunc {
         let output = DataType::Null;
-        AggFunc { kind, n, input, output, display: String::new() }
+        AggFunc { kind, n, input, output, display: String::new(), undo: false }
     }
 
     #[test]
@@ -502,6 +642,55 @@ mod tests {
         c.load(2, &bytes).unwrap();
         let out = c.evaluate(&[0, 1, 2]).unwrap();
         assert_eq!(out.as_primitive::<Int64Type>().values().to_vec(), vec![8, 5, 8]);
+    }
+
+    #[test]
+    fn undoable_accumulators_take_values_back_out() {
+        let ints: ArrayRef = Arc::new(Int64Array::from(vec![Some(3), None, Some(4), Some(3)]));
+        let floats: ArrayRef = Arc::new(datafusion::arrow::array::Float64Array::from(vec![
+            Some(1.5),
+            None,
+            Some(2.5),
+            Some(4.0),
+        ]));
+        let rows = [0, 1, 2, 3];
+        let slots = [0, 0, 0, 0];
+        let mut sum = create(&func(AggKind::Sum, None, DataType::Int64)).unwrap();
+        let mut count = create(&func(AggKind::Count, None, DataType::Int64)).unwrap();
+        let mut avg = create(&func(AggKind::Avg, None, DataType::Float64)).unwrap();
+        let mut distinct_func = func(AggKind::CountDistinct, None, DataType::Int64);
+        distinct_func.undo = true;
+        let mut distinct = create(&distinct_func).unwrap();
+        for a in [&mut sum, &mut count, &mut avg, &mut distinct] {
+            a.resize(1);
+        }
+        sum.update(&ints, &rows, &slots).unwrap();
+        count.update(&ints, &rows, &slots).unwrap();
+        avg.update(&floats, &rows, &slots).unwrap();
+        distinct.update(&ints, &rows, &slots).unwrap();
+        // Take back rows 0 and 2: one of the two 3s stays.
+        sum.retract(&ints, &[0, 2], &[0, 0]).unwrap();
+        count.retract(&ints, &[0, 2], &[0, 0]).unwrap();
+        avg.retract(&floats, &[0, 2], &[0, 0]).unwrap();
+        distinct.retract(&ints, &[0, 2], &[0, 0]).unwrap();
+        assert_eq!(sum.evaluate(&[0]).unwrap().as_primitive::<Int64Type>().value(0), 3);
+        assert_eq!(count.evaluate(&[0]).unwrap().as_primitive::<Int64Type>().value(0), 1);
+        assert_eq!(avg.evaluate(&[0]).unwrap().as_primitive::<Float64Type>().value(0), 4.0);
+        assert_eq!(distinct.evaluate(&[0]).unwrap().as_primitive::<Int64Type>().value(0), 1);
+        // The distinct counts survive a save and load.
+        let mut bytes = Vec::new();
+        distinct.save(0, &mut bytes);
+        distinct.resize(2);
+        distinct.load(1, &bytes).unwrap();
+        distinct.retract(&ints, &[3], &[1]).unwrap();
+        assert_eq!(
+            distinct.evaluate(&[0, 1]).unwrap().as_primitive::<Int64Type>().values().to_vec(),
+            vec![1, 0]
+        );
+        // Functions that cannot undo say so.
+        let mut min = create(&func(AggKind::Min, None, DataType::Int64)).unwrap();
+        min.resize(1);
+        assert!(min.retract(&ints, &[0], &[0]).is_err());
     }
 
     #[test]

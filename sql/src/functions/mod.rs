@@ -66,9 +66,33 @@ pub struct AggFunc {
     pub output: DataType,
     /// Display name, e.g. `COUNT(*)`.
     pub display: String,
+    /// Values are also taken back out ([`accumulators::GroupsAccumulator::retract`]): the
+    /// aggregate runs over a TABLE. Only [`AggKind::undoable`] functions support it.
+    pub undo: bool,
 }
 
 impl AggKind {
+    /// Every aggregate function.
+    pub const ALL: [AggKind; 11] = [
+        AggKind::Count,
+        AggKind::Sum,
+        AggKind::Avg,
+        AggKind::Min,
+        AggKind::Max,
+        AggKind::CountDistinct,
+        AggKind::LatestByOffset,
+        AggKind::EarliestByOffset,
+        AggKind::TopK,
+        AggKind::CollectList,
+        AggKind::CollectSet,
+    ];
+
+    /// Whether a value can be taken back out of the aggregate
+    /// ([`accumulators::GroupsAccumulator::retract`]), which aggregating a TABLE needs.
+    pub fn undoable(&self) -> bool {
+        matches!(self, AggKind::Count | AggKind::Sum | AggKind::Avg | AggKind::CountDistinct)
+    }
+
     /// The SQL name.
     pub fn name(&self) -> &'static str {
         match self {
@@ -212,7 +236,7 @@ impl AggFunc {
             AggKind::LatestByOffset | AggKind::EarliestByOffset => input.clone(),
             AggKind::TopK | AggKind::CollectList | AggKind::CollectSet => list(&input),
         };
-        Ok(AggFunc { kind, n, input, output, display })
+        Ok(AggFunc { kind, n, input, output, display, undo: false })
     }
 
     /// A fresh accumulator for this function.

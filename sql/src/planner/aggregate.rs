@@ -5,19 +5,32 @@
 //! group-by expression by a reference to a group column (`__G_i`). Whatever column reference
 //! is left must be a window bound or `ROWTIME` — otherwise the query selects something that is
 //! neither grouped nor aggregated.
+//!
+//! Aggregating a TABLE (ksqlDB's `KGroupedTable` semantics): each change of the table updates
+//! one row, so the aggregate must undo the row's previous version in its previous group and
+//! apply the new version to its new group. A [`RetractNode`] right after the pre-projection
+//! (where the table's key still decides the partition) remembers each row's group keys and
+//! aggregate arguments and turns a change into a retraction of the old version and an
+//! addition of the new one; the re-keying sends each to the partition of its own group, in
+//! order. Only functions that can undo a value (COUNT, SUM, AVG) are allowed, and a group
+//! whose last row leaves it is deleted.
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::Column as DfColumn;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::logical_expr::Expr;
 
-use super::plan::{AggregateNode, DEFAULT_GRACE_MS, PlanNode, ProjectNode, RepartitionNode, WindowSpec};
-use super::schema::{FieldRole, ROWTIME, RelField, RelSchema, TOMBSTONE, WINDOWEND, WINDOWSTART};
+use super::plan::{
+    AggregateNode, DEFAULT_GRACE_MS, PlanNode, ProjectNode, RepartitionNode, RetractNode, WindowSpec,
+};
+use super::schema::{
+    ADD, FieldRole, RETRACT, ROWTIME, RelField, RelSchema, TOMBSTONE, WINDOWEND, WINDOWSTART,
+};
 use super::{Item, Planner, has_aggregate};
 use crate::catalog::ColumnRole;
 use crate::error::{Error, Result};
 use crate::format::{Codec, Format};
-use crate::functions::AggFunc;
+use crate::functions::{AggFunc, AggKind};
 use crate::parser::{Emit, Query, SourceKind, WindowKind};
 use crate::types::SqlType;
 
@@ -30,13 +43,14 @@ impl Planner<'_> {
         q: &Query,
     ) -> Result<(PlanNode, Vec<Item>, Vec<Expr>)> {
         let in_schema = input.schema().clone();
-        if in_schema.kind == SourceKind::Table {
-            return Err(Error::Unsupported(
-                "aggregating a TABLE (it needs retractions of replaced rows); aggregate the stream the table is built from".into(),
-            ));
-        }
+        let table_input = in_schema.kind == SourceKind::Table;
         if q.group_by.is_empty() {
             return Err(Error::plan("aggregate functions need GROUP BY (ksqlDB has no global aggregates)"));
+        }
+        if table_input && q.window.is_some() {
+            return Err(Error::plan(
+                "a TABLE cannot be aggregated in windows (its rows are current values, not events in time); window the stream the table is built from, or drop the WINDOW clause",
+            ));
         }
         // Select items may refer to the window bounds, which exist only after aggregation.
         let mut planning = in_schema.clone();
@@ -114,7 +128,8 @@ impl Planner<'_> {
             let p = self.exprs.physical(&first, &in_df)?;
             let t = p.data_type(&in_arrow)?;
             let display = call.to_string().replace('"', "").to_uppercase();
-            let func = AggFunc::plan(af.func.name(), af.params.distinct, args, &t, display)?;
+            let mut func = AggFunc::plan(af.func.name(), af.params.distinct, args, &t, display)?;
+            func.undo = table_input;
             fields.push(RelField {
                 qualifier: None,
                 name: format!("__A{i}"),
@@ -124,13 +139,56 @@ impl Planner<'_> {
             exprs.push(p);
             aggs.push(func);
         }
+        if table_input {
+            check_undoable(&aggs)?;
+        }
+        let column = |name: &str, i: usize| -> super::expr::PhysExpr {
+            std::sync::Arc::new(datafusion::physical_expr::expressions::Column::new(name, i))
+        };
+        let values = fields.len();
+        let mut table_keys = 0;
+        if table_input {
+            // The table's key and the tombstone flag, for the retract node.
+            let keys = in_schema.key_indexes();
+            if keys.is_empty() {
+                return Err(Error::plan(
+                    "the aggregated TABLE has no PRIMARY KEY column, so its changes cannot be matched with the rows they replace",
+                ));
+            }
+            for (j, &k) in keys.iter().enumerate() {
+                exprs.push(column(&in_schema.fields[k].name, k));
+                fields.push(RelField::hidden(&format!("__K{j}"), in_schema.fields[k].data_type.clone()));
+            }
+            table_keys = keys.len();
+            let t = in_schema
+                .tombstone()
+                .ok_or_else(|| Error::Internal("table input without tombstone".into()))?;
+            exprs.push(column(TOMBSTONE, t));
+            fields.push(RelField::hidden(TOMBSTONE, DataType::Boolean));
+        }
         let rowtime = in_schema.rowtime().ok_or_else(|| Error::Internal("input has no ROWTIME".into()))?;
-        exprs
-            .push(std::sync::Arc::new(datafusion::physical_expr::expressions::Column::new(ROWTIME, rowtime)));
+        exprs.push(column(ROWTIME, rowtime));
         fields.push(RelField::pseudo(None, ROWTIME, DataType::Int64));
         let pre_schema = RelSchema { fields, kind: SourceKind::Stream, window: None };
         let mut node =
             PlanNode::Project(ProjectNode { input: Box::new(input), exprs, schema: pre_schema.clone() });
+        if table_input {
+            let mut out = pre_schema.fields[..values].to_vec();
+            for (i, f) in pre_schema.fields[groups.len()..values].iter().enumerate() {
+                out.push(RelField::hidden(&format!("__O{i}"), f.data_type.clone()));
+            }
+            out.push(RelField::hidden(ADD, DataType::Boolean));
+            out.push(RelField::hidden(RETRACT, DataType::Boolean));
+            out.push(RelField::pseudo(None, ROWTIME, DataType::Int64));
+            node = PlanNode::Retract(RetractNode {
+                input: Box::new(node),
+                groups: groups.len(),
+                values,
+                keys: table_keys,
+                store: format!("{}-Aggregate-Retract", self.id),
+                schema: RelSchema { fields: out, kind: SourceKind::Stream, window: None },
+            });
+        }
 
         if self.needs_group_repartition(&node_source_topics(&node), &groups, &in_schema) {
             let keys = (0..groups.len())
@@ -207,6 +265,7 @@ impl Planner<'_> {
             aggs,
             window,
             emit_final: q.emit == Some(Emit::Final),
+            retractions: table_input,
             store: format!("{}-Aggregate-Materialize", self.id),
             schema: out_schema.clone(),
         });
@@ -297,6 +356,7 @@ fn node_source_topics(node: &PlanNode) -> Vec<String> {
         PlanNode::Filter(n) => node_source_topics(&n.input),
         PlanNode::Project(n) => node_source_topics(&n.input),
         PlanNode::Repartition(_) => Vec::new(),
+        PlanNode::Retract(n) => node_source_topics(&n.input),
         PlanNode::Aggregate(n) => node_source_topics(&n.input),
         PlanNode::Join(n) => {
             let mut v = node_source_topics(&n.left);
@@ -304,4 +364,26 @@ fn node_source_topics(node: &PlanNode) -> Vec<String> {
             v
         }
     }
+}
+
+/// Aggregating a table undoes rows, which only some functions can do (ksqlDB's
+/// `TableAggregationFunction`s); names the others.
+fn check_undoable(aggs: &[AggFunc]) -> Result<()> {
+    let mut bad: Vec<&str> = Vec::new();
+    for a in aggs {
+        let name = a.kind.name();
+        if !a.kind.undoable() && !bad.contains(&name) {
+            bad.push(name);
+        }
+    }
+    if bad.is_empty() {
+        return Ok(());
+    }
+    let supported: Vec<&str> = AggKind::ALL.iter().filter(|k| k.undoable()).map(AggKind::name).collect();
+    Err(Error::plan(format!(
+        "The aggregation function(s) ({}) cannot be applied to a table: when a row of a table changes or is deleted its old value must be taken back out of the aggregate, and {} cannot do that. On a TABLE use {}; for the others, aggregate the stream the table is built from",
+        bad.join(", "),
+        if bad.len() == 1 { "this function" } else { "these functions" },
+        supported.join(", ")
+    )))
 }

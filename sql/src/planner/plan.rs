@@ -2,6 +2,7 @@
 //!
 //! ```text
 //!  Project ◄─ Filter(HAVING) ◄─ Aggregate ◄─ Repartition ◄─ Project(group keys, args) ◄─ Filter(WHERE) ◄─ Scan
+//!  Project ◄─ Aggregate ◄─ Repartition ◄─ Retract ◄─ Project(group keys, args, table key) ◄─ Scan(table)
 //!  Project ◄─ Join ◄┬─ Repartition ◄─ Scan(left)
 //!                   └─ Scan(right)
 //! ```
@@ -80,10 +81,39 @@ pub struct RepartitionNode {
     pub partitions: Option<i32>,
 }
 
+/// Turns the changes of a table into retractions and additions of rows, for aggregating a
+/// table: an update of a row retracts its previous version and adds the new one, a tombstone
+/// only retracts. The previous version of each row is kept in a store keyed by the table's
+/// key, so the node must run where the table's key lives (before any re-keying).
+///
+/// An update that keeps the row in its group is one output row carrying both versions (so
+/// the group changes at once, never showing the row missing); a row that moves is two output
+/// rows, a retraction in the old group and an addition in the new one.
+#[derive(Debug, Clone)]
+pub struct RetractNode {
+    /// Input: `values` columns (group keys and aggregate arguments), then `keys` columns of
+    /// the table's key, then the tombstone flag, then `ROWTIME`.
+    pub input: Box<PlanNode>,
+    /// Number of group key columns at the start of the input (the rest of the values are
+    /// aggregate arguments).
+    pub groups: usize,
+    /// Number of value columns at the start of the input.
+    pub values: usize,
+    /// Number of table key columns after them.
+    pub keys: usize,
+    /// State store name (table key → the row's current value columns).
+    pub store: String,
+    /// Output schema: the group keys, the new aggregate arguments, the old aggregate
+    /// arguments (`__O*`), the hidden `__ADD` and `__RETRACT` flags, `ROWTIME`.
+    pub schema: RelSchema,
+}
+
 /// Groups rows and aggregates them, optionally per window.
 #[derive(Debug, Clone)]
 pub struct AggregateNode {
-    /// Input: group key columns first, then one column per aggregate argument, then `ROWTIME`.
+    /// Input: group key columns first, then one column per aggregate argument, then (when
+    /// `retractions`) one column per aggregate argument for the retracted version and the
+    /// `__ADD` and `__RETRACT` flags, then `ROWTIME`.
     pub input: Box<PlanNode>,
     /// Number of group key columns at the start of the input.
     pub group_count: usize,
@@ -93,6 +123,10 @@ pub struct AggregateNode {
     pub window: Option<WindowSpec>,
     /// Emit only final window results.
     pub emit_final: bool,
+    /// The input is a [`RetractNode`]'s output (aggregating a table): rows flagged `__ADD`
+    /// are added, rows flagged `__RETRACT` have their old version undone, and a group whose
+    /// last row is retracted is deleted (emitted as a tombstone).
+    pub retractions: bool,
     /// State store name.
     pub store: String,
     /// Output schema: group columns, window bounds, aggregates, `ROWTIME`, tombstone.
@@ -158,6 +192,8 @@ pub enum PlanNode {
     Project(ProjectNode),
     /// Re-keying through a topic.
     Repartition(RepartitionNode),
+    /// Table changes as retractions and additions.
+    Retract(RetractNode),
     /// Aggregation.
     Aggregate(AggregateNode),
     /// Join.
@@ -172,6 +208,7 @@ impl PlanNode {
             PlanNode::Filter(n) => n.input.schema(),
             PlanNode::Project(n) => &n.schema,
             PlanNode::Repartition(n) => n.input.schema(),
+            PlanNode::Retract(n) => &n.schema,
             PlanNode::Aggregate(n) => &n.schema,
             PlanNode::Join(n) => &n.schema,
         }
@@ -184,6 +221,7 @@ impl PlanNode {
             PlanNode::Filter(n) => n.input.sources(),
             PlanNode::Project(n) => n.input.sources(),
             PlanNode::Repartition(n) => n.input.sources(),
+            PlanNode::Retract(n) => n.input.sources(),
             PlanNode::Aggregate(n) => n.input.sources(),
             PlanNode::Join(n) => {
                 let mut v = n.left.sources();
@@ -222,6 +260,10 @@ impl PlanNode {
                     "{pad}> [ REPARTITION ] through {} (key format {})",
                     n.topic_suffix, n.key_codec.format
                 ));
+                n.input.describe(indent + 1, out);
+            }
+            PlanNode::Retract(n) => {
+                out.push(format!("{pad}> [ RETRACT ] previous rows of the table | store: {}", n.store));
                 n.input.describe(indent + 1, out);
             }
             PlanNode::Aggregate(n) => {

@@ -27,6 +27,11 @@ pub const WINDOWSTART: &str = "WINDOWSTART";
 pub const WINDOWEND: &str = "WINDOWEND";
 /// Hidden tombstone flag of table batches.
 pub const TOMBSTONE: &str = "__TOMBSTONE";
+/// Hidden flag of table-aggregation input rows: the row's previous version (its `__O*`
+/// columns) is taken out of the group.
+pub const RETRACT: &str = "__RETRACT";
+/// Hidden flag of table-aggregation input rows: the row's new version is put into the group.
+pub const ADD: &str = "__ADD";
 
 /// Whether a name is reserved for a pseudo-column.
 pub fn is_pseudo_column(name: &str) -> bool {

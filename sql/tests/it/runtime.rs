@@ -83,3 +83,73 @@ fn persistent_query_survives_restart_and_push_query_streams() -> anyhow::Result<
     broker.close()?;
     Ok(())
 }
+
+/// Aggregating a TABLE on real stream threads with three partitions: updates, moves between
+/// groups (which re-key through the repartition topic to another partition) and deletes keep
+/// the aggregate equal to the one computed from the table's final state; a group whose rows
+/// are all deleted disappears.
+#[test]
+fn table_aggregate_across_partitions_follows_updates_moves_and_deletes() -> anyhow::Result<()> {
+    use std::collections::BTreeMap;
+    let dir = tempfile::tempdir()?;
+    let (broker, engine) = open(dir.path())?;
+    let mut s = Session::default();
+    s.properties.insert("auto.offset.reset".into(), "earliest".into());
+    run(
+        &engine,
+        &mut s,
+        "CREATE TABLE accounts (id INT PRIMARY KEY, region STRING, balance BIGINT)
+           WITH (KAFKA_TOPIC='accounts', VALUE_FORMAT='JSON', PARTITIONS=3);
+         CREATE STREAM accounts_raw (id INT KEY, v STRING) WITH (KAFKA_TOPIC='accounts', VALUE_FORMAT='KAFKA');
+         CREATE TABLE by_region AS
+           SELECT region, COUNT(*) AS n, SUM(balance) AS total FROM accounts GROUP BY region EMIT CHANGES;",
+    )?;
+    // A fixed pseudo-random history over 40 rows and 5 regions; `model` is the table it leaves.
+    let mut model: BTreeMap<i32, (String, i64)> = BTreeMap::new();
+    let mut seed: u64 = 0x5eed;
+    let mut next = |n: u64| {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (seed >> 33) % n
+    };
+    let mut script = String::new();
+    for _ in 0..400 {
+        let id = next(40) as i32;
+        if next(100) < 15 {
+            model.remove(&id);
+            script.push_str(&format!("INSERT INTO accounts_raw (id, v) VALUES ({id}, NULL);\n"));
+        } else {
+            let region = format!("r{}", next(5));
+            let balance = next(1000) as i64 - 200;
+            script.push_str(&format!(
+                "INSERT INTO accounts (id, region, balance) VALUES ({id}, '{region}', {balance});\n"
+            ));
+            model.insert(id, (region, balance));
+        }
+    }
+    // Empty region r0 entirely: its group must be deleted.
+    let r0: Vec<i32> = model.iter().filter(|(_, (r, _))| r == "r0").map(|(id, _)| *id).collect();
+    assert!(!r0.is_empty(), "the history should leave rows in r0");
+    for id in r0 {
+        model.remove(&id);
+        script.push_str(&format!("INSERT INTO accounts_raw (id, v) VALUES ({id}, NULL);\n"));
+    }
+    run(&engine, &mut s, &script)?;
+    assert!(engine.wait_idle(Duration::from_secs(30)), "query did not catch up");
+
+    let mut expected: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    for (region, balance) in model.values() {
+        let e = expected.entry(region.clone()).or_default();
+        e.0 += 1;
+        e.1 += balance;
+    }
+    let mut got: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    for row in pull(&engine, &mut s, "SELECT region, n, total FROM by_region;")? {
+        let region = row[0].as_str().unwrap_or_default().to_string();
+        got.insert(region, (row[1].as_i64().unwrap_or(-1), row[2].as_i64().unwrap_or(-1)));
+    }
+    assert!(!got.contains_key("r0"), "the emptied group r0 is still there: {got:?}");
+    assert_eq!(got, expected);
+    engine.shutdown();
+    broker.close()?;
+    Ok(())
+}
