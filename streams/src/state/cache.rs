@@ -21,27 +21,30 @@ pub struct CachedStore {
     inner: Box<dyn KeyValueStore>,
     entries: FxHashMap<Bytes, Entry>,
     max_entries: usize,
-    dirty: usize,
+    /// Keys written since the last write-out (each once), so writing out costs the number
+    /// of dirty entries, not the size of the cache — scans write out before every read.
+    dirty: Vec<Bytes>,
 }
 
 impl CachedStore {
     /// Wraps `inner` with a cache of up to `max_entries` keys.
     pub fn new(inner: Box<dyn KeyValueStore>, max_entries: usize) -> Self {
-        CachedStore { inner, entries: FxHashMap::default(), max_entries: max_entries.max(1), dirty: 0 }
+        CachedStore { inner, entries: FxHashMap::default(), max_entries: max_entries.max(1), dirty: Vec::new() }
     }
 
     fn write_dirty(&mut self) -> Result<()> {
-        if self.dirty == 0 {
+        if self.dirty.is_empty() {
             return Ok(());
         }
-        let mut batch = Vec::with_capacity(self.dirty);
-        for (k, e) in self.entries.iter_mut() {
-            if e.dirty {
-                batch.push((k.clone(), e.value.clone()));
+        let mut batch = Vec::with_capacity(self.dirty.len());
+        for k in std::mem::take(&mut self.dirty) {
+            if let Some(e) = self.entries.get_mut(&k)
+                && e.dirty
+            {
+                batch.push((k, e.value.clone()));
                 e.dirty = false;
             }
         }
-        self.dirty = 0;
         self.inner.write_batch(batch)
     }
 
@@ -56,15 +59,16 @@ impl CachedStore {
     fn set(&mut self, key: &[u8], value: Option<Bytes>) -> Result<()> {
         if let Some(e) = self.entries.get_mut(key) {
             if !e.dirty {
-                self.dirty += 1;
+                self.dirty.push(Bytes::copy_from_slice(key));
             }
             e.value = value;
             e.dirty = true;
             return Ok(());
         }
         self.make_room()?;
-        self.entries.insert(Bytes::copy_from_slice(key), Entry { value, dirty: true });
-        self.dirty += 1;
+        let key = Bytes::copy_from_slice(key);
+        self.dirty.push(key.clone());
+        self.entries.insert(key, Entry { value, dirty: true });
         Ok(())
     }
 }
