@@ -60,11 +60,19 @@ pub(crate) struct RuntimeExecutor {
     broker: Broker,
     settings: RuntimeSettings,
     queries: BTreeMap<String, (KafkaStreams, Topology)>,
+    /// Distinguishes this process's push queries from an earlier process's: transient ids
+    /// restart at 1, and a push query must not resume from the offsets an earlier query with
+    /// the same id committed.
+    instance: String,
 }
 
 impl RuntimeExecutor {
     pub(crate) fn new(broker: Broker, settings: RuntimeSettings) -> Self {
-        RuntimeExecutor { broker, settings, queries: BTreeMap::new() }
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let instance = format!("{:x}{:x}", nanos, std::process::id());
+        RuntimeExecutor { broker, settings, queries: BTreeMap::new(), instance }
     }
 
     fn delete_internal(&self, app: &str, topology: &Topology) {
@@ -153,7 +161,7 @@ impl Executor for RuntimeExecutor {
     }
 
     fn push(&mut self, id: &str, topology: Topology, reset: OffsetReset) -> Result<Canceller> {
-        let app = format!("_brook_transient_{id}");
+        let app = format!("_brook_transient_{id}_{}", self.instance);
         self.pin_latest(&app, &topology, reset)?;
         let mut config =
             StreamsConfig::new(&app, Connection::Embedded(self.broker.clone()), &self.settings.state_dir);

@@ -222,12 +222,31 @@ impl Engine {
 
     /// Executes a script; stops at the first failing statement.
     pub fn execute(&self, sql: &str, session: &mut Session) -> Vec<Executed> {
+        self.execute_with(sql, session, &mut |_| {})
+    }
+
+    /// Like [`Engine::execute`], calling `before` with each statement (parsed, variables
+    /// substituted) just before it runs — e.g. for a shell running a script to let data
+    /// arriving from connectors settle before a pull query reads it.
+    pub fn execute_with(
+        &self,
+        sql: &str,
+        session: &mut Session,
+        before: &mut dyn FnMut(&Statement),
+    ) -> Vec<Executed> {
         let mut out = Vec::new();
-        self.execute_into(sql, session, &mut out, 0);
+        self.execute_into(sql, session, &mut out, 0, before);
         out
     }
 
-    fn execute_into(&self, sql: &str, session: &mut Session, out: &mut Vec<Executed>, depth: usize) {
+    fn execute_into(
+        &self,
+        sql: &str,
+        session: &mut Session,
+        out: &mut Vec<Executed>,
+        depth: usize,
+        before: &mut dyn FnMut(&Statement),
+    ) {
         for st in parser::split_statements(sql) {
             let vars = self.state.lock().catalog.variables().clone();
             let text = match parser::substitute_variables(&st.text, &vars) {
@@ -254,9 +273,9 @@ impl Engine {
                 }
                 match std::fs::read_to_string(path) {
                     Ok(script) => {
-                        let before = out.len();
-                        self.execute_into(&script, session, out, depth + 1);
-                        if out[before..].iter().any(|e| e.result.is_err()) {
+                        let first = out.len();
+                        self.execute_into(&script, session, out, depth + 1, before);
+                        if out[first..].iter().any(|e| e.result.is_err()) {
                             return;
                         }
                         continue;
@@ -270,6 +289,7 @@ impl Engine {
                     }
                 }
             }
+            before(&parsed.statement);
             let result = self.execute_parsed(&parsed, session);
             let failed = result.is_err();
             out.push(Executed { statement: parsed.text, result });

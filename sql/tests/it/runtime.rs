@@ -153,3 +153,45 @@ fn table_aggregate_across_partitions_follows_updates_moves_and_deletes() -> anyh
     broker.close()?;
     Ok(())
 }
+
+/// Regression: transient query ids restart at 1 in a new process, and a push query used to
+/// resume from the offsets its namesake committed in an earlier process — so after a restart
+/// `SELECT … EMIT CHANGES` from `earliest` returned nothing.
+#[test]
+fn push_query_after_restart_reads_from_auto_offset_reset_not_an_earlier_namesake() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut s = Session::default();
+    s.properties.insert("auto.offset.reset".into(), "earliest".into());
+    let first_row = |engine: &Engine, s: &mut Session| -> anyhow::Result<Option<String>> {
+        let res = run(engine, s, "SELECT page FROM visits EMIT CHANGES LIMIT 1;")?.pop();
+        let Some(StatementResult::Push(mut q)) = res else { anyhow::bail!("expected a push query") };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let mut got = None;
+        while std::time::Instant::now() < deadline && got.is_none() {
+            match q.rows.try_recv() {
+                Ok(PushEvent::Row(r)) => got = Some(r.to_string()),
+                Ok(PushEvent::End(_)) => break,
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+        // Let it commit its position, as a query that ran a while would have.
+        std::thread::sleep(Duration::from_millis(400));
+        q.cancel();
+        Ok(got)
+    };
+    for round in 0..2 {
+        let (broker, engine) = open(dir.path())?;
+        if round == 0 {
+            run(
+                &engine,
+                &mut s,
+                "CREATE STREAM visits (page STRING) WITH (KAFKA_TOPIC='visits', VALUE_FORMAT='JSON', PARTITIONS=1);
+                 INSERT INTO visits (page) VALUES ('home');",
+            )?;
+        }
+        assert_eq!(first_row(&engine, &mut s)?, Some(r#"["home"]"#.to_string()), "round {round}");
+        engine.shutdown();
+        broker.close()?;
+    }
+    Ok(())
+}
