@@ -3,13 +3,19 @@
 //! else to start (connectors created here run while the shell runs, and again the next time
 //! the directory is opened by the shell or a server).
 //! With `--server http://HOST:PORT` it talks to a running `brook server` over its HTTP API.
-//! `-f FILE` / `-e 'STATEMENTS'` run statements and exit (non-zero on the first error).
+//! `-f FILE` / `-e 'STATEMENTS'` run statements and exit (non-zero on the first error). In a
+//! script on the embedded engine, each pull query first waits until the source connectors
+//! have read their files to the end and the persistent queries have processed everything
+//! (see [`settle`]), so a script that ingests, transforms and then reads gives the same
+//! answer every time.
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use brook_broker::{Broker, BrokerConfig};
+use brook_connect::{ConnectorKind, ConnectorManager, ConnectorState};
 use brook_sql::{Engine, EngineConfig};
 use clap::{Args, ValueEnum};
 
@@ -75,11 +81,15 @@ pub async fn run(args: SqlArgs) -> anyhow::Result<()> {
                     return Err(e);
                 }
             };
-            local = Some((engine.clone(), broker, connectors));
-            (
-                Box::new(Embedded::new(engine)),
-                format!("Brook SQL shell — embedded engine on {}", args.data_dir.display()),
-            )
+            let mut embedded = Embedded::new(engine.clone());
+            if args.file.is_some() || args.execute.is_some() {
+                let (engine, connectors) = (engine.clone(), connectors.clone());
+                embedded = embedded.settle_before_pulls(Arc::new(move || {
+                    settle(&engine, &connectors, SETTLE_TIMEOUT);
+                }));
+            }
+            local = Some((engine, broker, connectors));
+            (Box::new(embedded), format!("Brook SQL shell — embedded engine on {}", args.data_dir.display()))
         }
     };
     let format = match args.output {
@@ -135,4 +145,59 @@ pub async fn run(args: SqlArgs) -> anyhow::Result<()> {
         true => Ok(()),
         false => anyhow::bail!("a statement failed"),
     }
+}
+
+/// How long a script's pull query waits for connectors and queries to settle.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Waits (up to `timeout`) until every running source connector has read all its files to
+/// the end and its counters have stopped moving (so what it read has been appended), then
+/// until every persistent query is idle. Returns whether everything settled; a connector
+/// with nothing to read, or a query that never settles, only costs the timeout.
+pub fn settle(engine: &Engine, connectors: &ConnectorManager, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    // Per running source: (records in, records out or dead-lettered, bytes in).
+    type Counters = Vec<(u64, u64, u64)>;
+    let snapshot = || -> Option<Counters> {
+        let mut all = Vec::new();
+        for c in connectors.list() {
+            if c.kind != ConnectorKind::Source
+                || !matches!(c.state, ConnectorState::Running | ConnectorState::Starting)
+            {
+                continue;
+            }
+            let m = c.metrics;
+            if m.files_seen == 0 || m.files_done < m.files_seen || c.state == ConnectorState::Starting {
+                return None;
+            }
+            all.push((m.records_in, m.records_out + m.dlq, m.bytes_in));
+        }
+        Some(all)
+    };
+    // Caught up, and unchanged for a few polls: the source loop appends what it read on its
+    // next pass, right after it finds nothing new.
+    let mut stable: Option<(Instant, Counters)> = None;
+    loop {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        match (snapshot(), &stable) {
+            (Some(now), Some((since, before))) if now == *before => {
+                if since.elapsed() >= Duration::from_millis(150) {
+                    break;
+                }
+            }
+            (Some(now), _) => stable = Some((Instant::now(), now)),
+            (None, _) => stable = None,
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A query's output may feed another query: settle until one pass finds all idle at once.
+    for _ in 0..3 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if !engine.wait_idle(left) {
+            return false;
+        }
+    }
+    true
 }

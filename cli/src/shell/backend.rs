@@ -42,23 +42,43 @@ pub trait Backend: Send {
     fn names(&mut self) -> Vec<String>;
 }
 
+/// Waits until what was produced so far has been processed (see [`Embedded::settle_before_pulls`]).
+pub type Settle = Arc<dyn Fn() + Send + Sync>;
+
 /// An engine in this process.
 pub struct Embedded {
     engine: Arc<Engine>,
     session: Session,
+    settle: Option<Settle>,
 }
 
 impl Embedded {
     /// A backend over an open engine.
     pub fn new(engine: Arc<Engine>) -> Self {
-        Embedded { engine, session: Session::default() }
+        Embedded { engine, session: Session::default(), settle: None }
+    }
+
+    /// Calls `settle` before every pull query (`SELECT` without `EMIT`). Scripts use it so
+    /// that a pull query sees what connectors and queries started by the statements before
+    /// it have produced, rather than whatever they reached in the microseconds in between.
+    pub fn settle_before_pulls(mut self, settle: Settle) -> Self {
+        self.settle = Some(settle);
+        self
     }
 }
 
 impl Backend for Embedded {
     fn execute(&mut self, sql: &str) -> Vec<Outcome> {
         let mut out = Vec::new();
-        for ex in self.engine.execute(sql, &mut self.session) {
+        let settle = self.settle.clone();
+        let mut before = |st: &Statement| {
+            if let (Some(settle), Statement::Select(q)) = (&settle, st)
+                && q.emit.is_none()
+            {
+                settle();
+            }
+        };
+        for ex in self.engine.execute_with(sql, &mut self.session, &mut before) {
             out.push(match ex.result {
                 Ok(StatementResult::Push(mut q)) => {
                     let header = api::query_header(&q.id, &q.columns);
