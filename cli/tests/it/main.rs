@@ -3,6 +3,7 @@
 
 mod cdc_walkthrough;
 mod layout;
+mod nexmark;
 mod sql_connectors;
 mod sql_server;
 mod sql_shell;
