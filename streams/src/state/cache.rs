@@ -29,7 +29,12 @@ pub struct CachedStore {
 impl CachedStore {
     /// Wraps `inner` with a cache of up to `max_entries` keys.
     pub fn new(inner: Box<dyn KeyValueStore>, max_entries: usize) -> Self {
-        CachedStore { inner, entries: FxHashMap::default(), max_entries: max_entries.max(1), dirty: Vec::new() }
+        CachedStore {
+            inner,
+            entries: FxHashMap::default(),
+            max_entries: max_entries.max(1),
+            dirty: Vec::new(),
+        }
     }
 
     fn write_dirty(&mut self) -> Result<()> {
