@@ -17,9 +17,14 @@ pub enum Format {
 pub fn cell(v: &Value) -> String {
     match v {
         Value::Null => "null".to_string(),
-        Value::String(s) => s.clone(),
+        Value::String(s) => one_line(s),
         other => other.to_string(),
     }
+}
+
+/// A multi-line text (a statement) on one line, so it stays inside its table cell.
+fn one_line(s: &str) -> String {
+    if s.contains(['\n', '\r']) { s.split_whitespace().collect::<Vec<_>>().join(" ") } else { s.to_string() }
 }
 
 fn border(widths: &[usize]) -> String {
@@ -34,9 +39,10 @@ fn border(widths: &[usize]) -> String {
 fn row_line(cells: &[String], widths: &[usize]) -> String {
     let mut s = String::from("|");
     for (c, w) in cells.iter().zip(widths) {
+        let c = one_line(c);
         let pad = w.saturating_sub(c.chars().count());
         s.push(' ');
-        s.push_str(c);
+        s.push_str(&c);
         s.push_str(&" ".repeat(pad + 1));
         s.push('|');
     }
@@ -46,7 +52,8 @@ fn row_line(cells: &[String], widths: &[usize]) -> String {
 /// A complete boxed table.
 pub fn table(out: &mut dyn Write, headers: &[&str], rows: &[Vec<String>]) -> std::io::Result<()> {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for r in rows {
+    let rows: Vec<Vec<String>> = rows.iter().map(|r| r.iter().map(|c| one_line(c)).collect()).collect();
+    for r in &rows {
         for (i, c) in r.iter().enumerate() {
             if i < widths.len() {
                 widths[i] = widths[i].max(c.chars().count());
@@ -57,7 +64,7 @@ pub fn table(out: &mut dyn Write, headers: &[&str], rows: &[Vec<String>]) -> std
     writeln!(out, "{}", border(&widths))?;
     writeln!(out, "{}", row_line(&head, &widths))?;
     writeln!(out, "{}", border(&widths))?;
-    for r in rows {
+    for r in &rows {
         writeln!(out, "{}", row_line(r, &widths))?;
     }
     writeln!(out, "{}", border(&widths))
@@ -265,7 +272,9 @@ impl LiveTable {
     /// Prints the header of a query.
     pub fn start(out: &mut dyn Write, header: &Value, format: Format) -> std::io::Result<LiveTable> {
         let names: Vec<String> = strs(header, "columnNames").iter().map(cell).collect();
-        let widths: Vec<usize> = names.iter().map(|n| n.chars().count().max(12)).collect();
+        // Rows stream in, so widths are fixed up front: wide enough for an epoch-millisecond
+        // timestamp; longer values widen their own row.
+        let widths: Vec<usize> = names.iter().map(|n| n.chars().count().max(14)).collect();
         if format == Format::Json {
             writeln!(out, "{header}")?;
         } else {
