@@ -52,6 +52,17 @@ impl RocksDbBackend {
         opts.set_write_buffer_size(16 << 20);
         opts.set_max_write_buffer_number(3);
         opts.set_compression_type(DBCompressionType::Lz4);
+        // Fresh state is rewritten soon (flushes, level-0 compactions): compressing it is
+        // wasted CPU. Compress from level 2, where data settles.
+        opts.set_compression_per_level(&[
+            DBCompressionType::None,
+            DBCompressionType::None,
+            DBCompressionType::Lz4,
+            DBCompressionType::Lz4,
+            DBCompressionType::Lz4,
+            DBCompressionType::Lz4,
+            DBCompressionType::Lz4,
+        ]);
         opts.set_max_background_jobs(2);
         opts.set_max_open_files(256);
         opts
