@@ -73,16 +73,22 @@ impl Server {
 
     /// Sends SIGTERM and waits; returns whether it exited successfully.
     pub fn stop(mut self) -> bool {
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return status.success();
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        false
+        terminate(&mut self.child)
     }
+}
+
+/// Sends SIGTERM to a `brook` process and waits up to 30 s; returns whether it exited
+/// successfully (a process still running then is killed).
+pub fn terminate(child: &mut Child) -> bool {
+    let pid = child.id().to_string();
+    let _ = Command::new("kill").args(["-TERM", &pid]).status();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return status.success();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    false
 }

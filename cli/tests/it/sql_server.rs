@@ -66,17 +66,7 @@ impl SqlServer {
 
     /// SIGTERM, then wait for a clean exit.
     pub fn stop(mut self) -> bool {
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return status.success();
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        false
+        super::terminate(&mut self.child)
     }
 
     /// `POST /ksql`: status and parsed body.
