@@ -72,7 +72,8 @@ fn main() {
     let mut generator = CdcGenerator::new((lines / 10) as u64, 7);
     let files = 10;
     for f in 0..files {
-        let mut out = std::io::BufWriter::new(std::fs::File::create(input.join(format!("{f:03}.json"))).unwrap());
+        let mut out =
+            std::io::BufWriter::new(std::fs::File::create(input.join(format!("{f:03}.json"))).unwrap());
         for _ in 0..lines / files {
             writeln!(out, "{}", generator.next_line()).unwrap();
         }
@@ -128,7 +129,10 @@ fn main() {
     app.stop().unwrap();
     let sm = app.metrics();
     report("topic -> table", m.records_in, wall2, cpu2);
-    println!("  ({} records in, {} table changes out; final table: {rows} rows)", sm.records_in, sm.records_out);
+    println!(
+        "  ({} records in, {} table changes out; final table: {rows} rows)",
+        sm.records_in, sm.records_out
+    );
     report("files -> table", m.records_in, wall1 + wall2, cpu1 + cpu2);
     broker.close().unwrap();
 }
