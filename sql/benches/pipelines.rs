@@ -11,7 +11,8 @@
 //!   decodes each value with serde into a struct, filters, maps and encodes it again.
 //! * `window`: a 10-second tumbling-window count per user (1,000 users) over 2 M JSON events,
 //!   emitted on every update — the bar the project measures itself against (PyFlink and
-//!   DuckDB figures in BENCHMARKS.md).
+//!   DuckDB figures in BENCHMARKS.md) — re-keyed through a repartition topic, and again over
+//!   a source keyed by user (no repartition).
 //!
 //! `cargo bench -p brook-sql --bench pipelines [-- filter|window]`; `BROOK_BENCH_SCALE=0.1`
 //! shrinks the inputs for a smoke run.
@@ -178,6 +179,17 @@ fn window() {
            WINDOW TUMBLING (SIZE 10 SECONDS) GROUP BY user_id EMIT CHANGES;",
     );
     let sql = run("sql-window", &broker, sql, n);
+
+    // The same count over a source already keyed by user (the record key is the user id):
+    // GROUP BY the key column needs no repartition topic.
+    let keyed = sql_topology(
+        &broker,
+        "CREATE STREAM clicks_by_user (uid STRING KEY, page STRING, pad STRING, ts BIGINT)
+           WITH (KAFKA_TOPIC='clicks', VALUE_FORMAT='JSON', TIMESTAMP='ts');
+         CREATE TABLE clicks_per_uid AS SELECT uid, COUNT(*) AS n FROM clicks_by_user
+           WINDOW TUMBLING (SIZE 10 SECONDS) GROUP BY uid EMIT CHANGES;",
+    );
+    run("sql-window-key", &broker, keyed, n);
 
     let b = StreamsBuilder::new();
     b.stream_with_timestamps("clicks", serdes::string(), serdes::json::<Event>(), |_, e, _| e.ts)
