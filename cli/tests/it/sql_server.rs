@@ -154,6 +154,18 @@ fn sql_over_http_and_kafka_survives_restart() {
     assert_eq!(err["error_code"], 40001);
     assert!(err["message"].as_str().unwrap().starts_with("line 1:43: expected a literal"), "{err}");
 
+    // A body that is not the expected JSON gets a 400 that says what was expected.
+    for bad in [json!("garbage"), json!({}), json!({"ksql": 5})] {
+        let r = client::post(&server.http, "/ksql", &bad).expect("POST /ksql");
+        assert_eq!(r.status, 400, "{bad}");
+        let err: Value = serde_json::from_str(&r.text().unwrap()).unwrap();
+        assert_eq!(err["@type"], "generic_error", "{err}");
+        assert!(err["message"].as_str().unwrap().contains("expected JSON like"), "{err}");
+    }
+    let health: Value =
+        serde_json::from_str(&client::get(&server.http, "/healthcheck").unwrap().text().unwrap()).unwrap();
+    assert_eq!(health["isHealthy"], true, "{health}");
+
     // Input through the Kafka protocol; the CTAS output read back through it too.
     let p = producer(&server.bootstrap);
     for (k, page) in [("u1", "home"), ("u2", "home"), ("u1", "cart"), ("u1", "checkout")] {
