@@ -104,18 +104,18 @@ fn is_query(text: &str) -> bool {
 /// The request body as JSON, whatever its content type (ksqlDB clients send
 /// `application/vnd.ksql.v1+json`, curl sends a form type); a 400 that says what is wrong
 /// otherwise.
-fn parse_body<T: serde::de::DeserializeOwned>(body: &Bytes, example: &str) -> Result<T, Response> {
+fn parse_body<T: serde::de::DeserializeOwned>(body: &Bytes, example: &str) -> Result<T, Box<Response>> {
     serde_json::from_slice(body).map_err(|e| {
         let message = format!("the request body is not valid: {e}; expected JSON like {example}");
         let entity = json!({"@type": "generic_error", "error_code": 40000, "message": message});
-        (StatusCode::BAD_REQUEST, axum::Json(entity)).into_response()
+        Box::new((StatusCode::BAD_REQUEST, axum::Json(entity)).into_response())
     })
 }
 
 async fn ksql(State(api): State<Api>, body: Bytes) -> Response {
     let req: KsqlRequest = match parse_body(&body, r#"{"ksql": "SHOW STREAMS;", "streamsProperties": {}}"#) {
         Ok(r) => r,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     if is_query(&req.ksql) {
         let e = brook_sql::Error::Plan(
@@ -180,7 +180,7 @@ async fn query_stream(State(api): State<Api>, body: Bytes) -> Response {
     let req: QueryRequest =
         match parse_body(&body, r#"{"sql": "SELECT * FROM s EMIT CHANGES;", "properties": {}}"#) {
             Ok(r) => r,
-            Err(response) => return response,
+            Err(response) => return *response,
         };
     let engine = api.engine.clone();
     let sql = req.sql.clone();
@@ -259,7 +259,7 @@ fn push_stream(
 async fn close_query(State(api): State<Api>, body: Bytes) -> Response {
     let req: CloseRequest = match parse_body(&body, r#"{"queryId": "…"}"#) {
         Ok(r) => r,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let handle = api.running.lock().remove(&req.query_id);
     match handle {
