@@ -16,10 +16,12 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Decimal128Array, Float64Array, Int64Array, ListArray, new_null_array,
+    Array, ArrayRef, AsArray, Float64Array, Int64Array, ListArray, PrimitiveArray, new_null_array,
 };
 use datafusion::arrow::buffer::OffsetBuffer;
-use datafusion::arrow::datatypes::{DataType, Decimal128Type, Field, Float64Type, Int64Type};
+use datafusion::arrow::datatypes::{
+    ArrowPrimitiveType, DataType, Decimal128Type, Field, Float64Type, Int64Type,
+};
 use datafusion::arrow::row::{RowConverter, Rows, SortField};
 
 use super::{AggFunc, AggKind, COLLECT_LIMIT};
@@ -52,11 +54,9 @@ pub trait GroupsAccumulator: Send {
 pub fn create(f: &AggFunc) -> Result<Box<dyn GroupsAccumulator>> {
     Ok(match (f.kind, &f.input) {
         (AggKind::Count, _) => Box::new(Count::default()),
-        (AggKind::Sum, DataType::Int64) => Box::new(SumI64::default()),
-        (AggKind::Sum, DataType::Float64) => Box::new(SumF64::default()),
-        (AggKind::Sum, DataType::Decimal128(p, s)) => {
-            Box::new(SumDecimal { sums: Vec::new(), precision: *p, scale: *s })
-        }
+        (AggKind::Sum, DataType::Int64) => Box::new(Sum::<Int64Type>::new(DataType::Int64)),
+        (AggKind::Sum, DataType::Float64) => Box::new(Sum::<Float64Type>::new(DataType::Float64)),
+        (AggKind::Sum, t @ DataType::Decimal128(..)) => Box::new(Sum::<Decimal128Type>::new(t.clone())),
         (AggKind::Avg, _) => Box::new(Avg::default()),
         (AggKind::CountDistinct, t) if f.undo => Box::new(DistinctCounts::new(t)?),
         (AggKind::Sum, t) => return Err(Error::Internal(format!("SUM over {t}"))),
@@ -120,146 +120,122 @@ impl GroupsAccumulator for Count {
     }
 }
 
-#[derive(Default)]
-struct SumI64 {
-    sums: Vec<i64>,
+/// A number SUM adds up: integers wrap around on overflow (as Java's long arithmetic in
+/// ksqlDB), doubles do not.
+trait Summable: Copy + Default + Send + 'static {
+    fn add(self, other: Self) -> Self;
+    fn sub(self, other: Self) -> Self;
+    fn save(self, out: &mut Vec<u8>);
+    fn load(bytes: &[u8]) -> std::result::Result<Self, String>;
 }
 
-impl GroupsAccumulator for SumI64 {
-    fn resize(&mut self, n: usize) {
-        self.sums.resize(n, 0);
+impl Summable for i64 {
+    fn add(self, o: Self) -> Self {
+        self.wrapping_add(o)
     }
-    fn update(&mut self, values: &ArrayRef, rows: &[u32], slots: &[u32]) -> Result<()> {
-        let v = values.as_primitive::<Int64Type>();
-        for (&r, &s) in rows.iter().zip(slots) {
-            if v.is_valid(r as usize) {
-                let acc = &mut self.sums[s as usize];
-                *acc = acc.wrapping_add(v.value(r as usize));
-            }
-        }
-        Ok(())
+    fn sub(self, o: Self) -> Self {
+        self.wrapping_sub(o)
     }
-    fn retract(&mut self, values: &ArrayRef, rows: &[u32], slots: &[u32]) -> Result<()> {
-        let v = values.as_primitive::<Int64Type>();
-        for (&r, &s) in rows.iter().zip(slots) {
-            if v.is_valid(r as usize) {
-                let acc = &mut self.sums[s as usize];
-                *acc = acc.wrapping_sub(v.value(r as usize));
-            }
-        }
-        Ok(())
+    fn save(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_le_bytes());
     }
-    fn merge(&mut self, into: usize, from: usize) {
-        self.sums[into] = self.sums[into].wrapping_add(self.sums[from]);
-    }
-    fn reset(&mut self, slot: usize) {
-        self.sums[slot] = 0;
-    }
-    fn save(&self, slot: usize, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.sums[slot].to_le_bytes());
-    }
-    fn load(&mut self, slot: usize, bytes: &[u8]) -> std::result::Result<(), String> {
-        self.sums[slot] = read_u64(bytes, 0)? as i64;
-        Ok(())
-    }
-    fn evaluate(&mut self, slots: &[u32]) -> Result<ArrayRef> {
-        Ok(Arc::new(Int64Array::from_iter_values(slots.iter().map(|&s| self.sums[s as usize]))))
+    fn load(bytes: &[u8]) -> std::result::Result<Self, String> {
+        Ok(read_u64(bytes, 0)? as i64)
     }
 }
 
-#[derive(Default)]
-struct SumF64 {
-    sums: Vec<f64>,
-}
-
-impl GroupsAccumulator for SumF64 {
-    fn resize(&mut self, n: usize) {
-        self.sums.resize(n, 0.0);
+impl Summable for f64 {
+    fn add(self, o: Self) -> Self {
+        self + o
     }
-    fn update(&mut self, values: &ArrayRef, rows: &[u32], slots: &[u32]) -> Result<()> {
-        let v = values.as_primitive::<Float64Type>();
-        for (&r, &s) in rows.iter().zip(slots) {
-            if v.is_valid(r as usize) {
-                self.sums[s as usize] += v.value(r as usize);
-            }
-        }
-        Ok(())
+    fn sub(self, o: Self) -> Self {
+        self - o
     }
-    fn retract(&mut self, values: &ArrayRef, rows: &[u32], slots: &[u32]) -> Result<()> {
-        let v = values.as_primitive::<Float64Type>();
-        for (&r, &s) in rows.iter().zip(slots) {
-            if v.is_valid(r as usize) {
-                self.sums[s as usize] -= v.value(r as usize);
-            }
-        }
-        Ok(())
+    fn save(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_le_bytes());
     }
-    fn merge(&mut self, into: usize, from: usize) {
-        self.sums[into] += self.sums[from];
-    }
-    fn reset(&mut self, slot: usize) {
-        self.sums[slot] = 0.0;
-    }
-    fn save(&self, slot: usize, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.sums[slot].to_le_bytes());
-    }
-    fn load(&mut self, slot: usize, bytes: &[u8]) -> std::result::Result<(), String> {
-        self.sums[slot] = f64::from_bits(read_u64(bytes, 0)?);
-        Ok(())
-    }
-    fn evaluate(&mut self, slots: &[u32]) -> Result<ArrayRef> {
-        Ok(Arc::new(Float64Array::from_iter_values(slots.iter().map(|&s| self.sums[s as usize]))))
+    fn load(bytes: &[u8]) -> std::result::Result<Self, String> {
+        Ok(f64::from_bits(read_u64(bytes, 0)?))
     }
 }
 
-struct SumDecimal {
-    sums: Vec<i128>,
-    precision: u8,
-    scale: i8,
-}
-
-impl GroupsAccumulator for SumDecimal {
-    fn resize(&mut self, n: usize) {
-        self.sums.resize(n, 0);
+impl Summable for i128 {
+    fn add(self, o: Self) -> Self {
+        self.wrapping_add(o)
     }
-    fn update(&mut self, values: &ArrayRef, rows: &[u32], slots: &[u32]) -> Result<()> {
-        let v = values.as_primitive::<Decimal128Type>();
-        for (&r, &s) in rows.iter().zip(slots) {
-            if v.is_valid(r as usize) {
-                let acc = &mut self.sums[s as usize];
-                *acc = acc.wrapping_add(v.value(r as usize));
-            }
-        }
-        Ok(())
+    fn sub(self, o: Self) -> Self {
+        self.wrapping_sub(o)
     }
-    fn retract(&mut self, values: &ArrayRef, rows: &[u32], slots: &[u32]) -> Result<()> {
-        let v = values.as_primitive::<Decimal128Type>();
-        for (&r, &s) in rows.iter().zip(slots) {
-            if v.is_valid(r as usize) {
-                let acc = &mut self.sums[s as usize];
-                *acc = acc.wrapping_sub(v.value(r as usize));
-            }
-        }
-        Ok(())
+    fn save(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_le_bytes());
     }
-    fn merge(&mut self, into: usize, from: usize) {
-        self.sums[into] = self.sums[into].wrapping_add(self.sums[from]);
-    }
-    fn reset(&mut self, slot: usize) {
-        self.sums[slot] = 0;
-    }
-    fn save(&self, slot: usize, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.sums[slot].to_le_bytes());
-    }
-    fn load(&mut self, slot: usize, bytes: &[u8]) -> std::result::Result<(), String> {
+    fn load(bytes: &[u8]) -> std::result::Result<Self, String> {
         let b: [u8; 16] =
             bytes.get(..16).and_then(|s| s.try_into().ok()).ok_or("truncated aggregate state")?;
-        self.sums[slot] = i128::from_le_bytes(b);
+        Ok(i128::from_le_bytes(b))
+    }
+}
+
+/// SUM over a primitive column (BIGINT, DOUBLE, DECIMAL); the result has `data_type`
+/// (a decimal keeps its precision and scale).
+struct Sum<T: ArrowPrimitiveType> {
+    sums: Vec<T::Native>,
+    data_type: DataType,
+}
+
+impl<T: ArrowPrimitiveType> Sum<T> {
+    fn new(data_type: DataType) -> Self {
+        Sum { sums: Vec::new(), data_type }
+    }
+
+    fn apply(
+        &mut self,
+        values: &ArrayRef,
+        rows: &[u32],
+        slots: &[u32],
+        f: fn(T::Native, T::Native) -> T::Native,
+    ) {
+        let v = values.as_primitive::<T>();
+        for (&r, &s) in rows.iter().zip(slots) {
+            if v.is_valid(r as usize) {
+                let acc = &mut self.sums[s as usize];
+                *acc = f(*acc, v.value(r as usize));
+            }
+        }
+    }
+}
+
+impl<T: ArrowPrimitiveType> GroupsAccumulator for Sum<T>
+where
+    T::Native: Summable,
+{
+    fn resize(&mut self, n: usize) {
+        self.sums.resize(n, T::Native::default());
+    }
+    fn update(&mut self, values: &ArrayRef, rows: &[u32], slots: &[u32]) -> Result<()> {
+        self.apply(values, rows, slots, Summable::add);
+        Ok(())
+    }
+    fn retract(&mut self, values: &ArrayRef, rows: &[u32], slots: &[u32]) -> Result<()> {
+        self.apply(values, rows, slots, Summable::sub);
+        Ok(())
+    }
+    fn merge(&mut self, into: usize, from: usize) {
+        self.sums[into] = self.sums[into].add(self.sums[from]);
+    }
+    fn reset(&mut self, slot: usize) {
+        self.sums[slot] = T::Native::default();
+    }
+    fn save(&self, slot: usize, out: &mut Vec<u8>) {
+        self.sums[slot].save(out);
+    }
+    fn load(&mut self, slot: usize, bytes: &[u8]) -> std::result::Result<(), String> {
+        self.sums[slot] = T::Native::load(bytes)?;
         Ok(())
     }
     fn evaluate(&mut self, slots: &[u32]) -> Result<ArrayRef> {
-        let a = Decimal128Array::from_iter_values(slots.iter().map(|&s| self.sums[s as usize]))
-            .with_precision_and_scale(self.precision, self.scale)?;
+        let a = PrimitiveArray::<T>::from_iter_values(slots.iter().map(|&s| self.sums[s as usize]))
+            .with_data_type(self.data_type.clone());
         Ok(Arc::new(a))
     }
 }
@@ -642,6 +618,36 @@ mod tests {
         c.load(2, &bytes).unwrap();
         let out = c.evaluate(&[0, 1, 2]).unwrap();
         assert_eq!(out.as_primitive::<Int64Type>().values().to_vec(), vec![8, 5, 8]);
+    }
+
+    #[test]
+    fn sum_of_doubles_and_decimals_keeps_type_and_survives_save_load() {
+        let dec_type = DataType::Decimal128(10, 2);
+        let decimals: ArrayRef = Arc::new(
+            datafusion::arrow::array::Decimal128Array::from(vec![Some(150), None, Some(225)])
+                .with_precision_and_scale(10, 2)
+                .unwrap(),
+        );
+        let doubles: ArrayRef =
+            Arc::new(datafusion::arrow::array::Float64Array::from(vec![Some(1.5), None, Some(2.25)]));
+        for (values, t) in [(decimals, dec_type.clone()), (doubles, DataType::Float64)] {
+            let mut sum = create(&func(AggKind::Sum, None, t.clone())).unwrap();
+            sum.resize(2);
+            sum.update(&values, &[0, 1, 2], &[0, 0, 0]).unwrap();
+            sum.retract(&values, &[0], &[0]).unwrap();
+            let mut bytes = Vec::new();
+            sum.save(0, &mut bytes);
+            sum.load(1, &bytes).unwrap();
+            let out = sum.evaluate(&[0, 1]).unwrap();
+            assert_eq!(out.data_type(), &t);
+            assert!(out.is_valid(1));
+            match t {
+                DataType::Float64 => {
+                    assert_eq!(out.as_primitive::<Float64Type>().values().to_vec(), vec![2.25; 2])
+                }
+                _ => assert_eq!(out.as_primitive::<Decimal128Type>().values().to_vec(), vec![225; 2]),
+            }
+        }
     }
 
     #[test]
