@@ -232,6 +232,32 @@ impl JsonDecoder {
         }
     }
 
+    /// A NULL may be a field spelled in a way not seen yet ("Name" for `name`): for each
+    /// null cell, looks for the column's name in the payload, case-insensitively, under a
+    /// spelling not known yet, and learns the payload's spellings if so. Returns whether any
+    /// spelling was learned. Rows without nulls cost nothing.
+    fn learn_from_nulls(&mut self, payloads: &[&[u8]], columns: &[ArrayRef]) -> bool {
+        let mut suspects = Vec::new();
+        for (c, col) in columns.iter().enumerate() {
+            if col.null_count() == 0 {
+                continue;
+            }
+            let name = self.target[c].name().as_bytes();
+            for (i, p) in payloads.iter().enumerate() {
+                if col.is_null(i) && has_unknown_spelling(p, name, &self.spellings[c]) {
+                    suspects.push(i);
+                }
+            }
+        }
+        let before: usize = self.spellings.iter().map(Vec::len).sum();
+        suspects.sort_unstable();
+        suspects.dedup();
+        for i in suspects {
+            self.sniff(payloads[i]);
+        }
+        self.spellings.iter().map(Vec::len).sum::<usize>() > before
+    }
+
     fn decode_all(&mut self, payloads: &[&[u8]]) -> Result<Vec<ArrayRef>, String> {
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
@@ -303,6 +329,27 @@ impl JsonDecoder {
     }
 }
 
+/// Whether `payload` holds the quoted key `"name"` in a letter case other than `known`.
+fn has_unknown_spelling(payload: &[u8], name: &[u8], known: &[String]) -> bool {
+    let n = name.len();
+    if n == 0 || payload.len() < n + 2 {
+        return false;
+    }
+    let mut at = 0;
+    while let Some(q) = payload[at..].iter().position(|&b| b == b'"') {
+        let start = at + q + 1;
+        let end = start + n;
+        if end < payload.len() && payload[end] == b'"' {
+            let word = &payload[start..end];
+            if word.eq_ignore_ascii_case(name) && !known.iter().any(|k| k.as_bytes() == word) {
+                return true;
+            }
+        }
+        at = start;
+    }
+    false
+}
+
 fn clean(e: &ArrowError) -> String {
     e.to_string().replace("Json error: ", "").replace("Parser error: ", "")
 }
@@ -322,7 +369,13 @@ impl PayloadDecoder for JsonDecoder {
             }
         }
         if let Ok(columns) = self.decode_all(payloads) {
-            return Decoded { columns, rows: None, errors: Vec::new() };
+            if self.unwrapped || !self.learn_from_nulls(payloads, &columns) {
+                return Decoded { columns, rows: None, errors: Vec::new() };
+            }
+            // A spelling first seen in the middle of the batch: decode it again with it.
+            if let Ok(columns) = self.decode_all(payloads) {
+                return Decoded { columns, rows: None, errors: Vec::new() };
+            }
         }
         // Find the bad payloads one by one.
         let mut per_col: Vec<Vec<ArrayRef>> = vec![Vec::new(); self.target.len()];

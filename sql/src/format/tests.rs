@@ -46,6 +46,25 @@ fn json_isolates_bad_records_and_matches_names_case_insensitively() {
 }
 
 #[test]
+fn json_learns_a_spelling_first_seen_in_the_middle_of_a_batch() {
+    let c = codec(Format::Json, &[("ID", SqlType::Bigint), ("FullName", SqlType::String)]);
+    let mut d = c.decoder().unwrap();
+    // All well-formed, so the batch decodes in one pass; "fullName" appears only in the middle.
+    let payloads: Vec<&[u8]> = vec![
+        br#"{"id": 1, "FullName": "a"}"#,
+        br#"{"id": 2, "fullName": "b"}"#,
+        br#"{"id": 3, "FULLNAME": null}"#,
+        br#"{"id": 4, "note": "FullName"}"#,
+        br#"{"id": 5, "FullName": "e"}"#,
+    ];
+    let out = d.decode(&payloads);
+    assert_eq!(out.rows, None, "{:?}", out.errors);
+    let names = out.columns[1].as_string::<i32>();
+    let got: Vec<Option<&str>> = (0..5).map(|i| names.is_valid(i).then(|| names.value(i))).collect();
+    assert_eq!(got, vec![Some("a"), Some("b"), None, None, Some("e")]);
+}
+
+#[test]
 fn json_encodes_ksqldb_style() {
     let c = codec(Format::Json, &[("A", SqlType::Bigint), ("T", SqlType::Timestamp), ("B", SqlType::Bytes)]);
     let mut d = c.decoder().unwrap();
