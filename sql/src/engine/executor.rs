@@ -132,6 +132,7 @@ impl Executor for RuntimeExecutor {
         if cleanup {
             let app = application_id(id);
             self.delete_internal(&app, &topology);
+            delete_group_offsets(&self.broker, &app);
             let dir = self.settings.state_dir.join(&app);
             if dir.exists() {
                 let _ = std::fs::remove_dir_all(&dir);
@@ -175,6 +176,7 @@ impl Executor for RuntimeExecutor {
             for t in &topology.internal_topics {
                 let _ = broker.delete_topic(&format!("{app}-{}", t.suffix));
             }
+            delete_group_offsets(&broker, &app);
         }))
     }
 
@@ -201,5 +203,19 @@ impl Executor for RuntimeExecutor {
             );
         }
         out
+    }
+}
+
+/// Removes the committed offsets of a query's consumer group once the query is gone (a
+/// cancelled push query, a terminated persistent one), so they do not pile up in
+/// `__consumer_offsets`.
+fn delete_group_offsets(broker: &Broker, group: &str) {
+    let offsets = broker.group_offsets();
+    let partitions: Vec<(String, i32)> =
+        offsets.fetch_all(group).into_iter().map(|(t, p, _)| (t, p)).collect();
+    match crate::catalog::command_log::block_on(offsets.delete(group, &partitions)) {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(group, error = %e, "cannot delete the offsets of a finished query"),
+        Err(e) => tracing::warn!(group, error = %e, "cannot delete the offsets of a finished query"),
     }
 }

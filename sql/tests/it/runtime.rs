@@ -78,7 +78,11 @@ fn persistent_query_survives_restart_and_push_query_streams() -> anyhow::Result<
     }
     got.sort();
     assert_eq!(got, vec![r#"["c","p1"]"#.to_string(), r#"["d","p2"]"#.to_string()]);
+    let transient =
+        |b: &Broker| b.group_offsets().groups().into_iter().filter(|g| g.contains("transient")).count();
+    assert_eq!(transient(&broker), 1, "the running push query has its consumer group");
     q.cancel();
+    assert_eq!(transient(&broker), 0, "a cancelled push query leaves no committed offsets behind");
     engine.shutdown();
     broker.close()?;
     Ok(())
