@@ -29,50 +29,27 @@ enum State {
     BlockComment,
 }
 
-/// Splits a script into statements. Text after the last `;` that is not only whitespace or
-/// comments is returned as a final statement (the parser reports it if it is incomplete).
-pub fn split_statements(script: &str) -> Vec<StatementText> {
-    let mut out = Vec::new();
+/// Walks `chars`, calling `code(i, c)` for every character outside quotes and comments (an
+/// opening quote included), and returns the state at the end. Doubled quotes escape
+/// themselves; comments are `-- …` to the end of the line and `/* … */`.
+fn scan(chars: &[char], mut code: impl FnMut(usize, char)) -> State {
     let mut state = State::Code;
-    let mut start: Option<(usize, u64, u64)> = None;
-    let (mut line, mut col) = (1u64, 1u64);
-    let bytes: Vec<char> = script.chars().collect();
-    let mut byte_pos = Vec::with_capacity(bytes.len() + 1);
-    let mut acc = 0;
-    for c in &bytes {
-        byte_pos.push(acc);
-        acc += c.len_utf8();
-    }
-    byte_pos.push(acc);
     let mut i = 0;
-    while i < bytes.len() {
-        let c = bytes[i];
-        let next = bytes.get(i + 1).copied();
-        let mut advance = 1;
+    while i < chars.len() {
+        let c = chars[i];
+        let next = chars.get(i + 1).copied();
         match state {
             State::Code => match c {
                 '-' if next == Some('-') => {
                     state = State::LineComment;
-                    advance = 2;
+                    i += 1;
                 }
                 '/' if next == Some('*') => {
                     state = State::BlockComment;
-                    advance = 2;
+                    i += 1;
                 }
-                ';' => {
-                    if let Some((s, l, c0)) = start.take() {
-                        out.push(StatementText {
-                            text: script[byte_pos[s]..byte_pos[i]].trim_end().to_string(),
-                            line: l,
-                            column: c0,
-                        });
-                    }
-                }
-                c if c.is_whitespace() => {}
                 _ => {
-                    if start.is_none() {
-                        start = Some((i, line, col));
-                    }
+                    code(i, c);
                     state = match c {
                         '\'' => State::Single,
                         '"' => State::Double,
@@ -89,89 +66,7 @@ pub fn split_statements(script: &str) -> Vec<StatementText> {
                 };
                 if c == q {
                     if next == Some(q) {
-                        advance = 2; // doubled quote escapes itself
-                    } else {
-                        state = State::Code;
-                    }
-                }
-            }
-            State::LineComment => {
-                if c == '\n' {
-                    state = State::Code;
-                }
-            }
-            State::BlockComment => {
-                if c == '*' && next == Some('/') {
-                    state = State::Code;
-                    advance = 2;
-                }
-            }
-        }
-        for k in 0..advance {
-            if let Some(&ch) = bytes.get(i + k) {
-                if ch == '\n' {
-                    line += 1;
-                    col = 1;
-                } else {
-                    col += 1;
-                }
-            }
-        }
-        i += advance;
-    }
-    if let Some((s, l, c0)) = start {
-        let text = script[byte_pos[s]..].trim_end().to_string();
-        if !text.is_empty() {
-            out.push(StatementText { text, line: l, column: c0 });
-        }
-    }
-    out
-}
-
-/// Whether `buffer` ends with a complete statement: its last non-comment, non-whitespace
-/// character outside quotes is `;`. The shell keeps reading lines until this holds.
-pub fn is_complete(buffer: &str) -> bool {
-    let mut state = State::Code;
-    let mut last_code: Option<char> = None;
-    let chars: Vec<char> = buffer.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        let next = chars.get(i + 1).copied();
-        match state {
-            State::Code => match c {
-                '-' if next == Some('-') => {
-                    state = State::LineComment;
-                    i += 1;
-                }
-                '/' if next == Some('*') => {
-                    state = State::BlockComment;
-                    i += 1;
-                }
-                '\'' => {
-                    state = State::Single;
-                    last_code = Some(c);
-                }
-                '"' => {
-                    state = State::Double;
-                    last_code = Some(c);
-                }
-                '`' => {
-                    state = State::Back;
-                    last_code = Some(c);
-                }
-                c if c.is_whitespace() => {}
-                c => last_code = Some(c),
-            },
-            State::Single | State::Double | State::Back => {
-                let q = match state {
-                    State::Single => '\'',
-                    State::Double => '"',
-                    _ => '`',
-                };
-                if c == q {
-                    if next == Some(q) {
-                        i += 1;
+                        i += 1; // a doubled quote escapes itself
                     } else {
                         state = State::Code;
                     }
@@ -191,6 +86,62 @@ pub fn is_complete(buffer: &str) -> bool {
         }
         i += 1;
     }
+    state
+}
+
+/// Splits a script into statements. Text after the last `;` that is not only whitespace or
+/// comments is returned as a final statement (the parser reports it if it is incomplete).
+pub fn split_statements(script: &str) -> Vec<StatementText> {
+    let chars: Vec<char> = script.chars().collect();
+    // Byte offset, line and column of every character (and of the end).
+    let mut pos = Vec::with_capacity(chars.len() + 1);
+    let (mut byte, mut line, mut col) = (0usize, 1u64, 1u64);
+    for c in &chars {
+        pos.push((byte, line, col));
+        byte += c.len_utf8();
+        if *c == '\n' {
+            line += 1;
+            col = 1;
+        } else {
+            col += 1;
+        }
+    }
+    pos.push((byte, line, col));
+    let mut out = Vec::new();
+    let mut start: Option<usize> = None;
+    let statement = |s: usize, end: usize| StatementText {
+        text: script[pos[s].0..pos[end].0].trim_end().to_string(),
+        line: pos[s].1,
+        column: pos[s].2,
+    };
+    scan(&chars, |i, c| {
+        if c == ';' {
+            if let Some(s) = start.take() {
+                out.push(statement(s, i));
+            }
+        } else if !c.is_whitespace() && start.is_none() {
+            start = Some(i);
+        }
+    });
+    if let Some(s) = start {
+        let last = statement(s, chars.len());
+        if !last.text.is_empty() {
+            out.push(last);
+        }
+    }
+    out
+}
+
+/// Whether `buffer` ends with a complete statement: its last non-comment, non-whitespace
+/// character outside quotes is `;`. The shell keeps reading lines until this holds.
+pub fn is_complete(buffer: &str) -> bool {
+    let chars: Vec<char> = buffer.chars().collect();
+    let mut last_code = None;
+    let state = scan(&chars, |_, c| {
+        if !c.is_whitespace() {
+            last_code = Some(c);
+        }
+    });
     matches!(state, State::Code | State::LineComment) && last_code == Some(';')
 }
 
