@@ -167,14 +167,7 @@ impl Engine {
         };
         st.materialized.remove(&c.name);
         st.catalog.add_source(def, true)?;
-        st.catalog.add_query(info);
-        if st.replaying {
-            st.pending.push(id.clone());
-        } else if let Err(e) = self.start_query(st, &id, text, self.offset_reset(session)) {
-            let _ = st.catalog.remove_query(&id);
-            return Err(e);
-        }
-        Ok(StatementResult::Message { message: format!("Created query with ID {id}"), query_id: Some(id) })
+        self.register_query(st, info, text, session)
     }
 
     pub(crate) fn insert_select(
@@ -205,6 +198,19 @@ impl Engine {
             sources: plan.sources.iter().map(|s| s.name.clone()).collect(),
             state: QueryState::Running,
         };
+        self.register_query(st, info, text, session)
+    }
+
+    /// Adds a persistent query to the catalog and starts it (or, while the command topic is
+    /// replayed, queues it to start once the replay is over).
+    fn register_query(
+        &self,
+        st: &mut State,
+        info: QueryInfo,
+        text: &str,
+        session: &Session,
+    ) -> Result<StatementResult> {
+        let id = info.id.clone();
         st.catalog.add_query(info);
         if st.replaying {
             st.pending.push(id.clone());
