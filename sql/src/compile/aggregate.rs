@@ -39,7 +39,7 @@ use rustc_hash::FxHashMap;
 use super::operator::{Down, Operator};
 use crate::error::{Error, Result};
 use crate::functions::AggFunc;
-use crate::functions::accumulators::GroupsAccumulator;
+use crate::functions::accumulators::{GroupsAccumulator, load_all, save_all};
 use crate::parser::WindowKind;
 use crate::planner::WindowSpec;
 
@@ -196,14 +196,8 @@ impl AggregateOp {
             self.meta[slot as usize].rows = i64::from_le_bytes(rows.try_into().map_err(|_| bad())?);
             pos = 16;
         }
-        for a in &mut self.accs {
-            let len = bytes.get(pos..pos + 4).ok_or_else(bad)?;
-            let len = u32::from_le_bytes(len.try_into().map_err(|_| bad())?) as usize;
-            let part = bytes.get(pos + 4..pos + 4 + len).ok_or_else(bad)?;
-            a.load(slot as usize, part).map_err(Error::Internal)?;
-            pos += 4 + len;
-        }
-        Ok(())
+        load_all(&mut self.accs, slot as usize, &bytes[pos..])
+            .map_err(|e| Error::Internal(format!("aggregate state in the store does not decode: {e}")))
     }
 
     fn save(&self, slot: u32) -> Vec<u8> {
@@ -212,13 +206,7 @@ impl AggregateOp {
         if self.retractions {
             out.extend_from_slice(&self.meta[slot as usize].rows.to_le_bytes());
         }
-        for a in &self.accs {
-            let at = out.len();
-            out.extend_from_slice(&[0; 4]);
-            a.save(slot as usize, &mut out);
-            let len = (out.len() - at - 4) as u32;
-            out[at..at + 4].copy_from_slice(&len.to_le_bytes());
-        }
+        save_all(&self.accs, slot as usize, &mut out);
         out
     }
 

@@ -21,7 +21,7 @@ use datafusion::arrow::row::{RowConverter, SortField};
 use super::operator::{Down, Operator};
 use crate::error::{Error, Result};
 use crate::functions::AggFunc;
-use crate::functions::accumulators::GroupsAccumulator;
+use crate::functions::accumulators::{GroupsAccumulator, load_all, save_all};
 
 struct OutRow {
     key: Vec<u8>,
@@ -103,26 +103,14 @@ impl SessionAggregateOp {
     fn load(&mut self, slot: u32, bytes: &[u8]) -> Result<i64> {
         let bad = || Error::Internal("session state in the store does not decode".into());
         let rowtime = i64::from_le_bytes(bytes.get(..8).ok_or_else(bad)?.try_into().map_err(|_| bad())?);
-        let mut pos = 8;
-        for a in &mut self.accs {
-            let len = bytes.get(pos..pos + 4).ok_or_else(bad)?;
-            let len = u32::from_le_bytes(len.try_into().map_err(|_| bad())?) as usize;
-            a.load(slot as usize, bytes.get(pos + 4..pos + 4 + len).ok_or_else(bad)?)
-                .map_err(Error::Internal)?;
-            pos += 4 + len;
-        }
+        load_all(&mut self.accs, slot as usize, &bytes[8..])
+            .map_err(|e| Error::Internal(format!("session state in the store does not decode: {e}")))?;
         Ok(rowtime)
     }
 
     fn save(&self, slot: u32, rowtime: i64) -> Vec<u8> {
         let mut out = rowtime.to_le_bytes().to_vec();
-        for a in &self.accs {
-            let at = out.len();
-            out.extend_from_slice(&[0; 4]);
-            a.save(slot as usize, &mut out);
-            let len = (out.len() - at - 4) as u32;
-            out[at..at + 4].copy_from_slice(&len.to_le_bytes());
-        }
+        save_all(&self.accs, slot as usize, &mut out);
         out
     }
 

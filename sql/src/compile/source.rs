@@ -176,40 +176,20 @@ impl SourceDecoder {
         let key_arrays = if self.key_cols.is_empty() {
             Vec::new()
         } else {
-            let present: Vec<u32> = (0..rows.len() as u32).filter(|&j| keys[j as usize].is_some()).collect();
-            let payloads: Vec<&[u8]> = present.iter().filter_map(|&j| keys[j as usize]).collect();
-            let d = self.key.decode(&payloads);
-            let mut position: Vec<Option<u32>> = vec![None; rows.len()];
-            let decoded_rows: Vec<u32> =
-                d.rows.clone().unwrap_or_else(|| (0..payloads.len() as u32).collect());
-            for (k, &p) in decoded_rows.iter().enumerate() {
-                position[present[p as usize] as usize] = Some(k as u32);
-            }
-            for (p, msg) in &d.errors {
-                let j = present[*p as usize] as usize;
+            let (arrays, errors) = decode_present(self.key.as_mut(), &keys)?;
+            for (j, msg) in errors {
                 ok[j] = false;
-                let r = &records[rows[j] as usize];
-                self.skip(ctx, r, &format!("key: {msg}"));
+                self.skip(ctx, &records[rows[j] as usize], &format!("key: {msg}"));
             }
-            scatter(&d.columns, &position, d.all_ok() && present.len() == rows.len())?
+            arrays
         };
 
         // Values.
-        let present: Vec<u32> = (0..rows.len() as u32).filter(|&j| values[j as usize].is_some()).collect();
-        let payloads: Vec<&[u8]> = present.iter().filter_map(|&j| values[j as usize]).collect();
-        let d = self.value.decode(&payloads);
-        let mut position: Vec<Option<u32>> = vec![None; rows.len()];
-        let decoded_rows: Vec<u32> = d.rows.clone().unwrap_or_else(|| (0..payloads.len() as u32).collect());
-        for (k, &p) in decoded_rows.iter().enumerate() {
-            position[present[p as usize] as usize] = Some(k as u32);
-        }
-        for (p, msg) in &d.errors {
-            let j = present[*p as usize] as usize;
+        let (value_arrays, errors) = decode_present(self.value.as_mut(), &values)?;
+        for (j, msg) in errors {
             ok[j] = false;
-            let r = &records[rows[j] as usize];
-            self.skip(ctx, r, &format!("value: {msg}"));
+            self.skip(ctx, &records[rows[j] as usize], &format!("value: {msg}"));
         }
-        let value_arrays = scatter(&d.columns, &position, d.all_ok() && present.len() == rows.len())?;
 
         // Assemble user columns in schema order.
         let n = rows.len();
@@ -273,6 +253,29 @@ impl SourceDecoder {
 
 /// Places decoded columns at their rows (`position[row]` = index in the decoded arrays, or
 /// `None` for a null).
+/// A payload slot that did not decode, and why.
+type SlotError = (usize, String);
+
+/// Decodes the payloads that are present (a null key or value is not decoded): returns one
+/// array per column with a row per payload slot (null where absent or undecodable), and the
+/// slots that failed with why.
+fn decode_present(
+    decoder: &mut dyn PayloadDecoder,
+    payloads: &[Option<&[u8]>],
+) -> Result<(Vec<ArrayRef>, Vec<SlotError>)> {
+    let present: Vec<usize> = (0..payloads.len()).filter(|&j| payloads[j].is_some()).collect();
+    let given: Vec<&[u8]> = payloads.iter().filter_map(|p| *p).collect();
+    let d = decoder.decode(&given);
+    let mut position: Vec<Option<u32>> = vec![None; payloads.len()];
+    let decoded_rows: Vec<u32> = d.rows.clone().unwrap_or_else(|| (0..given.len() as u32).collect());
+    for (k, &p) in decoded_rows.iter().enumerate() {
+        position[present[p as usize]] = Some(k as u32);
+    }
+    let errors = d.errors.iter().map(|(p, msg)| (present[*p as usize], msg.clone())).collect();
+    let arrays = scatter(&d.columns, &position, d.all_ok() && present.len() == payloads.len())?;
+    Ok((arrays, errors))
+}
+
 fn scatter(columns: &[ArrayRef], position: &[Option<u32>], identity: bool) -> Result<Vec<ArrayRef>> {
     if identity {
         return Ok(columns.to_vec());

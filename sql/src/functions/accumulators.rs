@@ -50,6 +50,33 @@ pub trait GroupsAccumulator: Send {
     fn evaluate(&mut self, slots: &[u32]) -> Result<ArrayRef>;
 }
 
+/// Appends the state of `slot` of every accumulator, each framed by its length (u32 LE).
+pub fn save_all(accs: &[Box<dyn GroupsAccumulator>], slot: usize, out: &mut Vec<u8>) {
+    for a in accs {
+        let at = out.len();
+        out.extend_from_slice(&[0; 4]);
+        a.save(slot, out);
+        let len = (out.len() - at - 4) as u32;
+        out[at..at + 4].copy_from_slice(&len.to_le_bytes());
+    }
+}
+
+/// Loads what [`save_all`] wrote (from `bytes`) into `slot` of every accumulator.
+pub fn load_all(
+    accs: &mut [Box<dyn GroupsAccumulator>],
+    slot: usize,
+    bytes: &[u8],
+) -> std::result::Result<(), String> {
+    let mut pos = 0;
+    for a in accs {
+        let len = bytes.get(pos..pos + 4).ok_or("truncated aggregate state")?;
+        let len = u32::from_le_bytes(len.try_into().map_err(|_| "truncated aggregate state")?) as usize;
+        a.load(slot, bytes.get(pos + 4..pos + 4 + len).ok_or("truncated aggregate state")?)?;
+        pos += 4 + len;
+    }
+    Ok(())
+}
+
 /// Creates the accumulator of a planned aggregate.
 pub fn create(f: &AggFunc) -> Result<Box<dyn GroupsAccumulator>> {
     Ok(match (f.kind, &f.input) {
