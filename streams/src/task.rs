@@ -83,6 +83,17 @@ impl<'a> TaskBuilder<'a> {
         Ok(store)
     }
 
+    /// Opens a state store of this task without the write-back cache, for operators that
+    /// batch their own writes (join buffers write every key once, so a cache only costs).
+    pub fn store_without_cache(&mut self, name: &str) -> Result<StoreRef> {
+        if let Some(s) = self.stores.get(name) {
+            return Ok(s.clone());
+        }
+        let store = Rc::new(RefCell::new(self.backend.open(name)?));
+        self.stores.insert(name.to_string(), store.clone());
+        Ok(store)
+    }
+
     /// Resolves an internal-topic placeholder to the real topic name.
     pub fn topic_name(&self, name: &str) -> String {
         match name.strip_prefix(INTERNAL_PREFIX) {

@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use brook_streams::state::SharedStore;
 use brook_streams::state::encoding::{prefix_end, put_prefixed, read_prefixed};
+use brook_streams::state::join_buffer::{JoinBuffer, initial_sequence, join_horizon};
 use brook_streams::state::session::KeyTimeStore;
 use brook_streams::task::{StoreRef, TaskBuilder, TaskContext};
 use bytes::Bytes;
@@ -49,19 +50,12 @@ pub(super) fn add(_b: &mut Builder<'_>, sub: &mut SubSpec, j: &JoinNode) -> Resu
         JoinStrategy::ForeignKey => {
             vec![format!("{}-left", j.store), format!("{}-right", j.store), format!("{}-index", j.store)]
         }
-        JoinStrategy::StreamStream { .. } => [
-            "left",
-            "left-time",
-            "right",
-            "right-time",
-            "left-open",
-            "left-open-time",
-            "right-open",
-            "right-open-time",
-        ]
-        .iter()
-        .map(|s| format!("{}-{s}", j.store))
-        .collect(),
+        JoinStrategy::StreamStream { .. } => {
+            ["left-buffer", "right-buffer", "left-open", "left-open-time", "right-open", "right-open-time"]
+                .iter()
+                .map(|s| format!("{}-{s}", j.store))
+                .collect()
+        }
     };
     sub.stores.extend(stores);
     sub.description
@@ -247,18 +241,23 @@ pub(super) fn instantiate(
                     Box::new(SharedStore::new(store(b, &format!("{s}-time"))?)),
                 ))
             };
+            let segment = JoinBuffer::segment_interval(join_horizon(before, after, grace));
+            let buffer = |b: &mut TaskBuilder<'_>, s: &str| -> Result<JoinBuffer> {
+                let store = b.store_without_cache(&format!("{}-{s}", j.store))?;
+                Ok(JoinBuffer::open(Box::new(SharedStore::new(store)), segment)?)
+            };
             Rc::new(RefCell::new(StreamStreamJoin {
                 c: common,
                 before,
                 after,
                 grace,
                 join_type: j.join_type,
-                left: kt(b, "left")?,
-                right: kt(b, "right")?,
+                left: buffer(b, "left-buffer")?,
+                right: buffer(b, "right-buffer")?,
                 left_open: kt(b, "left-open")?,
                 right_open: kt(b, "right-open")?,
                 observed: i64::MIN,
-                seq: 0,
+                seq: initial_sequence(),
             }))
         }
     })
@@ -556,8 +555,8 @@ struct StreamStreamJoin {
     after: i64,
     grace: i64,
     join_type: JoinType,
-    left: KeyTimeStore,
-    right: KeyTimeStore,
+    left: JoinBuffer,
+    right: JoinBuffer,
     left_open: KeyTimeStore,
     right_open: KeyTimeStore,
     observed: i64,
@@ -660,8 +659,7 @@ impl Operator for StreamStreamJoin {
                 self.right_open.remove(&e.key, e.time, e.tiebreak)?;
             }
         }
-        let horizon = 2 * self.before.max(self.after) + self.grace;
-        let expire_before = self.observed.saturating_sub(horizon);
+        let expire_before = self.observed.saturating_sub(join_horizon(self.before, self.after, self.grace));
         self.left.expire(expire_before)?;
         self.right.expire(expire_before)?;
         self.c.emit(out, ctx)

@@ -19,6 +19,7 @@ use crate::operator::join::{
 };
 use crate::serde::serdes;
 use crate::state::SharedStore;
+use crate::state::join_buffer::{JoinBuffer, initial_sequence, join_horizon};
 use crate::state::session::KeyTimeStore;
 use crate::topology::{INTERNAL_PREFIX, InternalTopic};
 
@@ -81,19 +82,11 @@ where
         JoinKind::Left => "KSTREAM-LEFTJOIN",
         JoinKind::Outer => "KSTREAM-OUTERJOIN",
     });
-    let stores: Vec<String> = [
-        "this",
-        "other",
-        "this-open",
-        "other-open",
-        "this-idx",
-        "other-idx",
-        "this-open-idx",
-        "other-open-idx",
-    ]
-    .iter()
-    .map(|s| format!("{name}-{s}-store"))
-    .collect();
+    let stores: Vec<String> =
+        ["this-buffer", "other-buffer", "this-open", "other-open", "this-open-idx", "other-open-idx"]
+            .iter()
+            .map(|s| format!("{name}-{s}-store"))
+            .collect();
     for s in &stores {
         b.add_store(group, s);
     }
@@ -125,6 +118,12 @@ where
             {
                 return Ok(s.clone());
             }
+            let segment =
+                JoinBuffer::segment_interval(join_horizon(windows.before, windows.after, windows.grace));
+            let mut buffer = |i: usize| -> crate::error::Result<JoinBuffer> {
+                JoinBuffer::open(Box::new(SharedStore::new(bld.store_without_cache(&stores[i])?)), segment)
+            };
+            let (left_buffer, right_buffer) = (buffer(0)?, buffer(1)?);
             let mut open = |i: usize| -> crate::error::Result<Box<dyn crate::state::KeyValueStore>> {
                 Ok(Box::new(SharedStore::new(bld.store(&stores[i])?)))
             };
@@ -134,16 +133,16 @@ where
                 after: windows.after,
                 grace: windows.grace,
                 kind,
-                left: KeyTimeStore::new(open(0)?, open(4)?),
-                right: KeyTimeStore::new(open(1)?, open(5)?),
-                left_open: KeyTimeStore::new(open(2)?, open(6)?),
-                right_open: KeyTimeStore::new(open(3)?, open(7)?),
+                left: left_buffer,
+                right: right_buffer,
+                left_open: KeyTimeStore::new(open(2)?, open(4)?),
+                right_open: KeyTimeStore::new(open(3)?, open(5)?),
                 key_serde: ks.clone(),
                 left_serde: v1s.clone(),
                 right_serde: v2s.clone(),
                 joiner: joiner.clone(),
                 observed: i64::MIN,
-                seq: 0,
+                seq: initial_sequence(),
                 down: o.downstream(bld)?,
             };
             let shared = Rc::new(RefCell::new(state));

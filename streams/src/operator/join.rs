@@ -19,6 +19,7 @@ use crate::dsl::node::{Downstream, Processor};
 use crate::error::Result;
 use crate::record::Record;
 use crate::serde::SerdeRef;
+use crate::state::join_buffer::{JoinBuffer, join_horizon};
 use crate::state::session::KeyTimeStore;
 use crate::task::{StoreRef, TaskContext};
 
@@ -49,9 +50,9 @@ pub struct StreamStreamJoin<K, V1, V2, VR> {
     /// Join kind.
     pub kind: JoinKind,
     /// Buffered left records.
-    pub left: KeyTimeStore,
+    pub left: JoinBuffer,
     /// Buffered right records.
-    pub right: KeyTimeStore,
+    pub right: JoinBuffer,
     /// Left records still without a partner (left/outer joins).
     pub left_open: KeyTimeStore,
     /// Right records still without a partner (outer joins).
@@ -173,8 +174,7 @@ impl<K: Clone + 'static, V1: 'static, V2: 'static, VR: Clone + 'static> StreamSt
             }
         }
         // Buffered records older than this can no longer meet a non-late record of the other side.
-        let horizon = 2 * self.before.max(self.after) + self.grace;
-        let expire_before = self.observed.saturating_sub(horizon);
+        let expire_before = self.observed.saturating_sub(join_horizon(self.before, self.after, self.grace));
         self.left.expire(expire_before)?;
         self.right.expire(expire_before)?;
         self.down.borrow_mut().advance(watermark, ctx)

@@ -11,12 +11,16 @@
 //! * [`memory::MemoryBackend`] — `BTreeMap`s, for tests.
 //! * [`cache::CachedStore`] — a write-back cache in front of either, so hot keys are read and
 //!   updated in memory and written out in batches.
+//! * [`join_buffer::JoinBuffer`] — stream-stream join buffers, segmented by time, with
+//!   in-memory key filters; they batch their own writes and skip the cache.
 //!
 //! Contract for implementers: `scan` visits keys in ascending byte order and sees every write
 //! made before it was called; `flush` makes all writes durable in the backend's sense.
 
 pub mod cache;
 pub mod encoding;
+pub mod join_buffer;
+pub mod key_filter;
 pub mod memory;
 pub mod rocksdb;
 pub mod session;
