@@ -68,15 +68,19 @@ struct Input {
     keys: Vec<PhysExpr>,
     /// User columns of the input, in output order.
     cols: Vec<usize>,
+    /// Positions in `cols` of the columns kept in stored rows (the rest are emitted as NULL).
+    stored: Vec<usize>,
+    types: Vec<DataType>,
     rowtime: usize,
     tombstone: Option<usize>,
-    /// Encodes the user columns of a row.
+    /// Encodes the stored columns of a row.
     rows: RowConverter,
     null_row: Vec<u8>,
 }
 
 impl Input {
-    fn new(schema: &RelSchema, keys: &[PhysExpr]) -> Result<Input> {
+    /// `buffered`: positions among the user columns to store (`None`: all).
+    fn new(schema: &RelSchema, keys: &[PhysExpr], buffered: Option<&[usize]>) -> Result<Input> {
         let cols: Vec<usize> = schema
             .fields
             .iter()
@@ -84,15 +88,19 @@ impl Input {
             .filter(|(_, f)| matches!(f.role, FieldRole::Column(_)))
             .map(|(i, _)| i)
             .collect();
-        let rows = RowConverter::new(
-            cols.iter().map(|&i| SortField::new(schema.fields[i].data_type.clone())).collect(),
-        )?;
-        let nulls: Vec<ArrayRef> =
-            cols.iter().map(|&i| new_null_array(&schema.fields[i].data_type, 1)).collect();
+        let types: Vec<DataType> = cols.iter().map(|&i| schema.fields[i].data_type.clone()).collect();
+        let stored: Vec<usize> = match buffered {
+            Some(b) => b.iter().copied().filter(|&p| p < cols.len()).collect(),
+            None => (0..cols.len()).collect(),
+        };
+        let rows = RowConverter::new(stored.iter().map(|&p| SortField::new(types[p].clone())).collect())?;
+        let nulls: Vec<ArrayRef> = stored.iter().map(|&p| new_null_array(&types[p], 1)).collect();
         let null_row = rows.convert_columns(&nulls)?.row(0).as_ref().to_vec();
         Ok(Input {
             keys: keys.to_vec(),
             cols,
+            stored,
+            types,
             rowtime: schema.rowtime().ok_or_else(|| Error::Internal("join input without ROWTIME".into()))?,
             tombstone: schema.tombstone(),
             rows,
@@ -101,15 +109,23 @@ impl Input {
     }
 
     fn user_rows(&self, batch: &RecordBatch) -> Result<Rows> {
-        let cols: Vec<ArrayRef> = self.cols.iter().map(|&i| batch.column(i).clone()).collect();
+        let cols: Vec<ArrayRef> = self.stored.iter().map(|&p| batch.column(self.cols[p]).clone()).collect();
         Ok(self.rows.convert_columns(&cols)?)
     }
 
-    /// Arrays for the given encoded rows (`None` → nulls).
+    /// Arrays of all user columns for the given encoded rows (`None` → nulls).
     fn arrays(&self, rows: &[Option<&[u8]>]) -> Result<Vec<ArrayRef>> {
         let parser = self.rows.parser();
         let bytes: Vec<&[u8]> = rows.iter().map(|r| r.unwrap_or(&self.null_row)).collect();
-        Ok(self.rows.convert_rows(bytes.iter().map(|b| parser.parse(b)))?)
+        let decoded = self.rows.convert_rows(bytes.iter().map(|b| parser.parse(b)))?;
+        if decoded.len() == self.cols.len() {
+            return Ok(decoded);
+        }
+        let mut out: Vec<ArrayRef> = self.types.iter().map(|t| new_null_array(t, rows.len())).collect();
+        for (&p, a) in self.stored.iter().zip(decoded) {
+            out[p] = a;
+        }
+        Ok(out)
     }
 }
 
@@ -195,8 +211,8 @@ pub(super) fn instantiate(
 ) -> Result<OpRef> {
     let key_fields: Vec<SortField> = j.key_types.iter().map(|t| SortField::new(t.clone())).collect();
     let common = Common {
-        left: Input::new(j.left.schema(), &j.left_keys)?,
-        right: Input::new(j.right.schema(), &j.right_keys)?,
+        left: Input::new(j.left.schema(), &j.left_keys, j.left_buffered.as_deref())?,
+        right: Input::new(j.right.schema(), &j.right_keys, j.right_buffered.as_deref())?,
         keys: RowConverter::new(key_fields)?,
         key_types: j.key_types.clone(),
         schema: j.schema.arrow(),

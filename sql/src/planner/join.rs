@@ -370,6 +370,8 @@ impl Planner<'_> {
             right_keys: rphys,
             key_types: key_types.iter().map(SqlType::to_arrow).collect(),
             key_fill,
+            left_buffered: None,
+            right_buffered: None,
             store: format!("{}-Join-{index}", self.id),
             topic_suffix: format!("{}-Join-{index}", self.id),
             schema,

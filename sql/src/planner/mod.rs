@@ -22,6 +22,7 @@ pub mod expr;
 mod join;
 mod output;
 pub mod plan;
+mod prune;
 pub mod schema;
 
 use std::sync::Arc;

@@ -251,7 +251,8 @@ impl Planner<'_> {
         }
         let schema = RelSchema { fields, kind: input.kind, window };
         let sources = node.sources();
-        let root = PlanNode::Project(ProjectNode { input: Box::new(node), exprs, schema });
+        let mut root = PlanNode::Project(ProjectNode { input: Box::new(node), exprs, schema });
+        super::prune::narrow_join_buffers(&mut root);
         if persistent
             && !columns.iter().any(|c| c.role == ColumnRole::Value)
             && input.kind == SourceKind::Stream

@@ -173,6 +173,11 @@ pub struct JoinNode {
     /// Output columns `(left, right)` holding the same join key: where the left one is null
     /// (outer joins) it is filled from the right one, so the output key is never lost.
     pub key_fill: Vec<(usize, usize)>,
+    /// Stream-stream joins: the left user columns (positions among them) the join buffers;
+    /// the others are emitted as NULL because nothing above the join reads them. `None`: all.
+    pub left_buffered: Option<Vec<usize>>,
+    /// As `left_buffered`, for the right side.
+    pub right_buffered: Option<Vec<usize>>,
     /// Store name prefix.
     pub store: String,
     /// Internal topic suffix prefix (foreign-key joins).
@@ -281,7 +286,25 @@ impl PlanNode {
                 n.input.describe(indent + 1, out);
             }
             PlanNode::Join(n) => {
-                out.push(format!("{pad}> [ JOIN ] {:?} {:?}", n.join_type, n.strategy));
+                let mut line = format!("{pad}> [ JOIN ] {:?} {:?}", n.join_type, n.strategy);
+                if let (Some(l), Some(r)) = (&n.left_buffered, &n.right_buffered) {
+                    let names = |side: &PlanNode, cols: &[usize]| {
+                        let user: Vec<&str> = side
+                            .schema()
+                            .fields
+                            .iter()
+                            .filter(|f| matches!(f.role, super::schema::FieldRole::Column(_)))
+                            .map(|f| f.name.as_str())
+                            .collect();
+                        cols.iter().filter_map(|&i| user.get(i).copied()).collect::<Vec<_>>().join(", ")
+                    };
+                    line.push_str(&format!(
+                        " buffering ({}) and ({})",
+                        names(&n.left, l),
+                        names(&n.right, r)
+                    ));
+                }
+                out.push(line);
                 n.left.describe(indent + 1, out);
                 n.right.describe(indent + 1, out);
             }
