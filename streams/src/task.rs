@@ -83,13 +83,14 @@ impl<'a> TaskBuilder<'a> {
         Ok(store)
     }
 
-    /// Opens a state store of this task without the write-back cache, for operators that
-    /// batch their own writes (join buffers write every key once, so a cache only costs).
-    pub fn store_without_cache(&mut self, name: &str) -> Result<StoreRef> {
+    /// Opens an append-only state store of this task (see
+    /// [`StateBackend::open_append_only`]), without the write-back cache: its operator
+    /// batches its own writes (join buffers write every key once, so a cache only costs).
+    pub fn append_only_store(&mut self, name: &str) -> Result<StoreRef> {
         if let Some(s) = self.stores.get(name) {
             return Ok(s.clone());
         }
-        let store = Rc::new(RefCell::new(self.backend.open(name)?));
+        let store = Rc::new(RefCell::new(self.backend.open_append_only(name)?));
         self.stores.insert(name.to_string(), store.clone());
         Ok(store)
     }

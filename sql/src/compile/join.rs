@@ -259,7 +259,7 @@ pub(super) fn instantiate(
             };
             let segment = JoinBuffer::segment_interval(join_horizon(before, after, grace));
             let buffer = |b: &mut TaskBuilder<'_>, s: &str| -> Result<JoinBuffer> {
-                let store = b.store_without_cache(&format!("{}-{s}", j.store))?;
+                let store = b.append_only_store(&format!("{}-{s}", j.store))?;
                 Ok(JoinBuffer::open(Box::new(SharedStore::new(store)), segment)?)
             };
             Rc::new(RefCell::new(StreamStreamJoin {

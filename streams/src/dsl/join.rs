@@ -121,7 +121,7 @@ where
             let segment =
                 JoinBuffer::segment_interval(join_horizon(windows.before, windows.after, windows.grace));
             let mut buffer = |i: usize| -> crate::error::Result<JoinBuffer> {
-                JoinBuffer::open(Box::new(SharedStore::new(bld.store_without_cache(&stores[i])?)), segment)
+                JoinBuffer::open(Box::new(SharedStore::new(bld.append_only_store(&stores[i])?)), segment)
             };
             let (left_buffer, right_buffer) = (buffer(0)?, buffer(1)?);
             let mut open = |i: usize| -> crate::error::Result<Box<dyn crate::state::KeyValueStore>> {

@@ -120,6 +120,16 @@ impl JoinBuffer {
             return Ok(());
         }
         let mut batch = std::mem::take(&mut self.pending);
+        if std::env::var("BROOK_DBG").is_ok() {
+            let v: usize = batch.iter().map(|(_, v)| v.as_ref().map_or(0, |v| v.len())).sum();
+            let k: usize = batch.iter().map(|(k, _)| k.len()).sum();
+            eprintln!(
+                "pending {} entries, key {} value {} avg",
+                batch.len(),
+                k / batch.len(),
+                v / batch.len()
+            );
+        }
         self.pending_bytes = 0;
         // Key order makes the memtable inserts sequential; the sort is stable, so a key
         // written twice keeps its last value.

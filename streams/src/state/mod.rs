@@ -67,6 +67,11 @@ pub trait KeyValueStore {
 pub trait StateBackend {
     /// Opens (or creates) a store by name.
     fn open(&mut self, name: &str) -> Result<Box<dyn KeyValueStore>>;
+    /// Opens a store whose keys are written once, rarely read, and removed by key range
+    /// (join buffers), so the backend can tune for that; by default as [`open`](Self::open).
+    fn open_append_only(&mut self, name: &str) -> Result<Box<dyn KeyValueStore>> {
+        self.open(name)
+    }
 }
 
 /// Which state backend tasks use.

@@ -87,8 +87,18 @@ fn state_err(path: &Path, e: rocksdb::Error) -> Error {
     Error::State { store: path.display().to_string(), reason: e.to_string() }
 }
 
-impl StateBackend for RocksDbBackend {
-    fn open(&mut self, name: &str) -> Result<Box<dyn KeyValueStore>> {
+/// Compaction settings of append-only stores (see [`StateBackend::open_append_only`]): their
+/// data is removed by range long before leveled compaction would pay off, and they are
+/// rarely read, so level 0 may hold many more files before it is compacted. These are
+/// mutable options, so they apply to column families created before as well.
+const APPEND_ONLY_OPTIONS: [(&str, &str); 3] = [
+    ("level0_file_num_compaction_trigger", "16"),
+    ("level0_slowdown_writes_trigger", "40"),
+    ("level0_stop_writes_trigger", "64"),
+];
+
+impl RocksDbBackend {
+    fn open_column_family(&mut self, name: &str, tuning: &[(&str, &str)]) -> Result<Box<dyn KeyValueStore>> {
         let db = self.db()?;
         if db.cf_handle(name).is_none() {
             db.create_cf(name, &self.options()).map_err(|e| Error::State {
@@ -96,10 +106,27 @@ impl StateBackend for RocksDbBackend {
                 reason: format!("creating column family: {e}"),
             })?;
         }
+        if !tuning.is_empty() {
+            let cf = db
+                .cf_handle(name)
+                .ok_or_else(|| Error::State { store: name.to_string(), reason: "column family vanished".into() })?;
+            db.set_options_cf(&cf, tuning)
+                .map_err(|e| Error::State { store: name.to_string(), reason: format!("tuning: {e}") })?;
+        }
         let mut write = WriteOptions::default();
         write.disable_wal(true);
         write.set_sync(false);
         Ok(Box::new(RocksDbStore { name: name.to_string(), db, write }))
+    }
+}
+
+impl StateBackend for RocksDbBackend {
+    fn open(&mut self, name: &str) -> Result<Box<dyn KeyValueStore>> {
+        self.open_column_family(name, &[])
+    }
+
+    fn open_append_only(&mut self, name: &str) -> Result<Box<dyn KeyValueStore>> {
+        self.open_column_family(name, &APPEND_ONLY_OPTIONS)
     }
 }
 
