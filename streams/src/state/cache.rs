@@ -122,6 +122,11 @@ impl KeyValueStore for CachedStore {
         self.inner.flush()
     }
 
+    fn seal(&mut self) -> Result<()> {
+        self.write_dirty()?;
+        self.inner.seal()
+    }
+
     fn approximate_len(&mut self) -> Result<u64> {
         self.write_dirty()?;
         self.inner.approximate_len()

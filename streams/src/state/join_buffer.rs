@@ -1,22 +1,32 @@
-//! Time-segmented buffers for stream-stream joins.
+//! Buffers for stream-stream joins, written in generations.
 //!
 //! A join buffer holds one side's records of the last `before + after + grace` of stream time:
 //! every record is written once, looked up by key within a time range, and dropped once it is
-//! too old to meet anything — by time, never by key. The layout follows Kafka Streams'
-//! segmented window stores:
+//! too old to meet anything — by time, never by key.
+//!
+//! Records are written in *generations*: the open generation takes every new record until it
+//! holds [`GENERATION_BYTES`] or spans more than the generation interval of time, then the
+//! next one opens. A record's store key starts with its generation:
 //!
 //! ```text
-//!  store key:  segment ‖ len ‖ key ‖ time ‖ seq      (segment = time / segment interval)
-//!  put:        appended to a pending batch ──(sorted, on flush or when large)──► store
-//!  fetch:      for each live segment overlapping [from, to] whose key filter may hold the key:
-//!                prefix scan  segment ‖ len ‖ key,  from `from` up to `to`
-//!  expire:     whole segments older than the horizon: one range delete each
+//!  data:  generation ‖ len ‖ key ‖ time ‖ seq  → value
+//!  meta:  generation                          → min time ‖ max time   (sorts first)
+//!  put:     appended to the open generation's pending batch
+//!  seal:    (generation full, or the task flushes) the batch, sorted ──► store, which
+//!           writes it out as its own file (RocksDB: a memtable switch and background flush)
+//!  fetch:   for each generation whose [min, max] overlaps [from, to] and whose key filter
+//!           may hold the key: prefix scan  generation ‖ len ‖ key, from `from` up to `to`
+//!  expire:  each generation whose max time is older than the horizon: one range delete
 //! ```
 //!
-//! So a record costs one store write (no time index), writes reach the store in key order
-//! (cheap memtable inserts), lookups of keys the other side never had cost no store access
-//! at all (per-segment [`KeyFilter`]s in memory), and expiry costs no scan. Segments written
-//! before a restart have no filter and are always looked up.
+//! Why generations rather than time segments: within a segment, keys arrive in random order,
+//! so each compaction of the LSM tree merges new files into all of the segment's older data
+//! and rewrites it. A generation is sealed into one file of its own and never written again,
+//! and generations do not overlap in key space, so compactions move them down the levels
+//! without rewriting them (RocksDB's trivial moves). A record costs one store write (no time index), writes reach the store in
+//! key order (cheap memtable inserts), lookups of keys the other side never had cost no
+//! store access at all (per-generation [`KeyFilter`]s in memory), and expiry costs no scan.
+//! Generations written before a restart have no filter and are always looked up.
 
 use std::collections::BTreeMap;
 
@@ -28,8 +38,9 @@ use super::key_filter::KeyFilter;
 use super::session::Entry;
 use crate::error::Result;
 
-/// Pending bytes past which writes go to the store before the next flush.
-const PENDING_LIMIT_BYTES: usize = 16 << 20;
+/// Bytes (keys and values) a generation holds before the next one opens: what fits one
+/// RocksDB memtable (16 MB, with room for its index), so a generation is one level-0 file.
+pub const GENERATION_BYTES: usize = 12 << 20;
 
 /// How far behind stream time a join buffer keeps records: beyond it a buffered record can no
 /// longer meet a record of the other side that is not late.
@@ -46,72 +57,130 @@ pub fn initial_sequence() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX / 2))
 }
 
-/// One side of a stream-stream join: `(key, time, seq) → value`, segmented by time.
+struct Generation {
+    min: i64,
+    max: i64,
+    bytes: usize,
+    /// Closed: no more records go to it.
+    sealed: bool,
+    /// `None`: written before this process opened the store.
+    filter: Option<KeyFilter>,
+}
+
+/// A generation's metadata key: its number alone, inside the generation's key range (so a
+/// generation's file holds nothing outside it), before all of its records.
+fn meta_key(generation: i64) -> Vec<u8> {
+    ts(generation).to_vec()
+}
+
+/// One side of a stream-stream join: `(key, time, seq) → value`, written in generations.
 pub struct JoinBuffer {
     store: Box<dyn KeyValueStore>,
-    segment_ms: i64,
-    /// Live segments; `None`: written before this process opened the store (no filter).
-    segments: BTreeMap<i64, Option<KeyFilter>>,
-    /// Writes not yet in the store.
+    /// Longest stretch of time one generation covers (expiry lags by at most this).
+    interval_ms: i64,
+    generations: BTreeMap<i64, Generation>,
+    /// The generation new records go to.
+    open: i64,
+    /// Writes of the open generation not yet in the store.
     pending: Vec<(Bytes, Option<Bytes>)>,
-    pending_bytes: usize,
 }
 
 impl JoinBuffer {
-    /// The segment interval Kafka Streams would pick for records kept `retention_ms`: half
-    /// the retention (a lookup spans at most three segments, expiry lags by at most half),
-    /// and at least one second.
+    /// The generation interval for records kept `retention_ms`: half the retention (expiry
+    /// lags by at most half), at least one second — Kafka Streams' segment interval.
     pub fn segment_interval(retention_ms: i64) -> i64 {
         (retention_ms / 2).max(1000)
     }
 
     /// Opens a buffer over `store` (which should be unbuffered: the buffer batches its own
-    /// writes) and finds the segments it already holds.
-    pub fn open(mut store: Box<dyn KeyValueStore>, segment_ms: i64) -> Result<JoinBuffer> {
-        let mut segments = BTreeMap::new();
+    /// writes) and reads which generations it holds.
+    pub fn open(mut store: Box<dyn KeyValueStore>, interval_ms: i64) -> Result<JoinBuffer> {
+        // Each generation's range starts with its metadata: skip from one to the next.
+        let mut generations = BTreeMap::new();
         let mut from = ts(i64::MIN).to_vec();
         loop {
             let mut found = None;
-            store.scan(&from, None, &mut |k, _| {
-                found = k.get(..8).map(read_ts);
+            store.scan(&from, None, &mut |k, v| {
+                found = Some((k.to_vec(), v.to_vec()));
                 false
             })?;
-            let Some(segment) = found else { break };
-            segments.insert(segment, None);
-            if segment == i64::MAX {
+            let Some((k, v)) = found else { break };
+            let Some(n) = k.get(..8).map(read_ts) else { break };
+            if let (8, Some(min), Some(max)) = (k.len(), v.get(..8), v.get(8..16)) {
+                generations.insert(
+                    n,
+                    Generation { min: read_ts(min), max: read_ts(max), bytes: 0, sealed: true, filter: None },
+                );
+            } else {
+                // Records without metadata cannot be placed in time: keep them findable.
+                generations.insert(
+                    n,
+                    Generation { min: i64::MIN, max: i64::MAX, bytes: 0, sealed: true, filter: None },
+                );
+            }
+            if n == i64::MAX {
                 break;
             }
-            from = ts(segment + 1).to_vec();
+            from = ts(n + 1).to_vec();
         }
-        Ok(JoinBuffer {
-            store,
-            segment_ms: segment_ms.max(1),
-            segments,
-            pending: Vec::new(),
-            pending_bytes: 0,
-        })
+        let open = generations.keys().next_back().map_or(0, |g| g + 1);
+        Ok(JoinBuffer { store, interval_ms: interval_ms.max(1), generations, open, pending: Vec::new() })
     }
 
-    fn segment_of(&self, time: i64) -> i64 {
-        time.div_euclid(self.segment_ms)
+    /// Opens the next generation if the open one is full, or `time` would stretch it past the
+    /// interval; returns the open generation's number.
+    fn roll(&mut self, time: i64) -> Result<i64> {
+        let next_capacity = match self.generations.get(&self.open) {
+            None => Some(0),
+            Some(g) => {
+                let full = g.sealed
+                    || g.bytes >= GENERATION_BYTES
+                    || time.max(g.max).saturating_sub(time.min(g.min)) > self.interval_ms;
+                full.then(|| g.filter.as_ref().map_or(0, KeyFilter::len))
+            }
+        };
+        if let Some(keys) = next_capacity {
+            self.seal()?;
+            if self.generations.contains_key(&self.open) {
+                self.open += 1;
+            }
+            let filter = Some(if keys == 0 { KeyFilter::new() } else { KeyFilter::with_capacity(keys) });
+            self.generations
+                .insert(self.open, Generation { min: time, max: time, bytes: 0, sealed: false, filter });
+        }
+        Ok(self.open)
+    }
+
+    /// Closes the open generation: its records go to the store, which may write them out
+    /// on their own (see [`KeyValueStore::seal`]).
+    fn seal(&mut self) -> Result<()> {
+        let Some(g) = self.generations.get_mut(&self.open) else { return Ok(()) };
+        if g.sealed {
+            return Ok(());
+        }
+        g.sealed = true;
+        self.write_pending()?;
+        self.store.seal()
     }
 
     /// Buffers a record.
     pub fn put(&mut self, key: &[u8], time: i64, seq: i64, value: &[u8]) -> Result<()> {
-        let segment = self.segment_of(time);
+        let open = self.roll(time)?;
         let mut k = Vec::with_capacity(key.len() + 28);
-        k.extend_from_slice(&ts(segment));
+        k.extend_from_slice(&ts(open));
         put_prefixed(&mut k, key);
         k.extend_from_slice(&ts(time));
         k.extend_from_slice(&ts(seq));
-        if let Some(filter) = self.segments.entry(segment).or_insert_with(|| Some(KeyFilter::new())) {
-            filter.insert(key);
+        let size = k.len() + value.len();
+        if let Some(g) = self.generations.get_mut(&open) {
+            g.min = g.min.min(time);
+            g.max = g.max.max(time);
+            g.bytes += size;
+            if let Some(f) = &mut g.filter {
+                f.insert(key);
+            }
         }
-        self.pending_bytes += k.len() + value.len();
         self.pending.push((Bytes::from(k), Some(Bytes::copy_from_slice(value))));
-        if self.pending_bytes >= PENDING_LIMIT_BYTES {
-            self.write_pending()?;
-        }
         Ok(())
     }
 
@@ -120,17 +189,18 @@ impl JoinBuffer {
             return Ok(());
         }
         let mut batch = std::mem::take(&mut self.pending);
-        if std::env::var("BROOK_DBG").is_ok() {
-            let v: usize = batch.iter().map(|(_, v)| v.as_ref().map_or(0, |v| v.len())).sum();
-            let k: usize = batch.iter().map(|(k, _)| k.len()).sum();
-            eprintln!(
-                "pending {} entries, key {} value {} avg",
-                batch.len(),
-                k / batch.len(),
-                v / batch.len()
-            );
+        // The time bounds of the generations written to, in the same batch as their records.
+        let mut touched: Vec<i64> = batch.iter().filter_map(|(k, _)| k.get(..8).map(read_ts)).collect();
+        touched.dedup();
+        touched.sort_unstable();
+        touched.dedup();
+        for g in touched {
+            if let Some(gen_) = self.generations.get(&g) {
+                let mut v = ts(gen_.min).to_vec();
+                v.extend_from_slice(&ts(gen_.max));
+                batch.push((Bytes::from(meta_key(g)), Some(Bytes::from(v))));
+            }
         }
-        self.pending_bytes = 0;
         // Key order makes the memtable inserts sequential; the sort is stable, so a key
         // written twice keeps its last value.
         batch.sort_by(|a, b| a.0.cmp(&b.0));
@@ -143,21 +213,21 @@ impl JoinBuffer {
         if from > to {
             return Ok(out);
         }
-        let range = self.segment_of(from)..=self.segment_of(to);
         let candidates: Vec<i64> = self
-            .segments
-            .range(range)
-            .filter(|(_, filter)| filter.as_ref().is_none_or(|f| f.may_contain(key)))
-            .map(|(&s, _)| s)
+            .generations
+            .iter()
+            .filter(|(_, g)| g.min <= to && g.max >= from)
+            .filter(|(_, g)| g.filter.as_ref().is_none_or(|f| f.may_contain(key)))
+            .map(|(&n, _)| n)
             .collect();
         if candidates.is_empty() {
             return Ok(out);
         }
         self.write_pending()?;
         let k = Bytes::copy_from_slice(key);
-        for segment in candidates {
+        for generation in candidates {
             let mut prefix = Vec::with_capacity(key.len() + 12);
-            prefix.extend_from_slice(&ts(segment));
+            prefix.extend_from_slice(&ts(generation));
             put_prefixed(&mut prefix, key);
             let mut start = prefix.clone();
             start.extend_from_slice(&ts(from));
@@ -175,40 +245,39 @@ impl JoinBuffer {
                 true
             })?;
         }
+        out.sort_by_key(|(e, _)| (e.time, e.tiebreak));
         Ok(out)
     }
 
-    /// Drops every segment whose records are all older than `before`; returns how many.
-    /// Records of a segment that is only partly older stay until the whole segment is.
+    /// Drops every generation whose records are all older than `before`; returns how many.
+    /// Records of a generation that also holds newer ones stay until all of it is old.
     pub fn expire(&mut self, before: i64) -> Result<usize> {
-        // Segment s holds [s * interval, (s + 1) * interval): all older iff s < before / interval.
-        let keep_from = self.segment_of(before);
-        let old: Vec<i64> = self.segments.range(..keep_from).map(|(&s, _)| s).collect();
-        let (Some(&first), Some(&last)) = (old.first(), old.last()) else { return Ok(0) };
-        for s in &old {
-            self.segments.remove(s);
+        let old: Vec<i64> =
+            self.generations.iter().filter(|(_, g)| g.max < before).map(|(&n, _)| n).collect();
+        if old.is_empty() {
+            return Ok(0);
         }
-        let end = ts(last.saturating_add(1));
-        self.pending.retain(|(k, _)| k.as_ref() >= end.as_slice());
-        self.pending_bytes =
-            self.pending.iter().map(|(k, v)| k.len() + v.as_ref().map_or(0, Bytes::len)).sum();
-        if last == i64::MAX {
-            self.store.delete_range(&ts(first), &[0xff; 9])?;
-        } else {
-            self.store.delete_range(&ts(first), &end)?;
+        for n in &old {
+            self.generations.remove(n);
+        }
+        self.pending.retain(|(k, _)| k.get(..8).is_none_or(|g| !old.contains(&read_ts(g))));
+        for &n in &old {
+            self.store.delete_range(&ts(n), &ts(n.saturating_add(1)))?;
         }
         Ok(old.len())
     }
 
-    /// Writes pending records and flushes the store.
+    /// Closes the open generation (so no generation spans a flush and later writes), writes
+    /// pending records and flushes the store.
     pub fn flush(&mut self) -> Result<()> {
+        self.seal()?;
         self.write_pending()?;
         self.store.flush()
     }
 
     /// Memory held by the key filters, in bytes.
     pub fn filter_bytes(&self) -> usize {
-        self.segments.values().flatten().map(KeyFilter::memory_bytes).sum()
+        self.generations.values().filter_map(|g| g.filter.as_ref()).map(KeyFilter::memory_bytes).sum()
     }
 }
 
@@ -222,26 +291,31 @@ mod tests {
     }
 
     #[test]
-    fn fetch_across_segments_in_time_order_and_expire_whole_segments() {
+    fn fetch_across_generations_in_time_order_and_expire_old_generations() {
         let mut b = JoinBuffer::open(Box::new(MemoryStore::new("b")), 1000).unwrap();
-        b.put(b"k", 2500, 3, b"c").unwrap();
-        b.put(b"k", 900, 1, b"a").unwrap();
-        b.put(b"k", 1500, 2, b"b").unwrap();
+        b.put(b"k", 2500, 3, b"c").unwrap(); // generation 0
+        b.put(b"k", 900, 1, b"a").unwrap(); // would span 1600 ms: generation 1
+        b.put(b"k", 1500, 2, b"b").unwrap(); // generation 1 spans 900..1500
         b.put(b"kk", 1500, 4, b"z").unwrap();
-        b.put(b"k", -5, 5, b"neg").unwrap();
+        b.put(b"k", -5, 5, b"neg").unwrap(); // generation 2
+        assert_eq!(b.generations.len(), 3);
         assert_eq!(times(&b.fetch(b"k", 0, 3000).unwrap()), vec![(900, 1), (1500, 2), (2500, 3)]);
         assert_eq!(times(&b.fetch(b"k", 1000, 2499).unwrap()), vec![(1500, 2)]);
         assert_eq!(times(&b.fetch(b"k", -10, 0).unwrap()), vec![(-5, 5)]);
         assert!(b.fetch(b"absent", i64::MIN, i64::MAX).unwrap().is_empty());
         assert_eq!(b.fetch(b"kk", 0, 3000).unwrap()[0].1, Bytes::from_static(b"z"));
-        // Segments -1 and 0 end at or before 1000; segment 1 holds 1500, which is not all old.
+        // Generations 1 (up to 1500) and 2 (-5) are all older than 1600; generation 0 is not.
         assert_eq!(b.expire(1600).unwrap(), 2);
-        assert_eq!(times(&b.fetch(b"k", i64::MIN, i64::MAX).unwrap()), vec![(1500, 2), (2500, 3)]);
+        assert_eq!(times(&b.fetch(b"k", i64::MIN, i64::MAX).unwrap()), vec![(2500, 3)]);
+        assert!(b.fetch(b"kk", i64::MIN, i64::MAX).unwrap().is_empty());
         assert_eq!(b.expire(1600).unwrap(), 0);
+        // New records go to a new generation, found together with the old one.
+        b.put(b"k", 2600, 6, b"d").unwrap();
+        assert_eq!(times(&b.fetch(b"k", 0, 3000).unwrap()), vec![(2500, 3), (2600, 6)]);
     }
 
     #[test]
-    fn reopening_finds_the_segments_and_looks_them_up_without_filters() {
+    fn reopening_finds_the_generations_and_looks_them_up_without_filters() {
         use crate::state::StateBackend;
         let dir = tempfile::tempdir().unwrap();
         let mut store = crate::state::rocksdb::RocksDbBackend::new(dir.path(), 8 << 20);
@@ -250,9 +324,13 @@ mod tests {
         b.put(b"k", 5100, 2, b"b").unwrap();
         b.flush().unwrap();
         let mut again = JoinBuffer::open(store.open("j").unwrap(), 1000).unwrap();
-        assert_eq!(again.segments.keys().copied().collect::<Vec<_>>(), vec![0, 5]);
+        assert_eq!(again.generations.keys().copied().collect::<Vec<_>>(), vec![0, 1]);
+        assert!(again.generations.values().all(|g| g.filter.is_none()));
         assert_eq!(times(&again.fetch(b"k", 0, 10_000).unwrap()), vec![(100, 1), (5100, 2)]);
+        // Records after the restart open a new generation, with a filter.
+        again.put(b"k", 5200, 3, b"c").unwrap();
+        assert_eq!(again.open, 2);
         assert_eq!(again.expire(1000).unwrap(), 1);
-        assert_eq!(times(&again.fetch(b"k", 0, 10_000).unwrap()), vec![(5100, 2)]);
+        assert_eq!(times(&again.fetch(b"k", 0, 10_000).unwrap()), vec![(5100, 2), (5200, 3)]);
     }
 }

@@ -72,7 +72,22 @@ impl Default for KeyFilter {
 impl KeyFilter {
     /// An empty filter.
     pub fn new() -> KeyFilter {
-        KeyFilter { parts: Vec::new() }
+        KeyFilter::with_capacity(FIRST_CAPACITY)
+    }
+
+    /// An empty filter sized for `keys` keys before it has to grow.
+    pub fn with_capacity(keys: usize) -> KeyFilter {
+        KeyFilter { parts: vec![Part::new(keys.max(1024))] }
+    }
+
+    /// Keys inserted.
+    pub fn len(&self) -> usize {
+        self.parts.iter().map(|p| p.len).sum()
+    }
+
+    /// Whether no key was inserted.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Records a key.
@@ -129,6 +144,7 @@ mod tests {
         let false_positives = (n..2 * n).filter(|i| f.may_contain(&i.to_be_bytes())).count();
         // Every part adds its own ~1 % at most; five parts stay well under 5 %.
         assert!(false_positives < (n / 20) as usize, "{false_positives} false positives of {n}");
+        assert_eq!(f.len(), n as usize);
         assert!(!KeyFilter::new().may_contain(b"anything"));
     }
 }

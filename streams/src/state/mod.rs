@@ -48,6 +48,12 @@ pub trait KeyValueStore {
     fn delete_range(&mut self, from: &[u8], to: &[u8]) -> Result<()>;
     /// Makes writes durable (backend-defined).
     fn flush(&mut self) -> Result<()>;
+    /// Marks the writes so far as a unit that will be removed together (a join buffer's
+    /// generation): a backend may start writing them out now, in the background, so they do
+    /// not share files with later writes. Not a durability point. By default nothing.
+    fn seal(&mut self) -> Result<()> {
+        Ok(())
+    }
     /// Rough number of entries.
     fn approximate_len(&mut self) -> Result<u64>;
     /// Applies puts (`Some`) and deletes (`None`) together; backends override this with a
@@ -137,6 +143,9 @@ impl KeyValueStore for SharedStore {
     }
     fn flush(&mut self) -> Result<()> {
         self.store.borrow_mut().flush()
+    }
+    fn seal(&mut self) -> Result<()> {
+        self.store.borrow_mut().seal()
     }
     fn approximate_len(&mut self) -> Result<u64> {
         self.store.borrow_mut().approximate_len()

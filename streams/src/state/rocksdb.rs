@@ -10,8 +10,8 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 use rocksdb::{
-    BlockBasedOptions, Cache, DBCompressionType, DBWithThreadMode, MultiThreaded, Options, WriteBatch,
-    WriteOptions,
+    BlockBasedOptions, Cache, DBCompressionType, DBWithThreadMode, FlushOptions, MultiThreaded, Options,
+    WriteBatch, WriteOptions,
 };
 
 use super::{KeyValueStore, StateBackend};
@@ -91,10 +91,16 @@ fn state_err(path: &Path, e: rocksdb::Error) -> Error {
 /// data is removed by range long before leveled compaction would pay off, and they are
 /// rarely read, so level 0 may hold many more files before it is compacted. These are
 /// mutable options, so they apply to column families created before as well.
-const APPEND_ONLY_OPTIONS: [(&str, &str); 3] = [
+const APPEND_ONLY_OPTIONS: [(&str, &str); 4] = [
     ("level0_file_num_compaction_trigger", "16"),
     ("level0_slowdown_writes_trigger", "40"),
     ("level0_stop_writes_trigger", "64"),
+    // A file whose compression differs from its target level's cannot be moved there
+    // without a rewrite; short-lived data is not worth compressing anyway.
+    (
+        "compression_per_level",
+        "kNoCompression:kNoCompression:kNoCompression:kNoCompression:kNoCompression:kNoCompression:kNoCompression",
+    ),
 ];
 
 impl RocksDbBackend {
@@ -107,9 +113,10 @@ impl RocksDbBackend {
             })?;
         }
         if !tuning.is_empty() {
-            let cf = db
-                .cf_handle(name)
-                .ok_or_else(|| Error::State { store: name.to_string(), reason: "column family vanished".into() })?;
+            let cf = db.cf_handle(name).ok_or_else(|| Error::State {
+                store: name.to_string(),
+                reason: "column family vanished".into(),
+            })?;
             db.set_options_cf(&cf, tuning)
                 .map_err(|e| Error::State { store: name.to_string(), reason: format!("tuning: {e}") })?;
         }
@@ -198,9 +205,20 @@ impl KeyValueStore for RocksDbStore {
         self.db.flush_cf(&cf).map_err(|e| self.err(e))
     }
 
+    fn seal(&mut self) -> Result<()> {
+        // Switch to a new memtable now and flush the old one in the background: its keys then
+        // make their own level-0 file, which later compactions can move without rewriting.
+        let cf = self.db.cf_handle(&self.name).ok_or_else(|| self.err("column family vanished"))?;
+        let mut opts = FlushOptions::default();
+        opts.set_wait(false);
+        self.db.flush_cf_opt(&cf, &opts).map_err(|e| self.err(e))
+    }
+
     fn write_batch(&mut self, entries: Vec<(Bytes, Option<Bytes>)>) -> Result<()> {
         let cf = self.db.cf_handle(&self.name).ok_or_else(|| self.err("column family vanished"))?;
-        let mut batch = WriteBatch::default();
+        // Sized up front: growing the batch's buffer would copy it again and again.
+        let bytes: usize = entries.iter().map(|(k, v)| k.len() + v.as_ref().map_or(0, Bytes::len) + 12).sum();
+        let mut batch = WriteBatch::with_capacity_bytes(bytes + 12);
         for (k, v) in &entries {
             match v {
                 Some(v) => batch.put_cf(&cf, k, v),

@@ -37,6 +37,47 @@ fn stream_stream_inner_join_respects_the_window() {
 }
 
 #[test]
+fn stream_stream_join_buffers_survive_a_restart_on_rocksdb() {
+    let dir = tempfile::tempdir().unwrap();
+    let topology = || {
+        let b = StreamsBuilder::new();
+        let l = b.stream::<String, String>("left");
+        let r = b.stream::<String, String>("right");
+        l.join(&r, |a, b| format!("{a}+{b}"), JoinWindows::of_time_difference(10)).to("out");
+        b.build().unwrap()
+    };
+    let config = TestDriverConfig {
+        state: brook_streams::state::StateConfig::rocksdb(dir.path()),
+        ..TestDriverConfig::default()
+    };
+    let mut d = TopologyTestDriver::with_config(topology(), config.clone()).unwrap();
+    put(&mut d, "left", "k", "L1", 1000);
+    put(&mut d, "left", "k", "L2", 1005);
+    put(&mut d, "left", "x", "L3", 1006);
+    d.flush().unwrap();
+    drop(d);
+
+    let mut d = TopologyTestDriver::with_config(topology(), config).unwrap();
+    // Buffered before the restart, found after it (the buffer reopened its generations).
+    put(&mut d, "right", "k", "R1", 1008);
+    put(&mut d, "left", "k", "L4", 1009); // after the restart: matches R1 too
+    // Far ahead: the old generations expire, and R2 is late (dropped before any lookup).
+    put(&mut d, "left", "z", "L5", 9000);
+    put(&mut d, "right", "k", "R2", 1010);
+    put(&mut d, "right", "x", "R3", 9001);
+    put(&mut d, "left", "x", "L6", 9002);
+    assert_eq!(
+        out(&mut d, "out"),
+        vec![
+            ("k".into(), "L1+R1".into(), 1008),
+            ("k".into(), "L2+R1".into(), 1008),
+            ("k".into(), "L4+R1".into(), 1009),
+            ("x".into(), "L6+R3".into(), 9002),
+        ]
+    );
+}
+
+#[test]
 fn left_and_outer_joins_emit_unmatched_only_after_the_window_closes() {
     let b = StreamsBuilder::new();
     let l = b.stream::<String, String>("left");
