@@ -8,9 +8,10 @@
 //!   vectorized over the batch.
 //! * table-table: both sides kept; a change on either side is joined with the other side's
 //!   current row; a result that disappears is retracted with a tombstone.
-//! * stream-stream: both sides buffered by key and time (`KeyTimeStore`), matched within
-//!   `WITHIN`; unmatched rows of outer sides are emitted with nulls once their window closed
-//!   (the DSL's rule, Kafka Streams' since 3.1).
+//! * stream-stream: both sides buffered (`JoinBuffer`: written in generations, looked up by
+//!   key and time) with only the columns read above the join, matched within `WITHIN`;
+//!   unmatched rows of outer sides are kept by key and time (`KeyTimeStore`) and emitted with
+//!   nulls once their window closed (the DSL's rule, Kafka Streams' since 3.1).
 //! * foreign key (single partition): the left table's rows are indexed by foreign key, so a
 //!   change of a right row reaches every left row pointing at it.
 

@@ -2,7 +2,9 @@
 //!
 //! Entries are addressed by `(key, time, tiebreak)`:
 //! * sessions: time = session end, tiebreak = session start;
-//! * stream-stream join buffers: time = record timestamp, tiebreak = a sequence number.
+//! * outer stream-stream joins' rows still without a partner: time = record timestamp,
+//!   tiebreak = a sequence number (the join buffers themselves are
+//!   [`JoinBuffer`](super::join_buffer::JoinBuffer)s).
 //!
 //! The primary store is key-first (`len ‖ key ‖ time ‖ tiebreak`), so all entries of a key are
 //! one prefix scan. A second store indexes by time (`time ‖ len ‖ key ‖ tiebreak`), so entries
