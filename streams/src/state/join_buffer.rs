@@ -33,9 +33,9 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 
 use super::KeyValueStore;
-use super::encoding::{prefix_end, put_prefixed, read_ts, ts};
+use super::encoding::{put_prefixed, read_ts, ts};
 use super::key_filter::KeyFilter;
-use super::session::Entry;
+use super::session::{Entry, scan_times};
 use crate::error::Result;
 
 /// Bytes (keys and values) a generation holds before the next one opens: what fits one
@@ -229,21 +229,7 @@ impl JoinBuffer {
             let mut prefix = Vec::with_capacity(key.len() + 12);
             prefix.extend_from_slice(&ts(generation));
             put_prefixed(&mut prefix, key);
-            let mut start = prefix.clone();
-            start.extend_from_slice(&ts(from));
-            let end = prefix_end(&prefix);
-            self.store.scan(&start, end.as_deref(), &mut |raw, v| {
-                let rest = &raw[prefix.len()..];
-                let time = read_ts(rest);
-                if time > to {
-                    return false;
-                }
-                out.push((
-                    Entry { key: k.clone(), time, tiebreak: read_ts(&rest[8..]) },
-                    Bytes::copy_from_slice(v),
-                ));
-                true
-            })?;
+            scan_times(self.store.as_mut(), &prefix, &k, from, to, &mut out)?;
         }
         out.sort_by_key(|(e, _)| (e.time, e.tiebreak));
         Ok(out)

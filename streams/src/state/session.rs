@@ -55,6 +55,33 @@ fn time_first(key: &[u8], time: i64, tiebreak: i64) -> Vec<u8> {
     out
 }
 
+/// Appends to `out` the entries stored as `prefix ‖ time ‖ tiebreak` with time in
+/// `[from, to]`, in key order, addressed to `key`.
+pub(super) fn scan_times(
+    store: &mut dyn KeyValueStore,
+    prefix: &[u8],
+    key: &Bytes,
+    from: i64,
+    to: i64,
+    out: &mut Vec<(Entry, Bytes)>,
+) -> Result<()> {
+    let mut start = prefix.to_vec();
+    start.extend_from_slice(&ts(from));
+    let end = prefix_end(prefix);
+    store.scan(&start, end.as_deref(), &mut |raw, v| {
+        let rest = &raw[prefix.len()..];
+        let time = read_ts(rest);
+        if time > to {
+            return false;
+        }
+        out.push((
+            Entry { key: key.clone(), time, tiebreak: read_ts(&rest[8..]) },
+            Bytes::copy_from_slice(v),
+        ));
+        true
+    })
+}
+
 impl KeyTimeStore {
     /// Builds the layout over two stores (primary and time index).
     pub fn new(by_key: Box<dyn KeyValueStore>, by_time: Box<dyn KeyValueStore>) -> Self {
@@ -78,23 +105,8 @@ impl KeyTimeStore {
     pub fn fetch(&mut self, key: &[u8], from: i64, to: i64) -> Result<Vec<(Entry, Bytes)>> {
         let mut prefix = Vec::with_capacity(key.len() + 4);
         put_prefixed(&mut prefix, key);
-        let mut start = prefix.clone();
-        start.extend_from_slice(&ts(from));
-        let end = prefix_end(&prefix);
         let mut out = Vec::new();
-        let k = Bytes::copy_from_slice(key);
-        self.by_key.scan(&start, end.as_deref(), &mut |raw, v| {
-            let rest = &raw[prefix.len()..];
-            let time = read_ts(rest);
-            if time > to {
-                return false;
-            }
-            out.push((
-                Entry { key: k.clone(), time, tiebreak: read_ts(&rest[8..]) },
-                Bytes::copy_from_slice(v),
-            ));
-            true
-        })?;
+        scan_times(self.by_key.as_mut(), &prefix, &Bytes::copy_from_slice(key), from, to, &mut out)?;
         Ok(out)
     }
 
