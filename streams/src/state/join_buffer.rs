@@ -260,11 +260,6 @@ impl JoinBuffer {
         self.write_pending()?;
         self.store.flush()
     }
-
-    /// Memory held by the key filters, in bytes.
-    pub fn filter_bytes(&self) -> usize {
-        self.generations.values().filter_map(|g| g.filter.as_ref()).map(KeyFilter::memory_bytes).sum()
-    }
 }
 
 #[cfg(test)]

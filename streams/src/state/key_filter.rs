@@ -108,11 +108,6 @@ impl KeyFilter {
         let h = hash(key);
         self.parts.iter().any(|p| p.may_contain(h))
     }
-
-    /// Bytes of memory the filter uses.
-    pub fn memory_bytes(&self) -> usize {
-        self.parts.iter().map(|p| p.blocks.len() * 64).sum()
-    }
 }
 
 fn hash(key: &[u8]) -> u64 {
