@@ -189,17 +189,12 @@ impl JoinBuffer {
             return Ok(());
         }
         let mut batch = std::mem::take(&mut self.pending);
-        // The time bounds of the generations written to, in the same batch as their records.
-        let mut touched: Vec<i64> = batch.iter().filter_map(|(k, _)| k.get(..8).map(read_ts)).collect();
-        touched.dedup();
-        touched.sort_unstable();
-        touched.dedup();
-        for g in touched {
-            if let Some(gen_) = self.generations.get(&g) {
-                let mut v = ts(gen_.min).to_vec();
-                v.extend_from_slice(&ts(gen_.max));
-                batch.push((Bytes::from(meta_key(g)), Some(Bytes::from(v))));
-            }
+        // Pending records all belong to the open generation (sealing writes them out): its
+        // time bounds go in the same batch.
+        if let Some(g) = self.generations.get(&self.open) {
+            let mut v = ts(g.min).to_vec();
+            v.extend_from_slice(&ts(g.max));
+            batch.push((Bytes::from(meta_key(self.open)), Some(Bytes::from(v))));
         }
         // Key order makes the memtable inserts sequential; the sort is stable, so a key
         // written twice keeps its last value.
