@@ -202,7 +202,22 @@ fn description(d: &crate::engine::SourceDescription) -> Value {
         "partitions": d.partitions,
         "replication": 1,
         "extended": d.extended,
-        "statistics": if d.extended { format!("total-messages: {}", d.records) } else { String::new() },
+        "statistics": match &d.runtime {
+            Some(m) if d.extended => format!(
+                "total-messages: {} records-processed: {} records-written: {}",
+                d.records, m.records_in, m.records_out
+            ),
+            _ if d.extended => format!("total-messages: {}", d.records),
+            _ => String::new(),
+        },
+        "errorStats": match &d.runtime {
+            Some(m) if d.extended => format!(
+                "records-skipped: {} late-records-dropped: {}",
+                m.records_skipped, m.late_records_dropped
+            ),
+            _ => String::new(),
+        },
+        "lateRecordsDropped": d.runtime.map(|m| m.late_records_dropped),
     })
 }
 

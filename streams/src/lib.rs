@@ -16,6 +16,7 @@
 //! * [`topology`] — what a front end (DSL or SQL) hands to the runtime.
 //! * [`runtime`] — threads that run tasks against an embedded broker or a Kafka cluster.
 //! * [`test_driver`] — a deterministic, single-threaded driver for tests.
+//! * [`time`] — event time: watermarks across partitions and repartition topics, idleness.
 //! * [`state`] — key-value, window and session stores; RocksDB and in-memory.
 //! * [`operator`] — the stateful operators.
 //! * [`serde`] — serdes compatible with Kafka's standard serializers.
@@ -29,6 +30,7 @@ pub mod serde;
 pub mod state;
 pub mod task;
 pub mod test_driver;
+pub mod time;
 pub mod topology;
 
 pub use error::{Error, Result};

@@ -3,7 +3,7 @@
 //! A [`TaskBuilder`] is what a sub-topology factory gets when the runtime (or the test driver)
 //! creates a task: the task id, the application id for naming internal topics, and the task's
 //! state stores. A [`TaskContext`] is what processors get on every call: where to send output
-//! records, the task's stream time, the current input record's metadata, and counters.
+//! records, the task's event time, the current input record's metadata, and counters.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -162,7 +162,9 @@ pub struct TaskContext {
     pub current: RecordMeta,
     /// Records skipped since the runtime last drained this list.
     pub errors: Vec<ProcessingError>,
-    stream_time: i64,
+    watermark: i64,
+    batch_cap: i64,
+    batch_seen: i64,
     wall_clock: i64,
 }
 
@@ -175,7 +177,9 @@ impl TaskContext {
             metrics: TaskMetrics::default(),
             current: RecordMeta::default(),
             errors: Vec::new(),
-            stream_time: i64::MIN,
+            watermark: i64::MIN,
+            batch_cap: i64::MAX,
+            batch_seen: i64::MIN,
             wall_clock: 0,
         }
     }
@@ -186,16 +190,40 @@ impl TaskContext {
         self.output.push(record);
     }
 
-    /// The largest timestamp this task has processed (`i64::MIN` before the first record).
-    pub fn stream_time(&self) -> i64 {
-        self.stream_time
+    /// The task's event time (its watermark, see [`crate::time`]) before the current batch:
+    /// windows that ended `grace` before it are closed. `i64::MIN` until every input has made
+    /// progress.
+    pub fn watermark(&self) -> i64 {
+        self.watermark
     }
 
-    /// Advances stream time (never moves it back).
+    /// The event time an operator may assume once it has seen a record at `timestamp` in the
+    /// current batch: the record's time, but never less than the watermark and never more
+    /// than the other inputs of the task have reached ([`crate::time::TaskTime::cap`]).
+    /// Operators keep the largest value they got as their own time, so records later in the
+    /// same batch are judged as they would be one by one.
+    pub fn time_after(&self, timestamp: i64) -> i64 {
+        self.watermark.max(timestamp.min(self.batch_cap))
+    }
+
+    /// Source processors call this with the event time of each record they read (after
+    /// timestamp extraction); the runtime moves the source's time with it.
     pub fn observe_time(&mut self, timestamp: i64) {
-        if timestamp > self.stream_time {
-            self.stream_time = timestamp;
+        if timestamp > self.batch_seen {
+            self.batch_seen = timestamp;
         }
+    }
+
+    /// Sets the watermark and the cap of the next batch (runtime only).
+    pub fn begin_batch(&mut self, watermark: i64, cap: i64) {
+        self.watermark = watermark;
+        self.batch_cap = cap;
+        self.batch_seen = i64::MIN;
+    }
+
+    /// The largest event time source processors observed in the batch (runtime only).
+    pub fn end_batch(&mut self) -> i64 {
+        std::mem::replace(&mut self.batch_seen, i64::MIN)
     }
 
     /// Wall-clock time as the runtime (or test driver) sees it, in ms.

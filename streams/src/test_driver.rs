@@ -1,12 +1,14 @@
 //! A deterministic test driver, in the spirit of Kafka Streams' `TopologyTestDriver`.
 //!
 //! It instantiates every task of a topology in the calling thread, with in-memory (or RocksDB)
-//! state, and no broker and no threads. [`TopologyTestDriver::pipe`] hands a record to the
-//! task that owns its partition, processes it, advances that task's stream time, and routes
-//! every output record: records for topics the topology itself reads (repartition topics,
-//! through-topics) are processed immediately, in FIFO order; everything else is captured for
-//! [`TopologyTestDriver::read_output`]. Time only moves with the records piped in (stream time)
-//! and [`TopologyTestDriver::advance_wall_clock`], so results are fully reproducible.
+//! state, and no broker and no threads — each task the runtime's own [`RunningTask`], so event
+//! time works exactly as in production. [`TopologyTestDriver::pipe`] hands a record to the
+//! task that owns its partition, processes it, and routes every output record: records for
+//! topics the topology itself reads (repartition topics, through-topics, and the watermark
+//! reports that go with them) are processed immediately, in FIFO order; everything else is
+//! captured for [`TopologyTestDriver::read_output`]. Event time moves only with the records
+//! piped in, and idle inputs only with [`TopologyTestDriver::advance_wall_clock`], so results
+//! are fully reproducible.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -17,17 +19,14 @@ use brook_broker::partitioner::partition_for_key;
 
 use crate::error::{Error, Result};
 use crate::record::{Header, InputRecord, OutputRecord, Record};
+use crate::runtime::task_runner::{EventTiming, RunningTask};
 use crate::serde::SerdeRef;
 use crate::state::memory::MemoryBackend;
 use crate::state::rocksdb::RocksDbBackend;
 use crate::state::{StateBackend, StateConfig};
-use crate::task::{TaskBuilder, TaskContext, TaskId, TaskMetrics};
-use crate::topology::{TaskProcessor, Topology};
-
-struct DriverTask {
-    processor: Box<dyn TaskProcessor>,
-    ctx: TaskContext,
-}
+use crate::task::{TaskBuilder, TaskId, TaskMetrics};
+use crate::time::{REPORT_HEADER, time_plan};
+use crate::topology::Topology;
 
 /// Options for the test driver.
 #[derive(Debug, Clone)]
@@ -40,6 +39,10 @@ pub struct TestDriverConfig {
     pub partitions: HashMap<String, i32>,
     /// State backend for tasks.
     pub state: StateConfig,
+    /// How long (on the driver's wall clock) an input partition that received nothing holds
+    /// back event time before it is idle: see [`crate::time`]. The wall clock starts at 0 and
+    /// moves only with [`TopologyTestDriver::advance_wall_clock`].
+    pub max_task_idle_ms: i64,
 }
 
 impl Default for TestDriverConfig {
@@ -49,6 +52,7 @@ impl Default for TestDriverConfig {
             default_partitions: 1,
             partitions: HashMap::new(),
             state: StateConfig::Memory,
+            max_task_idle_ms: crate::runtime::DEFAULT_MAX_TASK_IDLE_MS,
         }
     }
 }
@@ -57,7 +61,7 @@ impl Default for TestDriverConfig {
 pub struct TopologyTestDriver {
     topology: Topology,
     config: TestDriverConfig,
-    tasks: BTreeMap<TaskId, DriverTask>,
+    tasks: BTreeMap<TaskId, RunningTask>,
     /// topic → (sub-topology, source index) pairs that read it.
     readers: HashMap<String, Vec<(usize, usize)>>,
     offsets: HashMap<(String, i32), i64>,
@@ -75,6 +79,13 @@ impl TopologyTestDriver {
     /// A driver with explicit options.
     pub fn with_config(mut topology: Topology, config: TestDriverConfig) -> Result<Self> {
         topology.resolve_names(&config.application_id);
+        let plan = time_plan(&topology, &config.application_id, |t| partitions_of(&config, t));
+        // Every change is delivered at once: report every watermark change, and only then.
+        let timing = EventTiming {
+            idle_timeout_ms: config.max_task_idle_ms,
+            report_interval_ms: 0,
+            heartbeat_ms: i64::MAX,
+        };
         let mut readers: HashMap<String, Vec<(usize, usize)>> = HashMap::new();
         let mut tasks = BTreeMap::new();
         for sub in &topology.subtopologies {
@@ -104,10 +115,15 @@ impl TopologyTestDriver {
                 };
                 let mut builder = TaskBuilder::new(id, &config.application_id, backend.as_mut(), cache);
                 let processor = (sub.factory)(&mut builder)?;
-                tasks.insert(id, DriverTask { processor, ctx: TaskContext::new(id) });
+                let positions = vec![0; sub.sources.len()];
+                let mut task =
+                    RunningTask::new(id, sub.sources.clone(), positions, processor, &plan[sub.id], timing, 0);
+                // Nothing is ever in flight: every reader is at its partition's end.
+                task.caught_up.iter_mut().for_each(|c| *c = true);
+                tasks.insert(id, task);
             }
         }
-        Ok(TopologyTestDriver {
+        let mut driver = TopologyTestDriver {
             topology,
             config,
             tasks,
@@ -116,7 +132,10 @@ impl TopologyTestDriver {
             outputs: HashMap::new(),
             round_robin: 0,
             wall_clock: 0,
-        })
+        };
+        // First reports (and windows an idle timeout of 0 lets close) go out now.
+        driver.tick()?;
+        Ok(driver)
     }
 
     /// Pipes one raw record into `topic` (partitioned by its key, like a Kafka producer).
@@ -136,14 +155,7 @@ impl TopologyTestDriver {
             timestamp,
             headers,
         };
-        let mut queue = VecDeque::from([out]);
-        let mut first = true;
-        while let Some(rec) = queue.pop_front() {
-            let deliver_only = first;
-            first = false;
-            self.route(rec, &mut queue, deliver_only)?;
-        }
-        Ok(())
+        self.deliver(VecDeque::from([(out, true)]))
     }
 
     /// Pipes a typed record.
@@ -165,17 +177,41 @@ impl TopologyTestDriver {
         self.pipe_raw(topic, k.as_deref(), v.as_deref(), timestamp, Vec::new())
     }
 
-    /// Delivers a record to the tasks reading its topic, and captures it unless it is the
-    /// initial input.
-    fn route(
-        &mut self,
-        mut rec: OutputRecord,
-        queue: &mut VecDeque<OutputRecord>,
-        input: bool,
-    ) -> Result<()> {
+    /// Delivers records (and everything they cause) in FIFO order; `true` marks the piped
+    /// input, which is not captured as output.
+    fn deliver(&mut self, mut queue: VecDeque<(OutputRecord, bool)>) -> Result<()> {
+        while let Some((rec, input)) = queue.pop_front() {
+            for task in self.route(rec, input)? {
+                self.run(task, &mut queue)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Processes what `task` has buffered and queues its outputs.
+    fn run(&mut self, id: TaskId, queue: &mut VecDeque<(OutputRecord, bool)>) -> Result<()> {
+        let task = self.tasks.get_mut(&id).ok_or_else(|| Error::Topology(format!("no task {id}")))?;
+        task.process_buffered(self.wall_clock)?;
+        queue.extend(task.ctx.output.drain(..).map(|r| (r, false)));
+        Ok(())
+    }
+
+    /// Lets every task look at the time again (idleness, reports) and delivers the results.
+    fn tick(&mut self) -> Result<()> {
+        let mut queue = VecDeque::new();
+        let ids: Vec<TaskId> = self.tasks.keys().copied().collect();
+        for id in ids {
+            self.run(id, &mut queue)?;
+        }
+        self.deliver(queue)
+    }
+
+    /// Appends a record to its topic partition and buffers it in the tasks reading it, which
+    /// it returns; captures it unless it is the initial input or a watermark report.
+    fn route(&mut self, mut rec: OutputRecord, input: bool) -> Result<Vec<TaskId>> {
         if let Some(cb) = self.topology.callback(&rec.topic) {
             cb(&rec);
-            return Ok(());
+            return Ok(Vec::new());
         }
         let partitions = partitions_of(&self.config, &rec.topic);
         let partition = match (rec.partition, &rec.key) {
@@ -190,10 +226,11 @@ impl TopologyTestDriver {
         let offset_slot = self.offsets.entry((rec.topic.clone(), partition)).or_insert(0);
         let offset = *offset_slot;
         *offset_slot += 1;
-        if !input {
+        let report = rec.headers.first().is_some_and(|h| h.key.as_ref() == REPORT_HEADER);
+        if !input && !report {
             self.outputs.entry(rec.topic.clone()).or_default().push_back(rec.clone());
         }
-        let Some(readers) = self.readers.get(&rec.topic).cloned() else { return Ok(()) };
+        let Some(readers) = self.readers.get(&rec.topic).cloned() else { return Ok(Vec::new()) };
         let topic: Arc<str> = Arc::from(rec.topic.as_str());
         let input_record = InputRecord {
             topic,
@@ -204,31 +241,29 @@ impl TopologyTestDriver {
             value: rec.value,
             headers: rec.headers,
         };
+        let mut reached = Vec::with_capacity(readers.len());
         for (sub, source) in readers {
             let id = TaskId { subtopology: sub, partition };
             let task = self.tasks.get_mut(&id).ok_or_else(|| {
                 Error::Topology(format!("no task {id} for {}-{partition}", input_record.topic))
             })?;
-            task.ctx.set_wall_clock(self.wall_clock);
-            task.ctx.current = crate::task::RecordMeta {
-                topic: input_record.topic.clone(),
-                partition,
-                offset,
-                timestamp: input_record.timestamp,
-            };
-            task.ctx.metrics.records_in += 1;
-            task.processor.process(source, std::slice::from_ref(&input_record), &mut task.ctx)?;
-            task.ctx.observe_time(input_record.timestamp);
-            let st = task.ctx.stream_time();
-            task.processor.advance(st, &mut task.ctx)?;
-            queue.extend(task.ctx.output.drain(..));
+            task.push(source, std::iter::once(input_record.clone()), self.wall_clock);
+            reached.push(id);
         }
-        Ok(())
+        Ok(reached)
     }
 
-    /// Moves wall-clock time forward (for wall-clock punctuation).
-    pub fn advance_wall_clock(&mut self, ms: i64) {
+    /// Moves wall-clock time forward (for wall-clock punctuation and idle inputs), and lets
+    /// every task act on it: inputs that received nothing for `max_task_idle_ms` go idle, so
+    /// event time (and EMIT FINAL windows) can move on without them.
+    pub fn advance_wall_clock(&mut self, ms: i64) -> Result<()> {
         self.wall_clock += ms;
+        self.tick()
+    }
+
+    /// The watermark of every task.
+    pub fn watermarks(&self) -> BTreeMap<TaskId, i64> {
+        self.tasks.iter().map(|(id, t)| (*id, t.time().watermark())).collect()
     }
 
     /// Takes every record written to `topic` so far.
@@ -284,7 +319,7 @@ impl TopologyTestDriver {
     /// Flushes every task (as the runtime does before committing).
     pub fn flush(&mut self) -> Result<()> {
         for t in self.tasks.values_mut() {
-            t.processor.flush(&mut t.ctx)?;
+            t.flush()?;
         }
         Ok(())
     }

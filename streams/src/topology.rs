@@ -132,6 +132,11 @@ impl Topology {
         v
     }
 
+    /// The full names of the internal topics, for an application id.
+    pub fn internal_topic_names(&self, application_id: &str) -> Vec<String> {
+        self.internal_topics.iter().map(|t| format!("{application_id}-{}", t.suffix)).collect()
+    }
+
     /// The callback registered for a sink name, if any.
     pub fn callback(&self, name: &str) -> Option<&CallbackSink> {
         self.callbacks.iter().find(|(n, _)| n == name).map(|(_, c)| c)

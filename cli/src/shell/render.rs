@@ -257,6 +257,10 @@ fn description(out: &mut dyn Write, d: &Value) -> std::io::Result<()> {
         writeln!(out, "Queries that read from this source : {}", ids("readQueries"))?;
         writeln!(out, "Queries that write into this source: {}", ids("writeQueries"))?;
         writeln!(out, "Partitions: {}, {}", field(d, "partitions"), field(d, "statistics"))?;
+        let errors = field(d, "errorStats");
+        if !errors.is_empty() {
+            writeln!(out, "Errors: {errors}")?;
+        }
     }
     Ok(())
 }

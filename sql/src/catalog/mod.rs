@@ -55,6 +55,8 @@ pub struct QueryInfo {
     pub sources: Vec<String>,
     /// State.
     pub state: QueryState,
+    /// `max.task.idle.ms` it was created with.
+    pub max_task_idle: std::time::Duration,
 }
 
 /// Streams, tables, types, variables and queries.

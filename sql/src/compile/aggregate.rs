@@ -36,6 +36,7 @@ use datafusion::arrow::datatypes::{Int64Type, SchemaRef};
 use datafusion::arrow::row::{RowConverter, SortField};
 use rustc_hash::FxHashMap;
 
+use super::log::LateLog;
 use super::operator::{Down, Operator};
 use crate::error::{Error, Result};
 use crate::functions::AggFunc;
@@ -79,6 +80,7 @@ pub(crate) struct AggregateOp {
     touched_mark: Vec<u32>,
     generation: u32,
     buf: Vec<u8>,
+    late: LateLog,
     down: Down,
 }
 
@@ -96,6 +98,7 @@ impl AggregateOp {
         schema: SchemaRef,
         store: StoreRef,
         meta_store: StoreRef,
+        late: LateLog,
         down: Down,
     ) -> Result<Self> {
         let key_conv = RowConverter::new(group_types.into_iter().map(SortField::new).collect())?;
@@ -129,6 +132,7 @@ impl AggregateOp {
             touched_mark: Vec::new(),
             generation: 0,
             buf: Vec::new(),
+            late,
             down,
         })
     }
@@ -355,15 +359,12 @@ impl Operator for AggregateOp {
         let mut pair_rows: Vec<u32> = Vec::with_capacity(n);
         let mut pair_slots: Vec<u32> = Vec::with_capacity(n);
         let mut touched: Vec<u32> = Vec::new();
-        let mut late = 0u64;
         for r in 0..n {
             if any_null && group_cols.iter().any(|c| c.is_null(r)) {
                 continue;
             }
             let t = times.value(r);
-            if t > self.observed {
-                self.observed = t;
-            }
+            self.observed = self.observed.max(ctx.time_after(t));
             let key = rows.row(r);
             match self.window {
                 None => {
@@ -420,13 +421,11 @@ impl Operator for AggregateOp {
                         start += advance;
                     }
                     if was_late && !any {
-                        late += 1;
+                        let end = t.div_euclid(advance) * advance + size;
+                        self.late.dropped(ctx, t, end, self.observed);
                     }
                 }
             }
-        }
-        for _ in 0..late {
-            ctx.record_late();
         }
         if pair_rows.is_empty() && undo_rows.is_empty() {
             return Ok(());
@@ -466,10 +465,12 @@ impl Operator for AggregateOp {
     }
 
     fn advance(&mut self, ctx: &mut TaskContext) -> Result<()> {
+        self.observed = self.observed.max(ctx.watermark());
         self.expire(ctx)
     }
 
-    fn flush(&mut self, _ctx: &mut TaskContext) -> Result<()> {
+    fn flush(&mut self, ctx: &mut TaskContext) -> Result<()> {
+        self.late.flush(ctx);
         self.write_dirty()?;
         let mut m = Vec::with_capacity(16);
         m.extend_from_slice(&ts(self.observed));

@@ -33,7 +33,7 @@ use datafusion::arrow::compute::{cast, is_null, take};
 use datafusion::arrow::datatypes::{DataType, Int64Type, SchemaRef};
 use datafusion::arrow::row::{RowConverter, Rows, SortField};
 
-use super::log::ProcessingLog;
+use super::log::{LateLog, ProcessingLog};
 use super::operator::{Down, OpRef, Operator};
 use super::stateless::eval;
 use super::{Builder, NodeSpec, SubSpec};
@@ -275,6 +275,7 @@ pub(super) fn instantiate(
                 right_open: kt(b, "right-open")?,
                 observed: i64::MIN,
                 seq: initial_sequence(),
+                late: LateLog::new(log.clone(), "join"),
             }))
         }
     })
@@ -578,6 +579,7 @@ struct StreamStreamJoin {
     right_open: KeyTimeStore,
     observed: i64,
     seq: i64,
+    late: LateLog,
 }
 
 impl StreamStreamJoin {
@@ -600,7 +602,7 @@ impl Operator for StreamStreamJoin {
         let mut out = Vec::new();
         for (i, k) in keys.iter().enumerate() {
             let t = times.value(i);
-            self.observed = self.observed.max(t);
+            self.observed = self.observed.max(ctx.time_after(t));
             let row = rows.row(i).as_ref().to_vec();
             let Some(k) = k else {
                 // A null key never matches; outer sides still emit the row.
@@ -613,7 +615,7 @@ impl Operator for StreamStreamJoin {
             let (reach_back, reach_ahead) =
                 if from_left { (self.before, self.after) } else { (self.after, self.before) };
             if t.saturating_add(reach_ahead).saturating_add(self.grace) < self.observed {
-                ctx.record_late();
+                self.late.dropped(ctx, t, t.saturating_add(reach_ahead), self.observed);
                 continue;
             }
             self.seq += 1;
@@ -654,6 +656,7 @@ impl Operator for StreamStreamJoin {
     }
 
     fn advance(&mut self, ctx: &mut TaskContext) -> Result<()> {
+        self.observed = self.observed.max(ctx.watermark());
         if self.observed == i64::MIN {
             return Ok(());
         }
@@ -682,7 +685,8 @@ impl Operator for StreamStreamJoin {
         self.c.emit(out, ctx)
     }
 
-    fn flush(&mut self, _ctx: &mut TaskContext) -> Result<()> {
+    fn flush(&mut self, ctx: &mut TaskContext) -> Result<()> {
+        self.late.flush(ctx);
         self.left.flush()?;
         self.right.flush()?;
         self.left_open.flush()?;

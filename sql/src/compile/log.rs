@@ -70,9 +70,13 @@ impl ProcessingLog {
     /// topic.
     pub fn skip(&self, ctx: &mut TaskContext, operator: &str, message: &str, rec: &RecordRef) {
         ctx.skip(operator, message.to_string());
+        self.write(ctx, "ERROR", operator, message, rec);
+    }
+
+    fn write(&self, ctx: &mut TaskContext, level: &str, operator: &str, message: &str, rec: &RecordRef) {
         let value = serde_json::json!({
             "LOGGER": format!("processing.{}.{}", self.query_id, operator),
-            "LEVEL": "ERROR",
+            "LEVEL": level,
             "TIME": ctx.wall_clock(),
             "QUERY_ID": &*self.query_id,
             "OPERATOR": operator,
@@ -90,5 +94,59 @@ impl ProcessingLog {
             timestamp: ctx.wall_clock(),
             headers: Vec::new(),
         });
+    }
+}
+
+/// Records an operator dropped because their window had closed: each is counted in the task's
+/// metrics (`late_records_dropped`, shown by `DESCRIBE … EXTENDED`), and the processing log
+/// gets a `WARN` entry at most once a second per operator saying how many there were since the
+/// last one and describing the latest — never one entry per record, which a badly skewed
+/// input would turn into a flood.
+pub(crate) struct LateLog {
+    log: ProcessingLog,
+    operator: &'static str,
+    pending: u64,
+    /// (ROWTIME, end of its last window, the operator's event time) of the latest late record
+    /// not yet logged.
+    latest: (i64, i64, i64),
+    logged_at: i64,
+}
+
+impl LateLog {
+    pub fn new(log: ProcessingLog, operator: &'static str) -> Self {
+        LateLog { log, operator, pending: 0, latest: (0, 0, 0), logged_at: i64::MIN }
+    }
+
+    /// Counts a record at `rowtime` whose window ended at `window_end`, dropped because the
+    /// operator's event time `now` had passed that end plus the grace period.
+    pub fn dropped(&mut self, ctx: &mut TaskContext, rowtime: i64, window_end: i64, now: i64) {
+        ctx.record_late();
+        self.pending += 1;
+        self.latest = (rowtime, window_end, now);
+        if ctx.wall_clock().saturating_sub(self.logged_at) >= 1000 {
+            self.flush(ctx);
+        }
+    }
+
+    /// Writes the entry for records counted since the last one (called on commit too).
+    pub fn flush(&mut self, ctx: &mut TaskContext) {
+        if self.pending == 0 {
+            return;
+        }
+        let (rowtime, end, now) = self.latest;
+        let message = format!(
+            "{} record(s) arrived after their window had closed and were dropped; the latest had \
+             ROWTIME {rowtime} for a window ending at {end}, with event time already at {now} \
+             (see GRACE PERIOD and max.task.idle.ms)",
+            self.pending,
+        );
+        let at = RecordRef {
+            topic: Some(ctx.current.topic.clone()),
+            partition: ctx.current.partition,
+            offset: ctx.current.offset,
+        };
+        self.log.write(ctx, "WARN", self.operator, &message, &at);
+        self.pending = 0;
+        self.logged_at = ctx.wall_clock();
     }
 }

@@ -18,6 +18,7 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Int64Type, SchemaRef};
 use datafusion::arrow::row::{RowConverter, SortField};
 
+use super::log::LateLog;
 use super::operator::{Down, Operator};
 use crate::error::{Error, Result};
 use crate::functions::AggFunc;
@@ -46,6 +47,7 @@ pub(crate) struct SessionAggregateOp {
     store: KeyTimeStore,
     meta_store: StoreRef,
     observed: i64,
+    late: LateLog,
     down: Down,
 }
 
@@ -64,6 +66,7 @@ impl SessionAggregateOp {
         by_key: StoreRef,
         by_time: StoreRef,
         meta_store: StoreRef,
+        late: LateLog,
         down: Down,
     ) -> Result<Self> {
         let key_conv = RowConverter::new(group_types.into_iter().map(SortField::new).collect())?;
@@ -87,6 +90,7 @@ impl SessionAggregateOp {
             store: KeyTimeStore::new(Box::new(SharedStore::new(by_key)), Box::new(SharedStore::new(by_time))),
             meta_store,
             observed,
+            late,
             down,
         })
     }
@@ -163,7 +167,7 @@ impl Operator for SessionAggregateOp {
                 continue;
             }
             let t = times.value(r);
-            self.observed = self.observed.max(t);
+            self.observed = self.observed.max(ctx.time_after(t));
             let close = self.observed.saturating_sub(self.grace);
             let kb = keys.row(r).as_ref().to_vec();
             let overlapping: Vec<_> = self
@@ -178,7 +182,7 @@ impl Operator for SessionAggregateOp {
                 end = end.max(e.time);
             }
             if end < close {
-                ctx.record_late();
+                self.late.dropped(ctx, t, end, self.observed);
                 continue;
             }
             let slot = self.scratch();
@@ -215,6 +219,7 @@ impl Operator for SessionAggregateOp {
     }
 
     fn advance(&mut self, ctx: &mut TaskContext) -> Result<()> {
+        self.observed = self.observed.max(ctx.watermark());
         if self.observed == i64::MIN {
             return Ok(());
         }
@@ -241,7 +246,8 @@ impl Operator for SessionAggregateOp {
         self.emit(out, ctx)
     }
 
-    fn flush(&mut self, _ctx: &mut TaskContext) -> Result<()> {
+    fn flush(&mut self, ctx: &mut TaskContext) -> Result<()> {
+        self.late.flush(ctx);
         self.store.flush()?;
         self.meta_store.borrow_mut().put(META_KEY, &ts(self.observed))?;
         self.meta_store.borrow_mut().flush()?;

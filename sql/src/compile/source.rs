@@ -224,6 +224,11 @@ impl SourceDecoder {
                 ))
             }
         };
+        // The source's event time moves with the rows that decoded (see brook_streams::time).
+        let times = rowtime.as_primitive::<Int64Type>();
+        if let Some(max) = (0..n).filter(|&j| ok[j]).map(|j| times.value(j)).max() {
+            ctx.observe_time(max);
+        }
         columns.push(rowtime);
         columns.push(Arc::new(Int32Array::from_iter_values(
             rows.iter().map(|&i| records[i as usize].partition),

@@ -10,7 +10,7 @@ use brook_streams::task::{TaskBuilder, TaskContext};
 use brook_streams::topology::{SubTopology, TaskProcessor};
 
 use super::aggregate::AggregateOp;
-use super::log::ProcessingLog;
+use super::log::{LateLog, ProcessingLog};
 use super::operator::{Down, OpRef};
 use super::repartition::{RowSource, converter};
 use super::retract::RetractOp;
@@ -146,6 +146,7 @@ fn instantiate(spec: &SubSpec, b: &mut TaskBuilder<'_>, log: &ProcessingLog) -> 
                             store,
                             by_time,
                             meta,
+                            LateLog::new(log.clone(), "session aggregate"),
                             need(down)?,
                         )?)))
                     }
@@ -159,6 +160,7 @@ fn instantiate(spec: &SubSpec, b: &mut TaskBuilder<'_>, log: &ProcessingLog) -> 
                         a.schema.clone(),
                         store,
                         meta,
+                        LateLog::new(log.clone(), "aggregate"),
                         need(down)?,
                     )?))),
                 }

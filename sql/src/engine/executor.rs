@@ -15,28 +15,40 @@ use std::time::{Duration, Instant};
 
 use brook_broker::{Broker, NewRecord};
 use brook_streams::state::StateConfig;
+use brook_streams::task::TaskMetrics;
 use brook_streams::topology::Topology;
 use brook_streams::{Connection, KafkaStreams, OffsetReset, StreamsConfig};
 
 use super::result::Canceller;
 use crate::error::Result;
 
+/// How one query runs, from the session properties it was started with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct QueryOptions {
+    /// Where it starts without committed offsets (`auto.offset.reset`).
+    pub reset: OffsetReset,
+    /// `max.task.idle.ms`: how long an empty input partition holds back event time.
+    pub max_task_idle: Duration,
+}
+
 /// Runs topologies.
 pub(crate) trait Executor: Send {
     /// Starts (or restarts) a persistent query.
-    fn start(&mut self, id: &str, topology: Topology, reset: OffsetReset) -> Result<()>;
+    fn start(&mut self, id: &str, topology: Topology, opts: QueryOptions) -> Result<()>;
     /// Stops a persistent query; with `cleanup`, deletes its internal topics and local state.
     fn stop(&mut self, id: &str, cleanup: bool) -> Result<()>;
     /// Writes records to a topic (and, deterministically, runs what they reach).
     fn produce(&mut self, topic: &str, records: Vec<NewRecord>) -> Result<()>;
     /// Starts a push query whose topology delivers rows to a callback sink.
-    fn push(&mut self, id: &str, topology: Topology, reset: OffsetReset) -> Result<Canceller>;
+    fn push(&mut self, id: &str, topology: Topology, opts: QueryOptions) -> Result<Canceller>;
     /// Waits until every persistent query has processed all its input.
     fn wait_idle(&self, timeout: Duration) -> bool;
     /// Queries that stopped with an error: (id, message).
     fn failures(&self) -> Vec<(String, String)>;
     /// Records skipped by processing errors since the last call (id, reason).
     fn take_errors(&mut self) -> Vec<(String, String)>;
+    /// A running query's counters (records in and out, late records dropped, records skipped).
+    fn metrics(&self, id: &str) -> Option<TaskMetrics>;
 }
 
 /// Consumer group / application id of a persistent query.
@@ -113,14 +125,15 @@ impl RuntimeExecutor {
 }
 
 impl Executor for RuntimeExecutor {
-    fn start(&mut self, id: &str, topology: Topology, reset: OffsetReset) -> Result<()> {
+    fn start(&mut self, id: &str, topology: Topology, opts: QueryOptions) -> Result<()> {
         let app = application_id(id);
-        self.pin_latest(&app, &topology, reset)?;
+        self.pin_latest(&app, &topology, opts.reset)?;
         let mut config =
             StreamsConfig::new(&app, Connection::Embedded(self.broker.clone()), &self.settings.state_dir);
         config.num_threads = self.settings.threads_per_query;
         config.commit_interval = self.settings.commit_interval;
-        config.auto_offset_reset = reset;
+        config.auto_offset_reset = opts.reset;
+        config.max_task_idle = opts.max_task_idle;
         let streams = KafkaStreams::start(topology.clone(), config)?;
         self.queries.insert(id.to_string(), (streams, topology));
         Ok(())
@@ -161,14 +174,15 @@ impl Executor for RuntimeExecutor {
         Ok(())
     }
 
-    fn push(&mut self, id: &str, topology: Topology, reset: OffsetReset) -> Result<Canceller> {
+    fn push(&mut self, id: &str, topology: Topology, opts: QueryOptions) -> Result<Canceller> {
         let app = format!("_brook_transient_{id}_{}", self.instance);
-        self.pin_latest(&app, &topology, reset)?;
+        self.pin_latest(&app, &topology, opts.reset)?;
         let mut config =
             StreamsConfig::new(&app, Connection::Embedded(self.broker.clone()), &self.settings.state_dir);
         config.state = StateConfig::Memory;
         config.commit_interval = Duration::from_millis(200);
-        config.auto_offset_reset = reset;
+        config.auto_offset_reset = opts.reset;
+        config.max_task_idle = opts.max_task_idle;
         let streams = KafkaStreams::start(topology.clone(), config)?;
         let broker = self.broker.clone();
         Ok(Box::new(move || {
@@ -193,6 +207,10 @@ impl Executor for RuntimeExecutor {
 
     fn failures(&self) -> Vec<(String, String)> {
         self.queries.iter().filter_map(|(id, (s, _))| s.failure().map(|f| (id.clone(), f))).collect()
+    }
+
+    fn metrics(&self, id: &str) -> Option<TaskMetrics> {
+        self.queries.get(id).map(|(s, _)| s.metrics())
     }
 
     fn take_errors(&mut self) -> Vec<(String, String)> {

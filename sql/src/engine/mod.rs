@@ -52,7 +52,7 @@ pub use result::{
     SourceSummary, StatementResult, TopicSummary,
 };
 
-use executor::Executor;
+use executor::{Executor, QueryOptions};
 
 /// How queries run.
 #[derive(Debug, Clone)]
@@ -211,7 +211,8 @@ impl Engine {
             if info.state != QueryState::Running {
                 continue;
             }
-            if let Err(e) = self.start_query(&mut st, &info.id, &info.sql, OffsetReset::Earliest) {
+            let opts = QueryOptions { reset: OffsetReset::Earliest, max_task_idle: info.max_task_idle };
+            if let Err(e) = self.start_query(&mut st, &info.id, &info.sql, opts) {
                 tracing::error!(query = %id, error = %e, "cannot restart query");
                 let _ = st.catalog.set_query_state(&id, QueryState::Error(e.to_string()));
             }
@@ -433,6 +434,19 @@ impl Engine {
         }
     }
 
+    /// How a query started in `session` runs: `auto.offset.reset` and `max.task.idle.ms`.
+    pub(crate) fn query_options(&self, session: &Session) -> Result<QueryOptions> {
+        let idle = session
+            .properties
+            .get("max.task.idle.ms")
+            .or_else(|| session.properties.get("ksql.streams.max.task.idle.ms"));
+        let max_task_idle = match idle {
+            None => Duration::from_millis(brook_streams::runtime::DEFAULT_MAX_TASK_IDLE_MS as u64),
+            Some(v) => Duration::from_millis(parse_millis("max.task.idle.ms", v)?),
+        };
+        Ok(QueryOptions { reset: self.offset_reset(session), max_task_idle })
+    }
+
     /// Waits until persistent queries have processed all available input (runtime mode).
     pub fn wait_idle(&self, timeout: Duration) -> bool {
         self.state.lock().executor.wait_idle(timeout)
@@ -475,7 +489,16 @@ pub const PROPERTIES: &[(&str, Option<&[&str]>)] = &[
     ("ksql.streams.auto.offset.reset", Some(&["earliest", "latest"])),
     ("commit.interval.ms", None),
     ("cache.max.bytes.buffering", None),
+    ("max.task.idle.ms", None),
+    ("ksql.streams.max.task.idle.ms", None),
 ];
+
+/// A non-negative number of milliseconds.
+fn parse_millis(name: &str, value: &str) -> Result<u64> {
+    value.trim().parse::<u64>().map_err(|_| {
+        Error::plan(format!("invalid value '{value}' for '{name}'; use a number of milliseconds (0 or more)"))
+    })
+}
 
 fn check_property(name: &str, value: &str) -> Result<()> {
     match PROPERTIES.iter().find(|(n, _)| *n == name) {
@@ -486,6 +509,7 @@ fn check_property(name: &str, value: &str) -> Result<()> {
         Some((_, Some(allowed))) if !allowed.contains(&value.to_lowercase().as_str()) => Err(Error::plan(
             format!("invalid value '{value}' for '{name}'; use one of {}", allowed.join(", ")),
         )),
+        Some((n, None)) if n.ends_with(".ms") => parse_millis(name, value).map(|_| ()),
         _ => Ok(()),
     }
 }

@@ -10,6 +10,7 @@ use brook_streams::topology::{CallbackSink, Topology};
 use parking_lot::Mutex;
 
 use super::ddl::sink_partitions;
+use super::executor::QueryOptions;
 use super::result::{ColumnInfo, PushEvent, PushQuery};
 use super::{Engine, Session, State, StatementResult, message};
 use crate::catalog::ddl::{SourceProperties, validate};
@@ -164,6 +165,7 @@ impl Engine {
             sink_topic: def.topic.clone(),
             sources,
             state: QueryState::Running,
+            max_task_idle: self.query_options(session)?.max_task_idle,
         };
         st.materialized.remove(&c.name);
         st.catalog.add_source(def, true)?;
@@ -197,6 +199,7 @@ impl Engine {
             sink_topic: def.topic.clone(),
             sources: plan.sources.iter().map(|s| s.name.clone()).collect(),
             state: QueryState::Running,
+            max_task_idle: self.query_options(session)?.max_task_idle,
         };
         self.register_query(st, info, text, session)
     }
@@ -212,9 +215,10 @@ impl Engine {
     ) -> Result<StatementResult> {
         let id = info.id.clone();
         st.catalog.add_query(info);
+        let opts = self.query_options(session)?;
         if st.replaying {
             st.pending.push(id.clone());
-        } else if let Err(e) = self.start_query(st, &id, text, self.offset_reset(session)) {
+        } else if let Err(e) = self.start_query(st, &id, text, opts) {
             let _ = st.catalog.remove_query(&id);
             return Err(e);
         }
@@ -262,10 +266,10 @@ impl Engine {
     }
 
     /// Starts a registered persistent query.
-    pub(crate) fn start_query(&self, st: &mut State, id: &str, sql: &str, reset: OffsetReset) -> Result<()> {
+    pub(crate) fn start_query(&self, st: &mut State, id: &str, sql: &str, opts: QueryOptions) -> Result<()> {
         self.ensure_processing_log()?;
         let (_, topology) = self.compile_persistent(st, id, sql)?;
-        st.executor.start(id, topology, reset)
+        st.executor.start(id, topology, opts)
     }
 
     pub(crate) fn push_query(&self, q: &Query, text: &str, session: &Session) -> Result<StatementResult> {
@@ -303,7 +307,7 @@ impl Engine {
         let topology =
             compile(&plan, Sink::Callback { name: format!("push-{id}"), callback }, &Self::options(&id))?;
         self.ensure_processing_log()?;
-        let canceller = st.executor.push(&id, topology, self.offset_reset(session))?;
+        let canceller = st.executor.push(&id, topology, self.query_options(session)?)?;
         drop(st);
         tracing::debug!(query = %id, sql = text, "push query started");
         if self.deterministic && !done.swap(true, Ordering::AcqRel) {
@@ -360,7 +364,9 @@ impl Engine {
                 st.catalog.set_query_state(id, QueryState::Paused)?;
             } else if !pause && info.state != QueryState::Running {
                 if !st.replaying {
-                    self.start_query(st, id, &info.sql, OffsetReset::Earliest)?;
+                    let opts =
+                        QueryOptions { reset: OffsetReset::Earliest, max_task_idle: info.max_task_idle };
+                    self.start_query(st, id, &info.sql, opts)?;
                 }
                 st.catalog.set_query_state(id, QueryState::Running)?;
             }

@@ -96,6 +96,9 @@ pub struct SourceDescription {
     pub partitions: i32,
     /// Records in the topic (EXTENDED).
     pub records: i64,
+    /// Counters of the queries writing it, summed (EXTENDED): records processed and written,
+    /// records skipped by processing errors, records dropped because their window had closed.
+    pub runtime: Option<brook_streams::task::TaskMetrics>,
     /// Whether EXTENDED was asked.
     pub extended: bool,
 }

@@ -102,6 +102,9 @@ impl Engine {
                                     brook_streams::OffsetReset::Latest => "latest".to_string(),
                                 }
                             }
+                            "max.task.idle.ms" | "ksql.streams.max.task.idle.ms" => {
+                                brook_streams::runtime::DEFAULT_MAX_TASK_IDLE_MS.to_string()
+                            }
                             _ => String::new(),
                         };
                         (n.to_string(), session.properties.get(*n).cloned().unwrap_or(default))
@@ -148,6 +151,15 @@ impl Engine {
             write_queries: st.catalog.queries().filter(|q| q.sink == s.name).map(|q| q.id.clone()).collect(),
             partitions,
             records,
+            runtime: extended.then(|| {
+                let mut sum = brook_streams::task::TaskMetrics::default();
+                for q in st.catalog.queries().filter(|q| q.sink == s.name) {
+                    if let Some(m) = st.executor.metrics(&q.id) {
+                        sum += m;
+                    }
+                }
+                sum
+            }),
             extended,
         }
     }

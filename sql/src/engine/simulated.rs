@@ -13,10 +13,11 @@ use std::time::Duration;
 
 use brook_broker::{Broker, NewRecord, OffsetSpec};
 use brook_streams::OffsetReset;
+use brook_streams::task::TaskMetrics;
 use brook_streams::test_driver::{TestDriverConfig, TopologyTestDriver};
 use brook_streams::topology::Topology;
 
-use super::executor::{Executor, application_id};
+use super::executor::{Executor, QueryOptions, application_id};
 use super::result::Canceller;
 use crate::error::{Error, Result};
 
@@ -64,7 +65,12 @@ impl SimulatedExecutor {
     }
 }
 
-fn driver_for(broker: &Broker, topology: Topology, id: &str) -> Result<(TopologyTestDriver, Vec<String>)> {
+fn driver_for(
+    broker: &Broker,
+    topology: Topology,
+    id: &str,
+    opts: QueryOptions,
+) -> Result<(TopologyTestDriver, Vec<String>)> {
     let mut topics: Vec<String> = topology.source_topics();
     for s in &topology.subtopologies {
         topics.extend(s.sinks.iter().cloned());
@@ -83,6 +89,7 @@ fn driver_for(broker: &Broker, topology: Topology, id: &str) -> Result<(Topology
         application_id: id.to_string(),
         default_partitions: max,
         partitions,
+        max_task_idle_ms: opts.max_task_idle.as_millis() as i64,
         ..Default::default()
     };
     Ok((TopologyTestDriver::with_config(topology, config)?, sources))
@@ -193,12 +200,12 @@ impl SimState {
 }
 
 impl Executor for SimulatedExecutor {
-    fn start(&mut self, id: &str, topology: Topology, reset: OffsetReset) -> Result<()> {
+    fn start(&mut self, id: &str, topology: Topology, opts: QueryOptions) -> Result<()> {
         let id = id.to_string();
         self.call(move |s| {
-            let (driver, sources) = driver_for(&s.broker, topology, &application_id(&id))?;
+            let (driver, sources) = driver_for(&s.broker, topology, &application_id(&id), opts)?;
             s.queries.insert(id.clone(), SimQuery { driver, sources });
-            if reset == OffsetReset::Earliest {
+            if opts.reset == OffsetReset::Earliest {
                 s.replay(&id)?;
             }
             Ok(())
@@ -217,13 +224,13 @@ impl Executor for SimulatedExecutor {
         self.call(move |s| s.produce(&topic, records))?
     }
 
-    fn push(&mut self, id: &str, topology: Topology, reset: OffsetReset) -> Result<Canceller> {
+    fn push(&mut self, id: &str, topology: Topology, opts: QueryOptions) -> Result<Canceller> {
         // A deterministic push query sees what is already there, then ends.
         let id = format!("_brook_transient_{id}");
         self.call(move |s| {
-            let (driver, sources) = driver_for(&s.broker, topology, &id)?;
+            let (driver, sources) = driver_for(&s.broker, topology, &id, opts)?;
             s.queries.insert(id.clone(), SimQuery { driver, sources });
-            let result = if reset == OffsetReset::Earliest { s.replay(&id) } else { Ok(()) };
+            let result = if opts.reset == OffsetReset::Earliest { s.replay(&id) } else { Ok(()) };
             s.queries.remove(&id);
             result
         })??;
@@ -240,5 +247,10 @@ impl Executor for SimulatedExecutor {
 
     fn take_errors(&mut self) -> Vec<(String, String)> {
         self.call(|s| std::mem::take(&mut s.errors)).unwrap_or_default()
+    }
+
+    fn metrics(&self, id: &str) -> Option<TaskMetrics> {
+        let id = id.to_string();
+        self.call(move |s| s.queries.get(&id).map(|q| q.driver.metrics())).ok().flatten()
     }
 }

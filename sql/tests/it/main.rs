@@ -5,7 +5,10 @@
 //! * [`runtime`] — the same engine on real stream threads over an embedded broker: persistent
 //!   queries, push queries, restarts.
 //! * [`standalone`] — a registered query's topology run by the caller (own or discarding sink).
+//! * [`event_time`] — windows over repartitioned input at several partitions with skewed
+//!   producers, checked against the batch answer; idle partitions.
 
+mod event_time;
 mod runtime;
 mod slt;
 mod standalone;

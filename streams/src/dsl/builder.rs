@@ -296,7 +296,6 @@ impl TaskProcessor for DslTask {
                 offset: r.offset,
                 timestamp: r.timestamp,
             };
-            ctx.observe_time(r.timestamp);
             for p in procs.iter_mut() {
                 p.process_raw(r, ctx)?;
             }
@@ -348,6 +347,7 @@ impl<K: Clone + 'static, V: Clone + 'static> RawProcessor for StreamSource<K, V>
             Some(f) => f(&key, &value, r.timestamp),
             None => r.timestamp,
         };
+        ctx.observe_time(timestamp);
         let rec = Record { key, value, timestamp, headers: r.headers.clone() };
         self.downstream.borrow_mut().process(rec, ctx)
     }

@@ -71,6 +71,7 @@ impl<K, V> TableSource<K, V> {
 
 impl<K: Clone + 'static, V: Clone + 'static> RawProcessor for TableSource<K, V> {
     fn process_raw(&mut self, r: &InputRecord, ctx: &mut TaskContext) -> Result<()> {
+        ctx.observe_time(r.timestamp);
         let Some(kb) = r.key.as_deref() else {
             ctx.skip(&self.topic, "table record with a null key");
             return Ok(());

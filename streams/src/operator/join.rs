@@ -82,7 +82,7 @@ impl<K: Clone + 'static, V1: 'static, V2: 'static, VR: Clone + 'static> StreamSt
     }
 
     fn on_left(&mut self, r: Record<K, V1>, ctx: &mut TaskContext) -> Result<()> {
-        self.observed = self.observed.max(r.timestamp);
+        self.observed = self.observed.max(ctx.time_after(r.timestamp));
         let t = r.timestamp;
         if t.saturating_add(self.after).saturating_add(self.grace) < self.observed {
             ctx.record_late();
@@ -111,7 +111,7 @@ impl<K: Clone + 'static, V1: 'static, V2: 'static, VR: Clone + 'static> StreamSt
     }
 
     fn on_right(&mut self, r: Record<K, V2>, ctx: &mut TaskContext) -> Result<()> {
-        self.observed = self.observed.max(r.timestamp);
+        self.observed = self.observed.max(ctx.time_after(r.timestamp));
         let t = r.timestamp;
         if t.saturating_add(self.before).saturating_add(self.grace) < self.observed {
             ctx.record_late();

@@ -45,7 +45,7 @@ pub struct SessionWindowAggregate<K, V, A> {
 
 impl<K: Clone + 'static, V: 'static, A: Clone + 'static> Processor<K, V> for SessionWindowAggregate<K, V, A> {
     fn process(&mut self, r: Record<K, V>, ctx: &mut TaskContext) -> Result<()> {
-        self.observed = self.observed.max(r.timestamp);
+        self.observed = self.observed.max(ctx.time_after(r.timestamp));
         let close = self.observed.saturating_sub(self.windows.grace);
         let Some(kb) = key_bytes(&self.key_serde, &r.key, ctx, &self.name) else { return Ok(()) };
         let t = r.timestamp;

@@ -56,7 +56,7 @@ impl<K: Clone + 'static, V: Clone + 'static, A: Clone + 'static> Processor<K, V>
     for SlidingWindowAggregate<K, V, A>
 {
     fn process(&mut self, r: Record<K, V>, ctx: &mut TaskContext) -> Result<()> {
-        self.observed = self.observed.max(r.timestamp);
+        self.observed = self.observed.max(ctx.time_after(r.timestamp));
         let d = self.windows.difference;
         let close = self.observed.saturating_sub(self.windows.grace);
         let t = r.timestamp;

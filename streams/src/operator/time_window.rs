@@ -51,7 +51,7 @@ impl<K: Clone + 'static, V: Clone + 'static, A: Clone + 'static> Processor<K, V>
     for TimeWindowAggregate<K, V, A>
 {
     fn process(&mut self, r: Record<K, V>, ctx: &mut TaskContext) -> Result<()> {
-        self.observed = self.observed.max(r.timestamp);
+        self.observed = self.observed.max(ctx.time_after(r.timestamp));
         let close = self.observed.saturating_sub(self.windows.grace);
         let Some(kb) = key_bytes(&self.key_serde, &r.key, ctx, &self.name) else { return Ok(()) };
         let mut late = false;

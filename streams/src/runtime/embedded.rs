@@ -17,6 +17,7 @@ use crate::state::memory::MemoryBackend;
 use crate::state::rocksdb::RocksDbBackend;
 use crate::state::{StateBackend, StateConfig};
 use crate::task::{TaskBuilder, TaskId};
+use crate::time::SubTopologyTime;
 use crate::topology::Topology;
 
 /// Creates topics the topology needs and starts the threads.
@@ -70,18 +71,19 @@ pub(super) fn start(
             tasks.push((TaskId { subtopology: sub.id, partition: p }, sub.id));
         }
     }
+    let plan = crate::time::time_plan(&topology, app, |t| broker.topic(t).map_or(1, |t| t.partition_count()));
     let threads = config.num_threads.min(tasks.len().max(1));
     shared.metrics.lock().resize(threads, crate::task::TaskMetrics::default());
     let topology = Arc::new(topology);
     let mut handles = Vec::new();
     for t in 0..threads {
         let mine: Vec<TaskId> = tasks.iter().skip(t).step_by(threads).map(|(id, _)| *id).collect();
-        let (broker, topology, config, shared) =
-            (broker.clone(), topology.clone(), config.clone(), shared.clone());
+        let (broker, topology, config, shared, plan) =
+            (broker.clone(), topology.clone(), config.clone(), shared.clone(), plan.clone());
         let handle = std::thread::Builder::new()
             .name(format!("{}-stream-{t}", config.application_id))
             .spawn(move || {
-                if let Err(e) = run_thread(t, &broker, &topology, &config, &shared, &mine) {
+                if let Err(e) = run_thread(t, &broker, &topology, &plan, &config, &shared, &mine) {
                     tracing::error!(error = %e, "stream thread failed");
                     *shared.failure.lock() = Some(e.to_string());
                 }
@@ -109,6 +111,7 @@ fn run_thread(
     thread: usize,
     broker: &Broker,
     topology: &Topology,
+    plan: &[SubTopologyTime],
     config: &StreamsConfig,
     shared: &Shared,
     ids: &[TaskId],
@@ -134,7 +137,15 @@ fn run_thread(
             };
             positions.push(pos);
         }
-        tasks.push(RunningTask::new(id, sub.sources.clone(), positions, processor));
+        tasks.push(RunningTask::new(
+            id,
+            sub.sources.clone(),
+            positions,
+            processor,
+            &plan[id.subtopology],
+            config.timing(),
+            brook_broker::util::now_ms(),
+        ));
     }
     let logs: Vec<Vec<_>> = tasks
         .iter()
@@ -162,15 +173,17 @@ fn run_thread(
                         }
                         task.caught_up[si] = task.positions[si] >= hw;
                         let topic = &topics[ti][si];
-                        task.buffers[si].extend(records.into_iter().map(|r| InputRecord {
+                        let partition = task.id.partition;
+                        let records = records.into_iter().map(|r| InputRecord {
                             topic: topic.clone(),
-                            partition: task.id.partition,
+                            partition,
                             offset: r.offset,
                             timestamp: r.timestamp,
                             key: r.key,
                             value: r.value,
                             headers: r.headers,
-                        }));
+                        });
+                        task.push(si, records, brook_broker::util::now_ms());
                     }
                     Err(brook_broker::Error::OffsetOutOfRange { log_start, log_end, offset, .. }) => {
                         // Retention removed data we had not read yet: continue from what is left.

@@ -33,10 +33,8 @@ use crate::state::memory::MemoryBackend;
 use crate::state::rocksdb::RocksDbBackend;
 use crate::state::{StateBackend, StateConfig};
 use crate::task::{TaskBuilder, TaskId, TaskMetrics};
+use crate::time::SubTopologyTime;
 use crate::topology::Topology;
-
-/// How long a task with buffered input waits for an empty source before processing anyway.
-const MAX_TASK_IDLE: Duration = Duration::from_millis(500);
 
 fn client_config(config: &StreamsConfig) -> Result<ClientConfig> {
     let Connection::Kafka { bootstrap, properties } = &config.connection else {
@@ -112,15 +110,20 @@ pub(super) fn start(
             }
         }
     }
+    let created: HashMap<&str, i32> = to_create.iter().map(|(n, p, _)| (n.as_str(), *p)).collect();
+    let plan = Arc::new(crate::time::time_plan(&topology, app, |t| {
+        partitions.get(t).or_else(|| created.get(t)).copied().unwrap_or(1)
+    }));
     let topology = Arc::new(topology);
     shared.metrics.lock().resize(config.num_threads, TaskMetrics::default());
     let mut handles = Vec::new();
     for t in 0..config.num_threads {
-        let (topology, config, shared) = (topology.clone(), config.clone(), shared.clone());
+        let (topology, plan, config, shared) =
+            (topology.clone(), plan.clone(), config.clone(), shared.clone());
         let handle = std::thread::Builder::new()
             .name(format!("{}-stream-{t}", config.application_id))
             .spawn(move || {
-                if let Err(e) = run_thread(t, &topology, &config, &shared) {
+                if let Err(e) = run_thread(t, &topology, &plan, &config, &shared) {
                     tracing::error!(error = %e, "stream thread failed");
                     *shared.failure.lock() = Some(e.to_string());
                 }
@@ -131,7 +134,13 @@ pub(super) fn start(
     Ok(handles)
 }
 
-fn run_thread(thread: usize, topology: &Topology, config: &StreamsConfig, shared: &Shared) -> Result<()> {
+fn run_thread(
+    thread: usize,
+    topology: &Topology,
+    plan: &[SubTopologyTime],
+    config: &StreamsConfig,
+    shared: &Shared,
+) -> Result<()> {
     let base = client_config(config)?;
     let reset = match config.auto_offset_reset {
         OffsetReset::Earliest => "earliest",
@@ -204,30 +213,31 @@ fn run_thread(thread: usize, topology: &Topology, config: &StreamsConfig, shared
                 value: msg.payload().map(bytes::Bytes::copy_from_slice),
                 headers,
             };
+            let now = brook_broker::util::now_ms();
             for &(sub, si) in rs {
                 let id = TaskId { subtopology: sub, partition: rec.partition };
                 let task = match tasks.entry(id) {
                     std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                    std::collections::hash_map::Entry::Vacant(e) => e.insert(new_task(topology, config, id)?),
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        e.insert(new_task(topology, plan, config, id)?)
+                    }
                 };
-                task.buffers[si].push_back(rec.clone());
+                task.push(si, std::iter::once(rec.clone()), now);
             }
         }
         let mut work = 0;
         let positions = consumer.position()?;
         for task in tasks.values_mut() {
             // A source with nothing buffered is "caught up" when the consumer's position has
-            // reached the partition's high watermark (known from fetch responses). Until then
-            // the task waits for it, so joins see inputs in timestamp order — but never longer
-            // than MAX_TASK_IDLE, like Kafka Streams' max.task.idle.ms.
+            // reached the partition's high watermark (asked at most every 200 ms). Until
+            // then a task with other input waits for it, so joins see inputs in timestamp
+            // order — but never longer than max.task.idle.ms, as in Kafka Streams — and the
+            // source cannot go idle for event time.
             let waited_too_long =
-                waiting.get(&task.id).is_some_and(|since: &Instant| since.elapsed() >= MAX_TASK_IDLE);
+                waiting.get(&task.id).is_some_and(|since: &Instant| since.elapsed() >= config.max_task_idle);
             for (si, topic) in task.sources.iter().enumerate() {
                 if !task.buffers[si].is_empty() {
                     continue;
-                }
-                if task.buffers.iter().all(|b| b.is_empty()) {
-                    continue; // nothing waits on this source
                 }
                 let key = (topic.clone(), task.id.partition);
                 let fresh = highs
@@ -244,8 +254,9 @@ fn run_thread(thread: usize, topology: &Topology, config: &StreamsConfig, shared
                     Offset::Offset(o) => Some(o),
                     _ => None,
                 });
-                task.caught_up[si] = waited_too_long || matches!(pos, Some(p) if high >= 0 && p >= high);
+                task.caught_up[si] = matches!(pos, Some(p) if high >= 0 && p >= high);
             }
+            task.stop_waiting = waited_too_long;
             let n = task.process_buffered(brook_broker::util::now_ms())?;
             let pending = task.buffers.iter().any(|b| !b.is_empty());
             if n == 0 && pending {
@@ -282,6 +293,20 @@ fn run_thread(thread: usize, topology: &Topology, config: &StreamsConfig, shared
                 }
                 keep
             });
+            // A task exists for every assigned partition, data or not: one whose partitions
+            // stay empty must still go idle and report so, or the readers of its repartition
+            // topics would wait on it forever.
+            for sub in &topology.subtopologies {
+                let Some(first) = sub.sources.first() else { continue };
+                for (topic, p) in assigned.iter().filter(|(t, _)| t == first) {
+                    let id = TaskId { subtopology: sub.id, partition: *p };
+                    let all = sub.sources.iter().all(|s| assigned.contains(&(s.clone(), *p)));
+                    if all && !tasks.contains_key(&id) {
+                        tracing::debug!(task = %id, topic, "task assigned");
+                        tasks.insert(id, new_task(topology, plan, config, id)?);
+                    }
+                }
+            }
         }
         let pending = tasks.values().any(|t| t.buffers.iter().any(|b| !b.is_empty()));
         let quiet = polled == 0 && work == 0 && !pending;
@@ -342,7 +367,12 @@ fn consumer_caught_up(consumer: &BaseConsumer) -> bool {
     })
 }
 
-fn new_task(topology: &Topology, config: &StreamsConfig, id: TaskId) -> Result<RunningTask> {
+fn new_task(
+    topology: &Topology,
+    plan: &[SubTopologyTime],
+    config: &StreamsConfig,
+    id: TaskId,
+) -> Result<RunningTask> {
     let sub = &topology.subtopologies[id.subtopology];
     let (mut backend, cache): (Box<dyn StateBackend>, usize) = match &config.state {
         StateConfig::Memory => (Box::new(MemoryBackend), 0),
@@ -357,7 +387,15 @@ fn new_task(topology: &Topology, config: &StreamsConfig, id: TaskId) -> Result<R
     let mut builder = TaskBuilder::new(id, &config.application_id, backend.as_mut(), cache);
     let processor = (sub.factory)(&mut builder)?;
     // Positions are tracked by the consumer; `processed` starts unknown (-1 = nothing yet).
-    Ok(RunningTask::new(id, sub.sources.clone(), vec![-1; sub.sources.len()], processor))
+    Ok(RunningTask::new(
+        id,
+        sub.sources.clone(),
+        vec![-1; sub.sources.len()],
+        processor,
+        &plan[id.subtopology],
+        config.timing(),
+        brook_broker::util::now_ms(),
+    ))
 }
 
 fn send_outputs(

@@ -82,6 +82,12 @@ pub struct StreamsConfig {
     pub auto_offset_reset: OffsetReset,
     /// Bytes fetched per partition per poll.
     pub fetch_max_bytes: usize,
+    /// How long an input partition that is caught up and receives nothing holds back the
+    /// task's event time before it counts as idle (Kafka Streams' `max.task.idle.ms`; see
+    /// [`crate::time`]). Zero: as soon as it is caught up.
+    pub max_task_idle: Duration,
+    /// How often a task reports a changed watermark to the readers of its repartition topics.
+    pub watermark_interval: Duration,
 }
 
 impl StreamsConfig {
@@ -95,9 +101,24 @@ impl StreamsConfig {
             commit_interval: Duration::from_millis(1000),
             auto_offset_reset: OffsetReset::Earliest,
             fetch_max_bytes: 1 << 20,
+            max_task_idle: Duration::from_millis(DEFAULT_MAX_TASK_IDLE_MS as u64),
+            watermark_interval: Duration::from_millis(200),
+        }
+    }
+
+    /// The event-time settings tasks run with.
+    pub(crate) fn timing(&self) -> task_runner::EventTiming {
+        let interval = self.watermark_interval.as_millis() as i64;
+        task_runner::EventTiming {
+            idle_timeout_ms: self.max_task_idle.as_millis() as i64,
+            report_interval_ms: interval,
+            heartbeat_ms: (interval * 10).max(1000),
         }
     }
 }
+
+/// The default of [`StreamsConfig::max_task_idle`], in ms.
+pub const DEFAULT_MAX_TASK_IDLE_MS: i64 = 2000;
 
 /// State shared between the application handle and its threads.
 pub(crate) struct Shared {

@@ -1,12 +1,42 @@
-//! A task as the runtime runs it: the processors plus per-source input buffers, positions, and
-//! the rule that interleaves several sources by timestamp.
+//! A task as the runtime runs it: the processors plus per-source input buffers, positions, the
+//! rule that interleaves several sources by timestamp, and the task's event time.
+//!
+//! Every driver — the embedded and Kafka runtimes, the test driver, the in-process benchmark
+//! driver — fetches records into [`RunningTask::push`], calls [`RunningTask::process_buffered`]
+//! and writes what the task queued in its context's `output`, in order. Event time lives here
+//! and nowhere else: watermark reports are taken out of the input before the processors see
+//! them, each batch is processed with the task's watermark and cap ([`crate::time`]), the
+//! processors are told when the watermark moves, and the task's own reports are queued after
+//! its outputs.
 
 use std::collections::VecDeque;
 
 use crate::error::Result;
 use crate::record::InputRecord;
 use crate::task::{RecordMeta, TaskContext, TaskId};
+use crate::time::{SourceClock, SubTopologyTime, TaskTime, WatermarkReport};
 use crate::topology::TaskProcessor;
+
+/// How often a task reports its watermark, and when its inputs go idle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventTiming {
+    /// An input that is caught up and got nothing for this long is idle (`max.task.idle.ms`).
+    pub idle_timeout_ms: i64,
+    /// A changed watermark is reported at most this often.
+    pub report_interval_ms: i64,
+    /// An unchanged one is reported again this often, so readers that restart are not held.
+    pub heartbeat_ms: i64,
+}
+
+impl Default for EventTiming {
+    fn default() -> Self {
+        EventTiming {
+            idle_timeout_ms: super::DEFAULT_MAX_TASK_IDLE_MS,
+            report_interval_ms: 200,
+            heartbeat_ms: 2000,
+        }
+    }
+}
 
 /// A live task.
 pub struct RunningTask {
@@ -20,22 +50,37 @@ pub struct RunningTask {
     pub processed: Vec<i64>,
     /// Fetched but unprocessed records, per source.
     pub buffers: Vec<VecDeque<InputRecord>>,
-    /// Whether the last fetch of a source found nothing new.
+    /// Whether the reader of a source has reached the partition's end.
     pub caught_up: Vec<bool>,
+    /// Set by a driver that gave up waiting for sources with nothing buffered (after
+    /// `max.task.idle.ms`): what is buffered is processed without them. It does not make
+    /// those sources idle for event time.
+    pub stop_waiting: bool,
     processor: Box<dyn TaskProcessor>,
     /// The processors' context.
     pub ctx: TaskContext,
+    time: TaskTime,
+    reports_to: Vec<(String, i32)>,
+    timing: EventTiming,
+    /// When the last report went out, with what it said.
+    last_report: Option<(i64, i64, bool)>,
 }
 
 impl RunningTask {
-    /// Wraps built processors; `positions` are the starting offsets.
+    /// Wraps built processors; `positions` are the starting offsets, `time` the task's
+    /// sub-topology's entry of [`crate::time::time_plan`], `now` the wall clock in ms.
     pub fn new(
         id: TaskId,
         sources: Vec<String>,
         positions: Vec<i64>,
         processor: Box<dyn TaskProcessor>,
+        time: &SubTopologyTime,
+        timing: EventTiming,
+        now: i64,
     ) -> Self {
         let n = sources.len();
+        let mut clocks = time.clocks.clone();
+        clocks.resize(n, SourceClock::Records);
         RunningTask {
             id,
             sources,
@@ -43,20 +88,46 @@ impl RunningTask {
             positions,
             buffers: (0..n).map(|_| VecDeque::new()).collect(),
             caught_up: vec![false; n],
+            stop_waiting: false,
             processor,
             ctx: TaskContext::new(id),
+            time: TaskTime::new(clocks, timing.idle_timeout_ms, now),
+            reports_to: time.reports_to.clone(),
+            timing,
+            last_report: None,
         }
+    }
+
+    /// Buffers records fetched from source `source` at wall-clock `now`.
+    pub fn push(&mut self, source: usize, records: impl IntoIterator<Item = InputRecord>, now: i64) {
+        let buf = &mut self.buffers[source];
+        let before = buf.len();
+        buf.extend(records);
+        if buf.len() > before {
+            self.time.on_records(source, now);
+        }
+    }
+
+    /// The task's event time.
+    pub fn time(&self) -> &TaskTime {
+        &self.time
     }
 
     /// Processes buffered records. With several sources, a source's records are processed
     /// only up to the smallest head timestamp of the other sources, and only while every
     /// source either has buffered records or is caught up — so joins see inputs in time order.
-    /// Returns the number of records processed.
-    pub fn process_buffered(&mut self, now_ms: i64) -> Result<usize> {
-        self.ctx.set_wall_clock(now_ms);
+    /// Then tells the processors where the watermark is (if anything was processed or the
+    /// watermark moved) and queues the task's watermark reports when due. Returns the number
+    /// of records processed, or 1 if none was but the watermark moved (work for whoever waits
+    /// until the application is idle: closed windows may have been emitted).
+    pub fn process_buffered(&mut self, now: i64) -> Result<usize> {
+        self.ctx.set_wall_clock(now);
         let mut total = 0;
+        let mut moved = false;
         loop {
-            let ready = self.buffers.iter().zip(&self.caught_up).all(|(b, c)| !b.is_empty() || *c);
+            self.take_reports();
+            let ready = self.stop_waiting
+                || self.buffers.iter().zip(&self.caught_up).all(|(b, c)| !b.is_empty() || *c);
             if !ready {
                 break;
             }
@@ -77,9 +148,13 @@ impl RunningTask {
                 .filter_map(|(_, b)| b.front().map(|r| r.timestamp))
                 .min()
                 .unwrap_or(i64::MAX);
+            let reports_here = self.carries_reports(src);
             let buf = &mut self.buffers[src];
             let mut n = 0;
-            while n < buf.len() && buf[n].timestamp <= limit {
+            while n < buf.len()
+                && buf[n].timestamp <= limit
+                && !(reports_here && WatermarkReport::is_report(&buf[n]))
+            {
                 n += 1;
             }
             let n = n.max(1);
@@ -91,18 +166,84 @@ impl RunningTask {
                 offset: last.offset,
                 timestamp: last.timestamp,
             };
-            self.ctx.metrics.records_in += run.len() as u64;
-            self.processor.process(src, &run, &mut self.ctx)?;
-            let max_ts = run.iter().map(|r| r.timestamp).max().unwrap_or(i64::MIN);
-            self.ctx.observe_time(max_ts);
             self.processed[src] = last.offset + 1;
+            self.ctx.metrics.records_in += run.len() as u64;
+            self.ctx.begin_batch(self.time.watermark(), self.time.cap(src));
+            self.processor.process(src, &run, &mut self.ctx)?;
+            let seen = self.ctx.end_batch();
+            self.time.on_event_time(src, seen);
+            moved |= self.refresh(now);
             total += run.len();
         }
-        if total > 0 {
-            let st = self.ctx.stream_time();
-            self.processor.advance(st, &mut self.ctx)?;
+        moved |= self.refresh(now);
+        if total > 0 || moved {
+            let wm = self.time.watermark();
+            // What operators emit while the watermark moves does not move time itself.
+            self.ctx.begin_batch(wm, i64::MIN);
+            self.processor.advance(wm, &mut self.ctx)?;
         }
-        Ok(total)
+        self.queue_reports(now);
+        Ok(if total == 0 && moved { 1 } else { total })
+    }
+
+    fn carries_reports(&self, source: usize) -> bool {
+        matches!(self.time.clock(source), Some(SourceClock::Writers(_) | SourceClock::Untimed))
+    }
+
+    /// Applies the watermark reports at the heads of the buffers of internal sources.
+    fn take_reports(&mut self) {
+        for src in 0..self.buffers.len() {
+            if !self.carries_reports(src) {
+                continue;
+            }
+            while let Some(r) = self.buffers[src].front() {
+                if !WatermarkReport::is_report(r) {
+                    break;
+                }
+                match WatermarkReport::decode(r) {
+                    Some(report) => self.time.on_report(src, &report),
+                    None => tracing::warn!(
+                        task = %self.id, topic = %r.topic, offset = r.offset,
+                        "skipping a watermark report this version cannot read"
+                    ),
+                }
+                self.processed[src] = r.offset + 1;
+                self.buffers[src].pop_front();
+            }
+        }
+    }
+
+    fn refresh(&mut self, now: i64) -> bool {
+        let (buffers, caught_up) = (&self.buffers, &self.caught_up);
+        self.time.refresh(now, |s| buffers[s].is_empty() && caught_up[s])
+    }
+
+    /// Queues this task's watermark report to every partition of the internal topics it
+    /// writes, after its outputs: when the watermark or idleness changed and the report
+    /// interval has passed, or when the heartbeat is due.
+    fn queue_reports(&mut self, now: i64) {
+        if self.reports_to.is_empty() {
+            return;
+        }
+        let (watermark, idle) = (self.time.watermark(), self.time.idle());
+        let due = match self.last_report {
+            None => true,
+            Some((at, wm, was_idle)) => {
+                let since = now.saturating_sub(at);
+                (since >= self.timing.report_interval_ms && (wm != watermark || was_idle != idle))
+                    || since >= self.timing.heartbeat_ms
+            }
+        };
+        if !due {
+            return;
+        }
+        let report = WatermarkReport { writer: self.id, watermark, idle };
+        for (topic, partitions) in &self.reports_to {
+            for p in 0..*partitions {
+                self.ctx.output.push(report.to_record(topic, p, now));
+            }
+        }
+        self.last_report = Some((now, watermark, idle));
     }
 
     /// Flushes the processors' state.

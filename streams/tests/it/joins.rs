@@ -61,10 +61,11 @@ fn stream_stream_join_buffers_survive_a_restart_on_rocksdb() {
     // Buffered before the restart, found after it (the buffer reopened its generations).
     put(&mut d, "right", "k", "R1", 1008);
     put(&mut d, "left", "k", "L4", 1009); // after the restart: matches R1 too
-    // Far ahead: the old generations expire, and R2 is late (dropped before any lookup).
+    // Far ahead on both sides (event time is the slower side's): the old generations
+    // expire, and R2 is late (dropped before any lookup).
     put(&mut d, "left", "z", "L5", 9000);
-    put(&mut d, "right", "k", "R2", 1010);
     put(&mut d, "right", "x", "R3", 9001);
+    put(&mut d, "right", "k", "R2", 1010);
     put(&mut d, "left", "x", "L6", 9002);
     assert_eq!(
         out(&mut d, "out"),
@@ -96,9 +97,14 @@ fn left_and_outer_joins_emit_unmatched_only_after_the_window_closes() {
     put(&mut d, "right", "b", "R2", 105); // matches L2 in time: no null result for L2
     put(&mut d, "right", "c", "R3", 106); // unmatched right
     assert_eq!(out(&mut d, "left-out"), vec![("b".into(), "L2+R2".into(), 105)]);
-    put(&mut d, "left", "z", "tick", 111); // stream time 111 > 100 + 10: L1's window closed
+    put(&mut d, "left", "z", "tick", 111);
+    // Event time is the minimum over both inputs: the right side is at 106 and may still send
+    // a match for L1.
+    assert_eq!(out(&mut d, "left-out"), vec![]);
+    put(&mut d, "right", "y", "tick", 111); // event time 111 > 100 + 10: L1's window closed
     assert_eq!(out(&mut d, "left-out"), vec![("a".into(), "L1+null".into(), 100)]);
-    put(&mut d, "left", "z", "tick2", 130); // R3's window (106 + 10) closed
+    put(&mut d, "left", "z", "tick2", 130);
+    put(&mut d, "right", "y", "tick2", 130); // R3's window (106 + 10) closed
     let outer = out(&mut d, "outer-out");
     assert!(outer.contains(&("b".into(), "L2+R2".into(), 105)));
     assert!(outer.contains(&("a".into(), "L1+null".into(), 100)));

@@ -2,6 +2,7 @@
 //! embedded broker — gathered into one test binary.
 
 mod aggregate;
+mod event_time;
 mod joins;
 mod runtime;
 mod state;

@@ -21,12 +21,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use brook_streams::record::Header;
 use brook_streams::record::InputRecord;
-use brook_streams::runtime::task_runner::RunningTask;
+use brook_streams::runtime::task_runner::{EventTiming, RunningTask};
 use brook_streams::state::memory::MemoryBackend;
 use brook_streams::state::rocksdb::RocksDbBackend;
 use brook_streams::state::{StateBackend, StateConfig};
 use brook_streams::task::{ProcessingError, TaskBuilder, TaskId, TaskMetrics};
+use brook_streams::time::time_plan;
 use brook_streams::topology::Topology;
 
 /// How often state is flushed (the runtime's default commit interval).
@@ -53,8 +55,10 @@ impl Dataflow {
     pub fn new(topologies: Vec<(String, Topology)>, state: &StateConfig) -> anyhow::Result<Dataflow> {
         let mut tasks = Vec::new();
         let mut readers: HashMap<String, Vec<(usize, usize)>> = HashMap::new();
+        let now = brook_broker::util::now_ms();
         for (app, mut topology) in topologies {
             topology.resolve_names(&app);
+            let plan = time_plan(&topology, &app, |_| 1);
             for sub in &topology.subtopologies {
                 let id = TaskId { subtopology: sub.id, partition: 0 };
                 let (mut backend, cache): (Box<dyn StateBackend>, usize) = match state {
@@ -74,7 +78,15 @@ impl Dataflow {
                     readers.entry(topic.clone()).or_default().push((tasks.len(), si));
                 }
                 let n = sub.sources.len();
-                tasks.push(RunningTask::new(id, sub.sources.clone(), vec![0; n], processor));
+                tasks.push(RunningTask::new(
+                    id,
+                    sub.sources.clone(),
+                    vec![0; n],
+                    processor,
+                    &plan[sub.id],
+                    EventTiming::default(),
+                    now,
+                ));
             }
         }
         Ok(Dataflow {
@@ -99,32 +111,44 @@ impl Dataflow {
         topic: &str,
         records: impl IntoIterator<Item = (Option<bytes::Bytes>, bytes::Bytes, i64)>,
     ) {
+        self.append(
+            topic,
+            records.into_iter().map(|(key, value, timestamp)| (key, Some(value), timestamp, Vec::new())),
+        );
+    }
+
+    fn append(
+        &mut self,
+        topic: &str,
+        records: impl IntoIterator<Item = (Option<bytes::Bytes>, Option<bytes::Bytes>, i64, Vec<Header>)>,
+    ) {
         let Some(readers) = self.readers.get(topic) else { return };
         let name = self.topic_names.entry(topic.to_string()).or_insert_with(|| Arc::from(topic)).clone();
         let offset = self.next_offset.entry(topic.to_string()).or_insert(0);
         let records: Vec<InputRecord> = records
             .into_iter()
-            .map(|(key, value, timestamp)| {
+            .map(|(key, value, timestamp, headers)| {
                 let r = InputRecord {
                     topic: name.clone(),
                     partition: 0,
                     offset: *offset,
                     timestamp,
                     key,
-                    value: Some(value),
-                    headers: Vec::new(),
+                    value,
+                    headers,
                 };
                 *offset += 1;
                 r
             })
             .collect();
+        let now = brook_broker::util::now_ms();
         for (i, &(task, source)) in readers.iter().enumerate() {
-            let buffer = &mut self.tasks[task].buffers[source];
+            let task = &mut self.tasks[task];
             if i + 1 == readers.len() {
-                buffer.extend(records);
+                task.push(source, records, now);
                 break;
             }
-            buffer.extend(records.iter().cloned());
+            task.push(source, records.iter().cloned(), now);
         }
     }
 
@@ -170,12 +194,14 @@ impl Dataflow {
             }
             if self.reads(topic) {
                 let topic = topic.clone();
-                let run = output[i..j]
+                // Tombstones (null values) are not carried: no chained query reads a table
+                // topic. Watermark reports (null-free, with their header) are.
+                let run: Vec<_> = output[i..j]
                     .iter()
-                    .filter_map(|r| r.value.clone().map(|v| (r.key.clone(), v, r.timestamp)));
-                let run: Vec<_> = run.collect();
-                // Tombstones (null values) are not carried: no chained query reads a table topic.
-                self.push(&topic, run);
+                    .filter(|r| r.value.is_some())
+                    .map(|r| (r.key.clone(), r.value.clone(), r.timestamp, r.headers.clone()))
+                    .collect();
+                self.append(&topic, run);
             } else {
                 self.dropped += (j - i) as u64;
             }

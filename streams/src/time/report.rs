@@ -1,0 +1,151 @@
+//! Watermark reports: how a task that writes an internal topic tells the tasks reading it how
+//! far its event time has come. The wire rule lives here and nowhere else.
+//!
+//! A report is an ordinary record (so it travels through Brook's broker and any Kafka
+//! cluster alike) that carries the header [`REPORT_HEADER`]; the task runner of the reading
+//! task takes it out of the input before the processors see it. Its key names the writer
+//! (`"1_3"`, sub-topology 1, partition 3, as Kafka Streams writes task ids), its value is
+//! fixed-width big-endian:
+//!
+//! ```text
+//!  byte 0      version (1)
+//!  bytes 1..5  writer sub-topology  (u32)
+//!  bytes 5..9  writer partition     (i32)
+//!  bytes 9..17 watermark, ms        (i64; i64::MIN = nothing seen yet)
+//!  byte 17     flags: bit 0 = idle  (every input of the writer is idle)
+//! ```
+//!
+//! Because one writer appends to a partition in order, a report at offset `o` follows every
+//! record that writer wrote to that partition before it: when the reader meets it, it has
+//! already read all of the writer's records the watermark speaks about.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::record::{Header, InputRecord, OutputRecord};
+use crate::task::TaskId;
+
+/// The header that marks a record as a watermark report.
+pub const REPORT_HEADER: &[u8] = b"__brook_wm";
+
+const VERSION: u8 = 1;
+const LEN: usize = 18;
+const IDLE: u8 = 1;
+
+/// One writer's progress, as written to each partition of an internal topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WatermarkReport {
+    /// The writing task.
+    pub writer: TaskId,
+    /// The writer's event time: it will not write records it considers on time below it.
+    pub watermark: i64,
+    /// Every input of the writer is idle (caught up, nothing new for the idle timeout):
+    /// readers leave it out of their minimum until it reports again.
+    pub idle: bool,
+}
+
+impl WatermarkReport {
+    /// The record that carries this report to `partition` of `topic`.
+    pub fn to_record(&self, topic: &str, partition: i32, wall_clock: i64) -> OutputRecord {
+        let mut v = BytesMut::with_capacity(LEN);
+        v.put_u8(VERSION);
+        v.put_u32(self.writer.subtopology as u32);
+        v.put_i32(self.writer.partition);
+        v.put_i64(self.watermark);
+        v.put_u8(if self.idle { IDLE } else { 0 });
+        OutputRecord {
+            topic: topic.to_string(),
+            partition: Some(partition),
+            key: Some(Bytes::from(self.writer.to_string())),
+            value: Some(v.freeze()),
+            timestamp: wall_clock,
+            headers: vec![Header { key: Bytes::from_static(REPORT_HEADER), value: None }],
+        }
+    }
+
+    /// Whether `record` is a report (whether or not it decodes).
+    pub fn is_report(record: &InputRecord) -> bool {
+        record.headers.first().is_some_and(|h| h.key.as_ref() == REPORT_HEADER)
+    }
+
+    /// Decodes a report; `None` for a record that is not one or whose value is malformed (a
+    /// newer version, a truncated value).
+    pub fn decode(record: &InputRecord) -> Option<WatermarkReport> {
+        if !Self::is_report(record) {
+            return None;
+        }
+        let v = record.value.as_deref()?;
+        if v.len() != LEN || v[0] != VERSION {
+            return None;
+        }
+        let subtopology = u32::from_be_bytes(v[1..5].try_into().ok()?) as usize;
+        let partition = i32::from_be_bytes(v[5..9].try_into().ok()?);
+        let watermark = i64::from_be_bytes(v[9..17].try_into().ok()?);
+        Some(WatermarkReport {
+            writer: TaskId { subtopology, partition },
+            watermark,
+            idle: v[17] & IDLE != 0,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn input(o: OutputRecord) -> InputRecord {
+        InputRecord {
+            topic: Arc::from(o.topic.as_str()),
+            partition: o.partition.unwrap_or(0),
+            offset: 7,
+            timestamp: o.timestamp,
+            key: o.key,
+            value: o.value,
+            headers: o.headers,
+        }
+    }
+
+    #[test]
+    fn byte_layout_is_pinned() {
+        let r = WatermarkReport {
+            writer: TaskId { subtopology: 1, partition: 3 },
+            watermark: 0x0102_0304_0506_0708,
+            idle: true,
+        };
+        let rec = r.to_record("app-x-repartition", 2, 99);
+        assert_eq!(rec.key.as_deref(), Some(&b"1_3"[..]));
+        assert_eq!(rec.partition, Some(2));
+        assert_eq!(rec.value.as_deref(), Some(&[1, 0, 0, 0, 1, 0, 0, 0, 3, 1, 2, 3, 4, 5, 6, 7, 8, 1][..]));
+        assert_eq!(rec.headers[0].key.as_ref(), b"__brook_wm");
+    }
+
+    #[test]
+    fn data_records_and_malformed_reports_are_not_reports() {
+        let data = InputRecord {
+            topic: Arc::from("t"),
+            partition: 0,
+            offset: 0,
+            timestamp: 0,
+            key: None,
+            value: Some(Bytes::from_static(b"x")),
+            headers: vec![Header { key: Bytes::from_static(b"trace"), value: None }],
+        };
+        assert!(!WatermarkReport::is_report(&data));
+        assert_eq!(WatermarkReport::decode(&data), None);
+        let mut truncated = data.clone();
+        truncated.headers = vec![Header { key: Bytes::from_static(REPORT_HEADER), value: None }];
+        assert!(WatermarkReport::is_report(&truncated));
+        assert_eq!(WatermarkReport::decode(&truncated), None);
+    }
+
+    proptest! {
+        #[test]
+        fn round_trips(sub in 0usize..u32::MAX as usize, p in any::<i32>(), wm in any::<i64>(), idle in any::<bool>()) {
+            let r = WatermarkReport { writer: TaskId { subtopology: sub, partition: p }, watermark: wm, idle };
+            prop_assert_eq!(WatermarkReport::decode(&input(r.to_record("t", 0, 0))), Some(r));
+        }
+    }
+}
