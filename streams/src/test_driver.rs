@@ -81,11 +81,7 @@ impl TopologyTestDriver {
         topology.resolve_names(&config.application_id);
         let plan = time_plan(&topology, &config.application_id, |t| partitions_of(&config, t));
         // Every change is delivered at once: report every watermark change, and only then.
-        let timing = EventTiming {
-            idle_timeout_ms: config.max_task_idle_ms,
-            report_interval_ms: 0,
-            heartbeat_ms: i64::MAX,
-        };
+        let timing = EventTiming { idle_timeout_ms: config.max_task_idle_ms, report_interval_ms: 0 };
         let mut readers: HashMap<String, Vec<(usize, usize)>> = HashMap::new();
         let mut tasks = BTreeMap::new();
         for sub in &topology.subtopologies {

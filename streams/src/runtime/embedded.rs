@@ -124,8 +124,11 @@ fn run_thread(
         let mut builder = TaskBuilder::new(id, group, backend.as_mut(), cache);
         let processor = (sub.factory)(&mut builder)?;
         let mut positions = Vec::new();
+        let mut metadata = Vec::new();
         for topic in &sub.sources {
-            let pos = match broker.committed_offset(group, topic, id.partition) {
+            let committed = broker.committed_offset(group, topic, id.partition);
+            metadata.push(committed.as_ref().map(|c| c.metadata.clone()).unwrap_or_default());
+            let pos = match committed {
                 Some(c) => c.offset,
                 None => {
                     let spec = match config.auto_offset_reset {
@@ -137,7 +140,7 @@ fn run_thread(
             };
             positions.push(pos);
         }
-        tasks.push(RunningTask::new(
+        let mut task = RunningTask::new(
             id,
             sub.sources.clone(),
             positions,
@@ -145,7 +148,11 @@ fn run_thread(
             &plan[id.subtopology],
             config.timing(),
             brook_broker::util::now_ms(),
-        ));
+        );
+        for (si, m) in metadata.iter().enumerate() {
+            task.restore(si, m);
+        }
+        tasks.push(task);
     }
     let logs: Vec<Vec<_>> = tasks
         .iter()
@@ -302,7 +309,9 @@ fn commit(
     for t in tasks.iter_mut() {
         t.flush()?;
         for (si, topic) in t.sources.iter().enumerate() {
-            offsets.push((topic.clone(), t.id.partition, OffsetAndMetadata::new(t.processed[si])));
+            let mut position = OffsetAndMetadata::new(t.processed[si]);
+            position.metadata = t.commit_metadata(si);
+            offsets.push((topic.clone(), t.id.partition, position));
         }
         metrics += t.ctx.metrics;
     }

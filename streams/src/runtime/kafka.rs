@@ -33,7 +33,7 @@ use crate::state::memory::MemoryBackend;
 use crate::state::rocksdb::RocksDbBackend;
 use crate::state::{StateBackend, StateConfig};
 use crate::task::{TaskBuilder, TaskId, TaskMetrics};
-use crate::time::SubTopologyTime;
+use crate::time::{SubTopologyTime, WatermarkReport};
 use crate::topology::Topology;
 
 fn client_config(config: &StreamsConfig) -> Result<ClientConfig> {
@@ -184,7 +184,9 @@ fn run_thread(
     let mut idle = false;
     loop {
         let stopping = shared.shutdown.load(Ordering::Acquire);
-        let mut polled = 0usize;
+        // Records polled, and how many of them were data (watermark reports are not work an
+        // application waiting to be idle should wait for).
+        let (mut polled, mut data) = (0usize, 0usize);
         let mut timeout = Duration::from_millis(20);
         while polled < 50_000 {
             let Some(msg) = consumer.poll(timeout) else { break };
@@ -213,13 +215,16 @@ fn run_thread(
                 value: msg.payload().map(bytes::Bytes::copy_from_slice),
                 headers,
             };
+            if !WatermarkReport::is_report(&rec) {
+                data += 1;
+            }
             let now = brook_broker::util::now_ms();
             for &(sub, si) in rs {
                 let id = TaskId { subtopology: sub, partition: rec.partition };
                 let task = match tasks.entry(id) {
                     std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                     std::collections::hash_map::Entry::Vacant(e) => {
-                        e.insert(new_task(topology, plan, config, id)?)
+                        e.insert(new_task(&consumer, topology, plan, config, id)?)
                     }
                 };
                 task.push(si, std::iter::once(rec.clone()), now);
@@ -303,13 +308,13 @@ fn run_thread(
                     let all = sub.sources.iter().all(|s| assigned.contains(&(s.clone(), *p)));
                     if all && !tasks.contains_key(&id) {
                         tracing::debug!(task = %id, topic, "task assigned");
-                        tasks.insert(id, new_task(topology, plan, config, id)?);
+                        tasks.insert(id, new_task(&consumer, topology, plan, config, id)?);
                     }
                 }
             }
         }
         let pending = tasks.values().any(|t| t.buffers.iter().any(|b| !b.is_empty()));
-        let quiet = polled == 0 && work == 0 && !pending;
+        let quiet = data == 0 && work == 0 && !pending;
         // Quiet is not idle until the group has given this member partitions and it has read
         // them to their ends (a member that is still joining looks quiet too).
         let caught_up = quiet && {
@@ -368,6 +373,7 @@ fn consumer_caught_up(consumer: &BaseConsumer) -> bool {
 }
 
 fn new_task(
+    consumer: &BaseConsumer,
     topology: &Topology,
     plan: &[SubTopologyTime],
     config: &StreamsConfig,
@@ -387,7 +393,7 @@ fn new_task(
     let mut builder = TaskBuilder::new(id, &config.application_id, backend.as_mut(), cache);
     let processor = (sub.factory)(&mut builder)?;
     // Positions are tracked by the consumer; `processed` starts unknown (-1 = nothing yet).
-    Ok(RunningTask::new(
+    let mut task = RunningTask::new(
         id,
         sub.sources.clone(),
         vec![-1; sub.sources.len()],
@@ -395,7 +401,20 @@ fn new_task(
         &plan[id.subtopology],
         config.timing(),
         brook_broker::util::now_ms(),
-    ))
+    );
+    // Where the writers of internal topics were, as the task's previous owner committed it.
+    let mut tpl = TopicPartitionList::new();
+    for topic in &sub.sources {
+        tpl.add_partition(topic, id.partition);
+    }
+    if let Ok(committed) = consumer.committed_offsets(tpl, Duration::from_secs(5)) {
+        for (si, topic) in sub.sources.iter().enumerate() {
+            if let Some(e) = committed.find_partition(topic, id.partition) {
+                task.restore(si, e.metadata());
+            }
+        }
+    }
+    Ok(task)
 }
 
 fn send_outputs(
@@ -459,6 +478,9 @@ fn commit(
         for (si, topic) in t.sources.iter().enumerate() {
             if t.processed[si] >= 0 {
                 tpl.add_partition_offset(topic, t.id.partition, Offset::Offset(t.processed[si]))?;
+                if let Some(mut e) = tpl.find_partition(topic, t.id.partition) {
+                    e.set_metadata(t.commit_metadata(si));
+                }
             }
         }
         metrics += t.ctx.metrics;

@@ -108,11 +108,9 @@ impl StreamsConfig {
 
     /// The event-time settings tasks run with.
     pub(crate) fn timing(&self) -> task_runner::EventTiming {
-        let interval = self.watermark_interval.as_millis() as i64;
         task_runner::EventTiming {
             idle_timeout_ms: self.max_task_idle.as_millis() as i64,
-            report_interval_ms: interval,
-            heartbeat_ms: (interval * 10).max(1000),
+            report_interval_ms: self.watermark_interval.as_millis() as i64,
         }
     }
 }

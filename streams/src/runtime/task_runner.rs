@@ -14,7 +14,9 @@ use std::collections::VecDeque;
 use crate::error::Result;
 use crate::record::InputRecord;
 use crate::task::{RecordMeta, TaskContext, TaskId};
-use crate::time::{SourceClock, SubTopologyTime, TaskTime, WatermarkReport};
+use crate::time::{
+    SourceClock, SubTopologyTime, TaskTime, WatermarkReport, decode_checkpoint, encode_checkpoint,
+};
 use crate::topology::TaskProcessor;
 
 /// How often a task reports its watermark, and when its inputs go idle.
@@ -24,17 +26,11 @@ pub struct EventTiming {
     pub idle_timeout_ms: i64,
     /// A changed watermark is reported at most this often.
     pub report_interval_ms: i64,
-    /// An unchanged one is reported again this often, so readers that restart are not held.
-    pub heartbeat_ms: i64,
 }
 
 impl Default for EventTiming {
     fn default() -> Self {
-        EventTiming {
-            idle_timeout_ms: super::DEFAULT_MAX_TASK_IDLE_MS,
-            report_interval_ms: 200,
-            heartbeat_ms: 2000,
-        }
+        EventTiming { idle_timeout_ms: super::DEFAULT_MAX_TASK_IDLE_MS, report_interval_ms: 200 }
     }
 }
 
@@ -219,8 +215,8 @@ impl RunningTask {
     }
 
     /// Queues this task's watermark report to every partition of the internal topics it
-    /// writes, after its outputs: when the watermark or idleness changed and the report
-    /// interval has passed, or when the heartbeat is due.
+    /// writes, after its outputs: first when the task starts, then when the watermark or
+    /// idleness changed and the report interval has passed.
     fn queue_reports(&mut self, now: i64) {
         if self.reports_to.is_empty() {
             return;
@@ -229,9 +225,8 @@ impl RunningTask {
         let due = match self.last_report {
             None => true,
             Some((at, wm, was_idle)) => {
-                let since = now.saturating_sub(at);
-                (since >= self.timing.report_interval_ms && (wm != watermark || was_idle != idle))
-                    || since >= self.timing.heartbeat_ms
+                (wm != watermark || was_idle != idle)
+                    && now.saturating_sub(at) >= self.timing.report_interval_ms
             }
         };
         if !due {
@@ -244,6 +239,22 @@ impl RunningTask {
             }
         }
         self.last_report = Some((now, watermark, idle));
+    }
+
+    /// The metadata to commit with the position of `source`: for an internal topic, the
+    /// latest report of each of its writers ([`crate::time::encode_checkpoint`]).
+    pub fn commit_metadata(&self, source: usize) -> String {
+        match self.time.clock(source) {
+            Some(SourceClock::Writers(_)) => encode_checkpoint(&self.time.writer_reports(source)),
+            _ => String::new(),
+        }
+    }
+
+    /// Restores what a previous owner of the task committed with the position of `source`.
+    pub fn restore(&mut self, source: usize, metadata: &str) {
+        for report in decode_checkpoint(metadata) {
+            self.time.on_report(source, &report);
+        }
     }
 
     /// Flushes the processors' state.

@@ -28,11 +28,15 @@
 //!
 //! Inside a batch, an operator moves its own time with the records it sees, but never past
 //! [`TaskTime::cap`]: `TaskContext::time_after`.
+//!
+//! Writers report when their watermark or idleness changes. A reader commits the latest report
+//! of each writer with its position ([`encode_checkpoint`]), so a task that restarts or moves
+//! to another instance knows where every writer was, even one that has been quiet for hours.
 
 mod plan;
 mod report;
 mod task_time;
 
 pub use plan::{SubTopologyTime, time_plan};
-pub use report::{REPORT_HEADER, WatermarkReport};
+pub use report::{REPORT_HEADER, WatermarkReport, decode_checkpoint, encode_checkpoint};
 pub use task_time::{SourceClock, TaskTime};

@@ -88,6 +88,44 @@ impl WatermarkReport {
     }
 }
 
+/// Prefix of the commit metadata that carries a reader's latest report of each writer.
+const CHECKPOINT_PREFIX: &str = "brook-wm1:";
+
+/// Encodes the latest report of each writer of an input partition as the metadata committed
+/// with the reader's position (`brook-wm1:0_0=1234,0_1=-9223372036854775808i`, `i` marking an
+/// idle writer), so a task that takes the partition over knows where every writer was.
+pub fn encode_checkpoint(reports: &[WatermarkReport]) -> String {
+    let mut s = String::from(CHECKPOINT_PREFIX);
+    for (i, r) in reports.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(&format!("{}={}{}", r.writer, r.watermark, if r.idle { "i" } else { "" }));
+    }
+    s
+}
+
+/// Decodes [`encode_checkpoint`]'s metadata; anything else (no metadata, another client's, a
+/// damaged entry) yields the entries that decode, or none.
+pub fn decode_checkpoint(metadata: &str) -> Vec<WatermarkReport> {
+    let Some(list) = metadata.strip_prefix(CHECKPOINT_PREFIX) else { return Vec::new() };
+    list.split(',')
+        .filter_map(|entry| {
+            let (writer, rest) = entry.split_once('=')?;
+            let (sub, part) = writer.split_once('_')?;
+            let (wm, idle) = match rest.strip_suffix('i') {
+                Some(wm) => (wm, true),
+                None => (rest, false),
+            };
+            Some(WatermarkReport {
+                writer: TaskId { subtopology: sub.parse().ok()?, partition: part.parse().ok()? },
+                watermark: wm.parse().ok()?,
+                idle,
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -141,7 +179,41 @@ mod tests {
         assert_eq!(WatermarkReport::decode(&truncated), None);
     }
 
+    #[test]
+    fn checkpoints_pin_their_text_and_ignore_foreign_metadata() {
+        let reports = vec![
+            WatermarkReport { writer: TaskId { subtopology: 0, partition: 0 }, watermark: 1234, idle: false },
+            WatermarkReport {
+                writer: TaskId { subtopology: 0, partition: 1 },
+                watermark: i64::MIN,
+                idle: true,
+            },
+        ];
+        let text = encode_checkpoint(&reports);
+        assert_eq!(text, "brook-wm1:0_0=1234,0_1=-9223372036854775808i");
+        assert_eq!(decode_checkpoint(&text), reports);
+        assert_eq!(decode_checkpoint(""), vec![]);
+        assert_eq!(decode_checkpoint("someone else's"), vec![]);
+        assert_eq!(
+            decode_checkpoint("brook-wm1:0_0=x,0_1=5"),
+            vec![WatermarkReport {
+                writer: TaskId { subtopology: 0, partition: 1 },
+                watermark: 5,
+                idle: false
+            }]
+        );
+    }
+
     proptest! {
+        #[test]
+        fn checkpoints_round_trip(entries in prop::collection::vec((0usize..1000, 0i32..1000, any::<i64>(), any::<bool>()), 0..20)) {
+            let reports: Vec<WatermarkReport> = entries
+                .into_iter()
+                .map(|(sub, p, watermark, idle)| WatermarkReport { writer: TaskId { subtopology: sub, partition: p }, watermark, idle })
+                .collect();
+            prop_assert_eq!(decode_checkpoint(&encode_checkpoint(&reports)), reports);
+        }
+
         #[test]
         fn round_trips(sub in 0usize..u32::MAX as usize, p in any::<i32>(), wm in any::<i64>(), idle in any::<bool>()) {
             let r = WatermarkReport { writer: TaskId { subtopology: sub, partition: p }, watermark: wm, idle };

@@ -151,6 +151,17 @@ impl TaskTime {
         *slot = Some((wm, report.idle));
     }
 
+    /// The latest report of each writer of `source` heard from (for checkpoints).
+    pub fn writer_reports(&self, source: usize) -> Vec<WatermarkReport> {
+        let Some(i) = self.inputs.get(source) else { return Vec::new() };
+        i.writers
+            .iter()
+            .filter_map(|(writer, w)| {
+                w.map(|(watermark, idle)| WatermarkReport { writer: *writer, watermark, idle })
+            })
+            .collect()
+    }
+
     /// Re-evaluates which inputs are idle at wall-clock `now` (`drained(source)`: its buffer
     /// is empty and the reader is at the partition's end) and moves the watermark. Returns
     /// whether the watermark or the task's idleness changed.

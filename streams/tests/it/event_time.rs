@@ -182,3 +182,70 @@ fn an_idle_partition_holds_windows_only_until_max_task_idle() {
     assert_eq!(emitted(&mut d), Counts::from([(("auction-1".to_string(), 20_000), 11)]));
     assert_eq!(d.metrics().late_records_dropped, 0);
 }
+
+/// A task that takes over a repartition topic's partition (after a restart or a rebalance)
+/// knows where each writer was from what the previous owner committed, so writers that have
+/// gone quiet do not hold it back.
+#[test]
+fn a_reader_restores_its_writers_from_the_committed_metadata() {
+    use std::sync::Arc;
+
+    use brook_streams::record::InputRecord;
+    use brook_streams::runtime::task_runner::{EventTiming, RunningTask};
+    use brook_streams::task::{TaskContext, TaskId};
+    use brook_streams::time::{SourceClock, SubTopologyTime, WatermarkReport};
+    use brook_streams::topology::TaskProcessor;
+
+    struct Nothing;
+    impl TaskProcessor for Nothing {
+        fn process(&mut self, _: usize, _: &[InputRecord], _: &mut TaskContext) -> brook_streams::Result<()> {
+            Ok(())
+        }
+        fn advance(&mut self, _: i64, _: &mut TaskContext) -> brook_streams::Result<()> {
+            Ok(())
+        }
+    }
+    let writers = [TaskId { subtopology: 0, partition: 0 }, TaskId { subtopology: 0, partition: 1 }];
+    let time =
+        SubTopologyTime { clocks: vec![SourceClock::Writers(writers.to_vec())], reports_to: Vec::new() };
+    let reader = || {
+        let id = TaskId { subtopology: 1, partition: 0 };
+        let mut t = RunningTask::new(
+            id,
+            vec!["app-rekey".into()],
+            vec![0],
+            Box::new(Nothing),
+            &time,
+            EventTiming::default(),
+            0,
+        );
+        t.caught_up[0] = true;
+        t
+    };
+    let report = |writer: TaskId, watermark: i64, idle: bool, offset: i64| {
+        let r = WatermarkReport { writer, watermark, idle }.to_record("app-rekey", 0, 0);
+        InputRecord {
+            topic: Arc::from("app-rekey"),
+            partition: 0,
+            offset,
+            timestamp: 0,
+            key: r.key,
+            value: r.value,
+            headers: r.headers,
+        }
+    };
+    let mut first = reader();
+    first.push(0, [report(writers[0], 5_000, false, 0), report(writers[1], 7_000, true, 1)], 0);
+    first.process_buffered(0).unwrap();
+    assert_eq!(first.time().watermark(), 5_000);
+    assert_eq!(first.processed[0], 2, "reports are consumed like records");
+    let metadata = first.commit_metadata(0);
+
+    let mut second = reader();
+    second.process_buffered(0).unwrap();
+    assert_eq!(second.time().watermark(), i64::MIN, "without the checkpoint it waits for both writers");
+    let mut third = reader();
+    third.restore(0, &metadata);
+    third.process_buffered(0).unwrap();
+    assert_eq!(third.time().watermark(), 5_000);
+}
