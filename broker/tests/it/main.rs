@@ -7,3 +7,4 @@ mod protocol_codec;
 mod protocol_server;
 mod rdkafka_client;
 mod server_support;
+mod transactions;
