@@ -8,3 +8,4 @@ pub mod produce;
 pub mod server;
 pub mod sql;
 pub mod topic;
+pub mod txn;
