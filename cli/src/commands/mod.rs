@@ -1,6 +1,7 @@
 //! One module per `brook` subcommand.
 
 pub mod bench;
+pub mod bench_txn;
 pub mod connect;
 pub mod consume;
 pub mod nexmark;
