@@ -8,3 +8,4 @@ mod protocol_server;
 mod rdkafka_client;
 mod server_support;
 mod transactions;
+mod txn_protocol;
