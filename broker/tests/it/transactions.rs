@@ -356,3 +356,66 @@ fn transactions_survive_a_crash_and_the_next_init_aborts_the_open_one() {
     assert_eq!(broker.transactions().describe("copier").unwrap().state.name(), "CompleteCommit");
     broker.close().unwrap();
 }
+
+fn keyed_txn_batch(pid: i64, seq: i32, key: &str, value: &str) -> bytes::BytesMut {
+    let mut b = brook_broker::log::RecordBatchBuilder::new(1).with_producer(pid, 0, seq).transactional();
+    b.push(&NewRecord::new(Some(key.to_string()), Some(value.to_string())));
+    b.finish()
+}
+
+#[test]
+fn compaction_drops_aborted_records_keeps_markers_and_stops_at_the_lso() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = BrokerConfig::new(dir.path());
+    config.cleaner_interval = Duration::from_secs(3600);
+    let broker = Broker::open(config).unwrap();
+    let compact = TopicConfig::from_pairs([("cleanup.policy", "compact"), ("segment.bytes", "1024")]).unwrap();
+    broker.create_topic("c", 1, compact).unwrap();
+    let log = broker.partition("c", 0).unwrap();
+    let commit = brook_broker::log::EndTxnMarker { commit: true, coordinator_epoch: 0 };
+    let abort = brook_broker::log::EndTxnMarker { commit: false, coordinator_epoch: 0 };
+    // Producer 1 commits k=old, producer 2 aborts k=aborted (its record must never count as
+    // the latest value of k), then many committed rounds of other keys roll segments.
+    log.append(keyed_txn_batch(1, 0, "k", "old")).unwrap();
+    log.append_marker(1, 0, commit).unwrap();
+    log.append(keyed_txn_batch(2, 0, "k", "aborted")).unwrap();
+    log.append_marker(2, 0, abort).unwrap();
+    for i in 0..40 {
+        log.append(keyed_txn_batch(1, 1 + i, &format!("x{}", i % 4), &format!("v{i}"))).unwrap();
+        log.append_marker(1, 0, commit).unwrap();
+    }
+    // An open transaction of producer 3 in the middle of the log, then more data.
+    let open_at = log.append(keyed_txn_batch(3, 0, "k", "undecided")).unwrap().base_offset;
+    for i in 0..40 {
+        log.append(keyed_txn_batch(1, 41 + i, &format!("x{}", i % 4), &format!("w{i}"))).unwrap();
+        log.append_marker(1, 0, commit).unwrap();
+    }
+    assert!(log.stats().segments > 4);
+    assert_eq!(log.last_stable_offset(), open_at);
+    let markers_before = count_markers(&log);
+    broker.run_cleaner().unwrap();
+    let values = |log: &brook_broker::PartitionLog| -> Vec<String> {
+        let data = log.fetch(0, 1 << 24).unwrap();
+        segment::batches(&data.batches)
+            .map(|b| b.unwrap())
+            .filter(|(h, _)| !h.is_control())
+            .flat_map(|(h, bytes)| h.records(&bytes, 1 << 20).unwrap())
+            .map(|r| String::from_utf8(r.value.unwrap().to_vec()).unwrap())
+            .collect()
+    };
+    let after = values(&log);
+    assert!(after.contains(&"old".to_string()), "k's committed value survives: {after:?}");
+    assert!(!after.contains(&"aborted".to_string()), "aborted data is removed: {after:?}");
+    assert!(after.contains(&"undecided".to_string()), "nothing at or past the LSO is touched");
+    assert!(after.contains(&"w0".to_string()), "data past the LSO is not compacted");
+    assert!(!after.contains(&"v0".to_string()), "superseded committed data below the LSO is removed");
+    assert_eq!(count_markers(&log), markers_before, "every marker is kept");
+    // read_committed still reads consistently after compaction.
+    assert_eq!(log.fetch_isolated(0, 1 << 24, Isolation::ReadCommitted).unwrap().last_stable_offset, open_at);
+    broker.close().unwrap();
+}
+
+fn count_markers(log: &brook_broker::PartitionLog) -> usize {
+    let data = log.fetch(0, 1 << 24).unwrap();
+    segment::batches(&data.batches).filter(|b| b.as_ref().unwrap().0.is_control()).count()
+}
