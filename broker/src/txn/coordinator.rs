@@ -66,6 +66,15 @@ struct Txns {
     by_pid: HashMap<i64, String>,
 }
 
+impl Txns {
+    /// The metadata of `transactional_id`, if `producer_id` at `epoch` is its current producer.
+    fn current(&mut self, transactional_id: &str, producer_id: i64, epoch: i16) -> Result<&mut TxnMetadata> {
+        let meta = self.by_id.get_mut(transactional_id).ok_or_else(|| unknown_id(transactional_id, producer_id))?;
+        check_producer(meta, producer_id, epoch)?;
+        Ok(meta)
+    }
+}
+
 /// What one InitProducerId step did.
 enum InitStep {
     /// The id has this producer id and epoch once the record up to `end` is durable.
@@ -266,11 +275,7 @@ impl TransactionCoordinator {
     ) -> Result<()> {
         let end = {
             let mut txns = self.txns.lock();
-            let meta = txns
-                .by_id
-                .get_mut(transactional_id)
-                .ok_or_else(|| unknown_id(transactional_id, producer_id))?;
-            check_producer(meta, producer_id, epoch)?;
+            let meta = txns.current(transactional_id, producer_id, epoch)?;
             if meta.state.is_pending() {
                 return Err(Error::ConcurrentTransactions(transactional_id.to_string()));
             }
@@ -314,10 +319,8 @@ impl TransactionCoordinator {
         offsets: &[(String, i32, OffsetAndMetadata)],
     ) -> Result<()> {
         let end = {
-            let txns = self.txns.lock();
-            let meta =
-                txns.by_id.get(transactional_id).ok_or_else(|| unknown_id(transactional_id, producer_id))?;
-            check_producer(meta, producer_id, epoch)?;
+            let mut txns = self.txns.lock();
+            let meta = txns.current(transactional_id, producer_id, epoch)?;
             if meta.state != TxnState::Ongoing || !meta.partitions.contains(&(OFFSETS_TOPIC.to_string(), 0)) {
                 return Err(Error::InvalidTxnState(format!(
                     "transactional id '{transactional_id}' has not added group '{group}' to its transaction \
@@ -341,11 +344,7 @@ impl TransactionCoordinator {
     ) -> Result<()> {
         let end = {
             let mut txns = self.txns.lock();
-            let meta = txns
-                .by_id
-                .get_mut(transactional_id)
-                .ok_or_else(|| unknown_id(transactional_id, producer_id))?;
-            check_producer(meta, producer_id, epoch)?;
+            let meta = txns.current(transactional_id, producer_id, epoch)?;
             match (meta.state, commit) {
                 (TxnState::Ongoing, _) => {
                     let mut next = meta.clone();

@@ -13,6 +13,8 @@
 
 use std::collections::BTreeSet;
 
+use bytes::Buf;
+
 use super::metadata::{TxnMetadata, TxnState};
 use crate::error::{Error, Result};
 
@@ -26,7 +28,7 @@ pub fn encode_key(transactional_id: &str) -> Vec<u8> {
 
 /// Decodes a key into its transactional id.
 pub fn decode_key(bytes: &[u8]) -> Result<String> {
-    let mut r = Reader { buf: bytes, pos: 0 };
+    let mut r = Reader(bytes);
     let version = r.i16()?;
     if version != 0 {
         return Err(corrupt(format!("transaction log key version {version} is unknown")));
@@ -68,7 +70,7 @@ pub fn encode_value(meta: &TxnMetadata) -> Vec<u8> {
 
 /// Decodes the stored state of `transactional_id`.
 pub fn decode_value(transactional_id: &str, bytes: &[u8]) -> Result<TxnMetadata> {
-    let mut r = Reader { buf: bytes, pos: 0 };
+    let mut r = Reader(bytes);
     let version = r.i16()?;
     if version != 0 {
         return Err(corrupt(format!("transaction log value version {version} is unknown")));
@@ -119,53 +121,43 @@ fn corrupt(reason: String) -> Error {
     }
 }
 
-struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
+/// A reader of the big-endian fields above; any short read is a corrupt record.
+struct Reader<'a>(&'a [u8]);
 
 impl Reader<'_> {
     fn remaining(&self) -> usize {
-        self.buf.len() - self.pos
-    }
-
-    fn take(&mut self, n: usize) -> Result<&[u8]> {
-        if self.remaining() < n {
-            return Err(corrupt(format!("record truncated at byte {}", self.pos)));
-        }
-        let out = &self.buf[self.pos..self.pos + n];
-        self.pos += n;
-        Ok(out)
+        self.0.len()
     }
 
     fn i8(&mut self) -> Result<i8> {
-        Ok(self.take(1)?[0] as i8)
+        self.0.try_get_i8().map_err(truncated)
     }
 
     fn i16(&mut self) -> Result<i16> {
-        let b = self.take(2)?;
-        Ok(i16::from_be_bytes([b[0], b[1]]))
+        self.0.try_get_i16().map_err(truncated)
     }
 
     fn i32(&mut self) -> Result<i32> {
-        let b = self.take(4)?;
-        Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        self.0.try_get_i32().map_err(truncated)
     }
 
     fn i64(&mut self) -> Result<i64> {
-        let mut a = [0u8; 8];
-        a.copy_from_slice(self.take(8)?);
-        Ok(i64::from_be_bytes(a))
+        self.0.try_get_i64().map_err(truncated)
     }
 
     fn string(&mut self) -> Result<String> {
         let len = self.i16()?;
-        if len < 0 {
-            return Err(corrupt("null string".to_string()));
+        if len < 0 || len as usize > self.0.len() {
+            return Err(corrupt(format!("string of length {len} in {} bytes", self.0.len())));
         }
-        let bytes = self.take(len as usize)?;
+        let (bytes, rest) = self.0.split_at(len as usize);
+        self.0 = rest;
         String::from_utf8(bytes.to_vec()).map_err(|_| corrupt("string is not UTF-8".to_string()))
     }
+}
+
+fn truncated(e: bytes::TryGetError) -> Error {
+    corrupt(format!("record truncated: {e}"))
 }
 
 #[cfg(test)]

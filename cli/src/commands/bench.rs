@@ -237,19 +237,7 @@ fn produce_flat_out(bootstrap: &str, args: &BenchArgs, count: u64) -> anyhow::Re
             let producer: ThreadedProducer<Counting> =
                 config.create_with_context(Counting::new()).context("creating a producer")?;
             for n in 0..share {
-                let start = (n as usize * 7919) % 4096;
-                let mut record: BaseRecord<'_, (), [u8]> =
-                    BaseRecord::to(&topic).payload(&pool[start..start + size]);
-                loop {
-                    match producer.send(record) {
-                        Ok(()) => break,
-                        Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
-                            record = r;
-                            std::thread::sleep(Duration::from_micros(500));
-                        }
-                        Err((e, _)) => bail!("produce failed: {e}"),
-                    }
-                }
+                send_payload(&producer, &topic, &pool, n, size)?;
             }
             producer.flush(Duration::from_secs(300)).context("flushing")?;
             let ctx = producer.context();
@@ -271,6 +259,29 @@ fn produce_flat_out(bootstrap: &str, args: &BenchArgs, count: u64) -> anyhow::Re
         t.join().map_err(|_| anyhow::anyhow!("a producer thread panicked"))??;
     }
     Ok(started.elapsed())
+}
+
+/// Sends message number `n` (a `size`-byte slice of `pool`), waiting while the producer's
+/// queue is full.
+pub(super) fn send_payload(
+    producer: &ThreadedProducer<Counting>,
+    topic: &str,
+    pool: &[u8],
+    n: u64,
+    size: usize,
+) -> anyhow::Result<()> {
+    let start = (n as usize * 7919) % 4096;
+    let mut record: BaseRecord<'_, (), [u8]> = BaseRecord::to(topic).payload(&pool[start..start + size]);
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                record = r;
+                std::thread::sleep(Duration::from_micros(500));
+            }
+            Err((e, _)) => bail!("produce failed: {e}"),
+        }
+    }
 }
 
 fn consumer_at(bootstrap: &str, args: &BenchArgs, offset: Offset) -> anyhow::Result<BaseConsumer> {

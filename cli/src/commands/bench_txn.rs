@@ -18,11 +18,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Args;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+use rdkafka::producer::{Producer, ThreadedProducer};
 use serde_json::json;
 
-use super::bench::{BenchArgs, Counting, ensure_topic, payload_pool, producer_config, with_server};
+use super::bench::{BenchArgs, Counting, ensure_topic, payload_pool, producer_config, send_payload, with_server};
 
 /// Options of `brook bench txn`.
 #[derive(Debug, Clone, Args)]
@@ -179,19 +178,7 @@ fn run_mode(
     let mut txn_started = Instant::now();
     let started = Instant::now();
     for n in 0..args.count {
-        let start = (n as usize * 7919) % 4096;
-        let mut record: BaseRecord<'_, (), [u8]> =
-            BaseRecord::to(&args.topic).payload(&pool[start..start + args.message_size]);
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
-                    record = r;
-                    std::thread::sleep(Duration::from_micros(500));
-                }
-                Err((e, _)) => bail!("produce failed: {e}"),
-            }
-        }
+        send_payload(&producer, &args.topic, pool, n, args.message_size)?;
         in_txn += 1;
         let due = match mode {
             Mode::Idempotent => false,

@@ -11,11 +11,8 @@ use kafka_protocol::messages::txn_offset_commit_response::{
 };
 use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 
+use super::offset_commit::checked_offset;
 use super::{Connection, txn_error_code};
-use crate::error::Error;
-use crate::group::OffsetAndMetadata;
-use crate::group::coordinator::MAX_OFFSET_METADATA;
-use crate::util::now_ms;
 
 /// Stores the offsets as part of the transaction.
 pub(crate) async fn handle(conn: &Connection, req: TxnOffsetCommitRequest) -> TxnOffsetCommitResponse {
@@ -27,26 +24,10 @@ pub(crate) async fn handle(conn: &Connection, req: TxnOffsetCommitRequest) -> Tx
     for t in &req.topics {
         let topic = broker.topic(t.name.as_str());
         for p in &t.partitions {
-            let metadata = p.committed_metadata.as_ref().map(|m| m.as_str().to_string()).unwrap_or_default();
-            match &topic {
-                Err(e) => error = error.or(Some(e.kafka_code())),
-                Ok(topic) if p.partition_index < 0 || p.partition_index >= topic.partition_count() => {
-                    error = error.or(Some(3));
-                }
-                Ok(_) if metadata.len() > MAX_OFFSET_METADATA => {
-                    let e = Error::OffsetMetadataTooLarge { size: metadata.len(), max: MAX_OFFSET_METADATA };
-                    error = error.or(Some(e.kafka_code()));
-                }
-                Ok(_) => offsets.push((
-                    t.name.as_str().to_string(),
-                    p.partition_index,
-                    OffsetAndMetadata {
-                        offset: p.committed_offset,
-                        leader_epoch: p.committed_leader_epoch,
-                        metadata,
-                        commit_timestamp: now_ms(),
-                    },
-                )),
+            let offset = (p.committed_offset, p.committed_leader_epoch, p.committed_metadata.as_ref());
+            match checked_offset(&topic, p.partition_index, offset) {
+                Ok(om) => offsets.push((t.name.as_str().to_string(), p.partition_index, om)),
+                Err(code) => error = error.or(Some(code)),
             }
         }
     }
