@@ -183,7 +183,10 @@ fn a_second_producer_with_the_same_transactional_id_fences_the_first() {
     let KafkaError::Transaction(e) = &err else { panic!("expected a transaction error, got {err}") };
     assert!(e.is_fatal(), "fencing is fatal: {err}");
     assert!(
-        matches!(e.code(), RDKafkaErrorCode::ProducerFenced | RDKafkaErrorCode::InvalidProducerEpoch),
+        matches!(
+            e.code(),
+            RDKafkaErrorCode::Fenced | RDKafkaErrorCode::ProducerFenced | RDKafkaErrorCode::InvalidProducerEpoch
+        ),
         "{err}"
     );
     // The zombie's transaction was aborted by the fencing; the new producer works.
@@ -395,9 +398,8 @@ fn compaction_drops_aborted_records_keeps_markers_and_stops_at_the_lso() {
     let markers_before = count_markers(&log);
     broker.run_cleaner().unwrap();
     let values = |log: &brook_broker::PartitionLog| -> Vec<String> {
-        let data = log.fetch(0, 1 << 24).unwrap();
-        segment::batches(&data.batches)
-            .map(|b| b.unwrap())
+        all_batches(log)
+            .into_iter()
             .filter(|(h, _)| !h.is_control())
             .flat_map(|(h, bytes)| h.records(&bytes, 1 << 20).unwrap())
             .map(|r| String::from_utf8(r.value.unwrap().to_vec()).unwrap())
@@ -416,6 +418,22 @@ fn compaction_drops_aborted_records_keeps_markers_and_stops_at_the_lso() {
 }
 
 fn count_markers(log: &brook_broker::PartitionLog) -> usize {
-    let data = log.fetch(0, 1 << 24).unwrap();
-    segment::batches(&data.batches).filter(|b| b.as_ref().unwrap().0.is_control()).count()
+    all_batches(log).iter().filter(|(h, _)| h.is_control()).count()
+}
+
+/// Every stored batch of a partition, across segments.
+fn all_batches(log: &brook_broker::PartitionLog) -> Vec<(BatchHeader, bytes::Bytes)> {
+    let mut out = Vec::new();
+    let mut next = 0;
+    loop {
+        let data = log.fetch(next, 1 << 24).unwrap();
+        if data.batches.is_empty() {
+            return out;
+        }
+        for b in segment::batches(&data.batches) {
+            let (h, bytes) = b.unwrap();
+            next = h.next_offset();
+            out.push((h, bytes));
+        }
+    }
 }
