@@ -40,7 +40,8 @@ txns = {}
 def new_producer():
     p = Producer({"bootstrap.servers": server.bootstrap, "transactional.id": TXN_ID,
                   "transaction.timeout.ms": 60000, "linger.ms": 2, "message.timeout.ms": 8000,
-                  "socket.timeout.ms": 5000, "reconnect.backoff.max.ms": 200})
+                  "socket.timeout.ms": 5000, "reconnect.backoff.max.ms": 200,
+                  "log_level": 2})
     p.init_transactions(30)
     return p
 
@@ -61,10 +62,10 @@ def run_transactions(p, round_no, killed):
                 p.produce(t, value=v.encode(), partition=part)
             if commit:
                 txns[txn] = (values, "in-doubt")
-                p.commit_transaction(5)
+                p.commit_transaction(3)
                 txns[txn] = (values, "committed")
             else:
-                p.abort_transaction(5)
+                p.abort_transaction(3)
         except KafkaException:
             return n
     return n
