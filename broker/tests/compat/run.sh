@@ -14,7 +14,7 @@
 # kafkajs_txn_check.js); a kill -9 crash test of the broker under a transactional producer
 # (txn_crash_check.py, TXN_CRASH_ROUNDS rounds, default 20); and exactly-once
 # consume-transform-produce with the client killed and restarted (txn_copy_check.py,
-# TXN_COPY_RECORDS records, default 30000, TXN_COPY_KILLS kills, default 2).
+# TXN_COPY_RECORDS records, default 200000, TXN_COPY_KILLS kills, default 3).
 set -u
 
 BROOK=${1:?usage: run.sh BROOK_BINARY}
@@ -80,7 +80,7 @@ if start_server; then
     check confluent-kafka-transactions "$PY" txn_check.py "$BOOTSTRAP" "$NAME"
     check kafkajs-transactions node kafkajs_txn_check.js "$BOOTSTRAP" "$NAME"
     check txn-consume-transform-produce "$PY" txn_copy_check.py "$BOOTSTRAP" "$NAME" \
-        "${TXN_COPY_RECORDS:-30000}" "${TXN_COPY_KILLS:-2}"
+        "${TXN_COPY_RECORDS:-200000}" "${TXN_COPY_KILLS:-3}"
     if stop_server && start_server; then
         check confluent-kafka-group-restart "$PY" confluent_check.py group-phase2 "$BOOTSTRAP" "$NAME" "$GROUP_DIR"
     else
