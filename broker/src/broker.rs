@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::group::{GroupOffsetStore, OFFSETS_TOPIC, OffsetAndMetadata};
+use crate::log::EndTxnMarker;
 use crate::log::cleaner::Cleaner;
 use crate::log::flusher::{FlushQueue, Flusher};
 use crate::log::partition::sync_dir;
@@ -33,7 +34,6 @@ use crate::log::{
     AppendInfo, FetchData, NewRecord, OffsetSpec, PartitionLog, PartitionStats, Record, RecordBatchBuilder,
     TopicConfig,
 };
-use crate::log::EndTxnMarker;
 use crate::partitioner::Partitioner;
 use crate::txn::{TRANSACTION_STATE_TOPIC, TransactionCoordinator, TxnConfig};
 use crate::util::{Periodic, now_ms};
@@ -276,12 +276,13 @@ impl Broker {
         });
         *inner.cleaner.lock() = Some(cleaner);
         let weak = Arc::downgrade(&inner);
-        let sweeper = Periodic::start("brook-txn-timeouts", config.transactions.abort_timed_out_interval, move || {
-            if let Some(inner) = weak.upgrade() {
-                let broker = Broker { inner };
-                futures::executor::block_on(broker.inner.transactions.abort_timed_out(&broker));
-            }
-        });
+        let sweeper =
+            Periodic::start("brook-txn-timeouts", config.transactions.abort_timed_out_interval, move || {
+                if let Some(inner) = weak.upgrade() {
+                    let broker = Broker { inner };
+                    futures::executor::block_on(broker.inner.transactions.abort_timed_out(&broker));
+                }
+            });
         *inner.txn_sweeper.lock() = Some(sweeper);
         let broker = Broker { inner };
         broker.inner.transactions.recover(&broker);
@@ -639,7 +640,8 @@ fn internal_log(
     let topic = match topics.get(name) {
         Some(t) => t.clone(),
         None => {
-            let config = TopicConfig::from_pairs([("cleanup.policy", "compact"), ("segment.bytes", "104857600")])?;
+            let config =
+                TopicConfig::from_pairs([("cleanup.policy", "compact"), ("segment.bytes", "104857600")])?;
             let t = new_topic(topics_dir, name, 1, config, flush_queue)?;
             topics.insert(name.to_string(), t.clone());
             t

@@ -17,7 +17,11 @@ pub struct Periodic {
 impl Periodic {
     /// Starts a thread named `name` that calls `task` every `interval` (first after one
     /// interval).
-    pub fn start(name: &str, interval: std::time::Duration, mut task: impl FnMut() + Send + 'static) -> Periodic {
+    pub fn start(
+        name: &str,
+        interval: std::time::Duration,
+        mut task: impl FnMut() + Send + 'static,
+    ) -> Periodic {
         let stop = std::sync::Arc::new((parking_lot::Mutex::new(false), parking_lot::Condvar::new()));
         let s = stop.clone();
         let thread = std::thread::Builder::new()

@@ -67,7 +67,13 @@ pub struct GroupOffsetStore {
     append_lock: Mutex<()>,
 }
 
-fn apply(offsets: &mut GroupMap, group: String, topic: String, partition: i32, value: Option<OffsetAndMetadata>) {
+fn apply(
+    offsets: &mut GroupMap,
+    group: String,
+    topic: String,
+    partition: i32,
+    value: Option<OffsetAndMetadata>,
+) {
     let g = offsets.entry(group).or_default();
     match value {
         Some(v) => {
@@ -97,7 +103,9 @@ impl GroupOffsetStore {
                 next = next.max(header.next_offset());
                 if header.is_control() {
                     if let Some(marker) = EndTxnMarker::decode(&header, &bytes)? {
-                        for (group, topic, partition, om) in pending.remove(&header.producer_id).unwrap_or_default() {
+                        for (group, topic, partition, om) in
+                            pending.remove(&header.producer_id).unwrap_or_default()
+                        {
                             if marker.commit {
                                 apply(&mut offsets, group, topic, partition, Some(om));
                             }
@@ -109,7 +117,8 @@ impl GroupOffsetStore {
                     if r.offset < from {
                         continue;
                     }
-                    let Some(key) = r.key.as_deref().and_then(|k| serde_json::from_slice::<OffsetKey>(k).ok())
+                    let Some(key) =
+                        r.key.as_deref().and_then(|k| serde_json::from_slice::<OffsetKey>(k).ok())
                     else {
                         continue;
                     };
@@ -187,11 +196,7 @@ impl GroupOffsetStore {
     /// Whether an open transaction holds an offset of `group` for this partition (OffsetFetch
     /// with `require_stable` answers UNSTABLE_OFFSET_COMMIT then).
     pub fn has_pending(&self, group: &str, topic: &str, partition: i32) -> bool {
-        self.pending
-            .lock()
-            .values()
-            .flatten()
-            .any(|(g, t, p, _)| g == group && t == topic && *p == partition)
+        self.pending.lock().values().flatten().any(|(g, t, p, _)| g == group && t == topic && *p == partition)
     }
 
     /// Durably commits offsets for a group. Returns once they are fsynced.

@@ -144,7 +144,13 @@ impl LogState {
     /// Applies a marker that sits at `offset`: closes the producer's transaction and, for an
     /// abort of a transaction that wrote here, indexes it. The one place markers change state,
     /// for appends and for recovery replay alike.
-    fn apply_marker(&mut self, producer_id: i64, epoch: i16, marker: EndTxnMarker, offset: i64) -> Result<()> {
+    fn apply_marker(
+        &mut self,
+        producer_id: i64,
+        epoch: i16,
+        marker: EndTxnMarker,
+        offset: i64,
+    ) -> Result<()> {
         let first = self.producers.complete_txn(producer_id, epoch, marker.coordinator_epoch);
         if let (false, Some(first_offset)) = (marker.commit, first) {
             let after = offset + 1;
@@ -470,7 +476,8 @@ impl PartitionLog {
                 (seg.file.clone(), seg.path.clone(), pos as u64, seg.size, next_base, hw, lso, log_start)
             };
             let limit = if committed { lso } else { hw };
-            let (data, upper) = read_batches_from(&file, &path, start_pos, end_pos, cursor, max_bytes, limit)?;
+            let (data, upper) =
+                read_batches_from(&file, &path, start_pos, end_pos, cursor, max_bytes, limit)?;
             if !data.is_empty() {
                 return Ok(self.fetched(data, offset, upper, hw, lso, log_start, committed));
             }
@@ -497,7 +504,13 @@ impl PartitionLog {
         let aborted = committed.then(|| {
             if batches.is_empty() { Vec::new() } else { self.state.lock().aborted.collect(offset, upper) }
         });
-        FetchData { batches, high_watermark: hw, last_stable_offset: lso, log_start_offset: log_start, aborted }
+        FetchData {
+            batches,
+            high_watermark: hw,
+            last_stable_offset: lso,
+            log_start_offset: log_start,
+            aborted,
+        }
     }
 
     /// Decoded records from `offset`, reading at most `max_bytes` of batches.

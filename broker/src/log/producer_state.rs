@@ -139,7 +139,8 @@ impl ProducerStates {
         if h.producer_id < 0 {
             return;
         }
-        let entry = self.producers.entry(h.producer_id).or_insert_with(|| ProducerEntry::new(h.producer_epoch));
+        let entry =
+            self.producers.entry(h.producer_id).or_insert_with(|| ProducerEntry::new(h.producer_epoch));
         if h.producer_epoch != entry.epoch {
             entry.epoch = h.producer_epoch;
             entry.recent.clear();

@@ -69,7 +69,8 @@ struct Txns {
 impl Txns {
     /// The metadata of `transactional_id`, if `producer_id` at `epoch` is its current producer.
     fn current(&mut self, transactional_id: &str, producer_id: i64, epoch: i16) -> Result<&mut TxnMetadata> {
-        let meta = self.by_id.get_mut(transactional_id).ok_or_else(|| unknown_id(transactional_id, producer_id))?;
+        let meta =
+            self.by_id.get_mut(transactional_id).ok_or_else(|| unknown_id(transactional_id, producer_id))?;
         check_producer(meta, producer_id, epoch)?;
         Ok(meta)
     }
@@ -120,7 +121,9 @@ impl TransactionCoordinator {
                     Some(Ok(meta)) => {
                         by_id.insert(id, meta);
                     }
-                    Some(Err(e)) => tracing::warn!(offset = r.offset, error = %e, "skipping a damaged transaction log record"),
+                    Some(Err(e)) => {
+                        tracing::warn!(offset = r.offset, error = %e, "skipping a damaged transaction log record")
+                    }
                 }
             }
             if next >= hw {
@@ -168,7 +171,10 @@ impl TransactionCoordinator {
             return Err(Error::InvalidRequest("the transactional id must not be empty".to_string()));
         }
         if timeout_ms <= 0 || timeout_ms > self.config.max_timeout_ms {
-            return Err(Error::InvalidTransactionTimeout { got: timeout_ms, max: self.config.max_timeout_ms });
+            return Err(Error::InvalidTransactionTimeout {
+                got: timeout_ms,
+                max: self.config.max_timeout_ms,
+            });
         }
         let mut expected = expected.filter(|(pid, _)| *pid >= 0);
         for _ in 0..3 {
@@ -300,7 +306,13 @@ impl TransactionCoordinator {
 
     /// AddOffsetsToTxn: the transaction will commit offsets of `group` (it writes a marker to
     /// the group's `__consumer_offsets` partition).
-    pub async fn add_offsets(&self, transactional_id: &str, producer_id: i64, epoch: i16, group: &str) -> Result<()> {
+    pub async fn add_offsets(
+        &self,
+        transactional_id: &str,
+        producer_id: i64,
+        epoch: i16,
+        group: &str,
+    ) -> Result<()> {
         if group.is_empty() {
             return Err(Error::InvalidGroupId(group.to_string()));
         }

@@ -129,7 +129,9 @@ pub struct TxnMetadata {
 impl TxnMetadata {
     /// Whether the open transaction has run past its timeout at `now_ms`.
     pub fn timed_out(&self, now_ms: i64) -> bool {
-        self.state == TxnState::Ongoing && self.start_ms >= 0 && now_ms > self.start_ms + self.timeout_ms as i64
+        self.state == TxnState::Ongoing
+            && self.start_ms >= 0
+            && now_ms > self.start_ms + self.timeout_ms as i64
     }
 
     /// Moves to the next epoch, remembering the current one.

@@ -114,11 +114,7 @@ fn put_string(out: &mut Vec<u8>, s: &str) {
 }
 
 fn corrupt(reason: String) -> Error {
-    Error::Corrupt {
-        path: std::path::PathBuf::from(super::TRANSACTION_STATE_TOPIC),
-        position: 0,
-        reason,
-    }
+    Error::Corrupt { path: std::path::PathBuf::from(super::TRANSACTION_STATE_TOPIC), position: 0, reason }
 }
 
 /// A reader of the big-endian fields above; any short read is a corrupt record.

@@ -185,7 +185,9 @@ fn a_second_producer_with_the_same_transactional_id_fences_the_first() {
     assert!(
         matches!(
             e.code(),
-            RDKafkaErrorCode::Fenced | RDKafkaErrorCode::ProducerFenced | RDKafkaErrorCode::InvalidProducerEpoch
+            RDKafkaErrorCode::Fenced
+                | RDKafkaErrorCode::ProducerFenced
+                | RDKafkaErrorCode::InvalidProducerEpoch
         ),
         "{err}"
     );
@@ -306,7 +308,9 @@ fn transactions_survive_a_crash_and_the_next_init_aborts_the_open_one() {
     rt.block_on(coord.add_partitions("app", pid, epoch, &parts)).unwrap();
     let log = broker.partition("t", 0).unwrap();
     for (seq, v) in ["c0", "c1"].iter().enumerate() {
-        coord.append_transactional(pid, epoch, "t", 0, || log.append(txn_batch(pid, epoch, seq as i32, v))).unwrap();
+        coord
+            .append_transactional(pid, epoch, "t", 0, || log.append(txn_batch(pid, epoch, seq as i32, v)))
+            .unwrap();
     }
     rt.block_on(coord.end_txn(&broker, "app", pid, epoch, true)).unwrap();
     rt.block_on(coord.add_partitions("app", pid, epoch, &parts)).unwrap();
@@ -335,7 +339,8 @@ fn transactions_survive_a_crash_and_the_next_init_aborts_the_open_one() {
     let meta = broker.transactions().describe("app").unwrap();
     assert_eq!(meta.state.name(), "Ongoing");
     // The producer comes back: its InitProducerId fences and aborts the open transaction.
-    let (pid2, epoch2) = rt.block_on(broker.transactions().init_producer_id(&broker, "app", 60_000, None)).unwrap();
+    let (pid2, epoch2) =
+        rt.block_on(broker.transactions().init_producer_id(&broker, "app", 60_000, None)).unwrap();
     assert_eq!(pid2, pid);
     assert_eq!(epoch2, epoch + 2, "one bump to abort, one for the new producer");
     assert_eq!(log.last_stable_offset(), log.stats().log_end_offset);
@@ -344,10 +349,12 @@ fn transactions_survive_a_crash_and_the_next_init_aborts_the_open_one() {
     // The zombie epoch is refused by the partition itself.
     assert!(log.append(txn_batch(pid, epoch, 3, "zombie")).is_err());
     // Offsets: a committed transactional offset survives a restart too.
-    let (pid3, epoch3) = rt.block_on(broker.transactions().init_producer_id(&broker, "copier", 60_000, None)).unwrap();
+    let (pid3, epoch3) =
+        rt.block_on(broker.transactions().init_producer_id(&broker, "copier", 60_000, None)).unwrap();
     rt.block_on(broker.transactions().add_offsets("copier", pid3, epoch3, "g")).unwrap();
     let offsets = [("t".to_string(), 0, OffsetAndMetadata::new(42))];
-    rt.block_on(broker.transactions().commit_offsets(&broker, "copier", pid3, epoch3, "g", &offsets)).unwrap();
+    rt.block_on(broker.transactions().commit_offsets(&broker, "copier", pid3, epoch3, "g", &offsets))
+        .unwrap();
     assert!(broker.group_offsets().has_pending("g", "t", 0));
     rt.block_on(broker.transactions().end_txn(&broker, "copier", pid3, epoch3, true)).unwrap();
     assert_eq!(broker.committed_offset("g", "t", 0).map(|o| o.offset), Some(42));
@@ -372,7 +379,8 @@ fn compaction_drops_aborted_records_keeps_markers_and_stops_at_the_lso() {
     let mut config = BrokerConfig::new(dir.path());
     config.cleaner_interval = Duration::from_secs(3600);
     let broker = Broker::open(config).unwrap();
-    let compact = TopicConfig::from_pairs([("cleanup.policy", "compact"), ("segment.bytes", "1024")]).unwrap();
+    let compact =
+        TopicConfig::from_pairs([("cleanup.policy", "compact"), ("segment.bytes", "1024")]).unwrap();
     broker.create_topic("c", 1, compact).unwrap();
     let log = broker.partition("c", 0).unwrap();
     let commit = brook_broker::log::EndTxnMarker { commit: true, coordinator_epoch: 0 };

@@ -7,7 +7,13 @@ use kafka_protocol::messages::*;
 
 use super::server_support::{RawClient, TestServer, s};
 
-fn init(c: &mut RawClient, version: i16, id: &str, timeout: i32, expected: (i64, i16)) -> InitProducerIdResponse {
+fn init(
+    c: &mut RawClient,
+    version: i16,
+    id: &str,
+    timeout: i32,
+    expected: (i64, i16),
+) -> InitProducerIdResponse {
     let mut req = InitProducerIdRequest::default();
     req.transactional_id = Some(TransactionalId(s(id)));
     req.transaction_timeout_ms = timeout;
@@ -16,7 +22,14 @@ fn init(c: &mut RawClient, version: i16, id: &str, timeout: i32, expected: (i64,
     c.call(ApiKey::InitProducerId, version, &req)
 }
 
-fn add_partitions(c: &mut RawClient, version: i16, id: &str, pid: i64, epoch: i16, parts: &[(&str, i32)]) -> Vec<i16> {
+fn add_partitions(
+    c: &mut RawClient,
+    version: i16,
+    id: &str,
+    pid: i64,
+    epoch: i16,
+    parts: &[(&str, i32)],
+) -> Vec<i16> {
     let mut req = AddPartitionsToTxnRequest::default();
     req.v3_and_below_transactional_id = TransactionalId(s(id));
     req.v3_and_below_producer_id = ProducerId(pid);
@@ -85,7 +98,10 @@ fn fetch(c: &mut RawClient, topic: &str, isolation: i8) -> (i16, i64, i64, Optio
     req.topics.push(t);
     let r: FetchResponse = c.call(ApiKey::Fetch, 11, &req);
     let p = &r.responses[0].partitions[0];
-    let aborted = p.aborted_transactions.as_ref().map(|a| a.iter().map(|a| (a.producer_id.0, a.first_offset)).collect());
+    let aborted = p
+        .aborted_transactions
+        .as_ref()
+        .map(|a| a.iter().map(|a| (a.producer_id.0, a.first_offset)).collect());
     (p.error_code, p.high_watermark, p.last_stable_offset, aborted, p.records.as_ref().map_or(0, |r| r.len()))
 }
 
@@ -111,7 +127,11 @@ fn transaction_apis_answer_kafkas_error_codes_per_version() {
     let mut c = server.client();
     let versions: ApiVersionsResponse = c.call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
     for (key, max) in [(24, 3), (25, 4), (26, 4), (28, 4), (65, 0), (66, 1), (22, 5)] {
-        let v = versions.api_keys.iter().find(|v| v.api_key == key).unwrap_or_else(|| panic!("key {key} advertised"));
+        let v = versions
+            .api_keys
+            .iter()
+            .find(|v| v.api_key == key)
+            .unwrap_or_else(|| panic!("key {key} advertised"));
         assert_eq!((v.min_version, v.max_version), (0, max), "key {key}");
     }
 
@@ -170,7 +190,10 @@ fn transaction_apis_answer_kafkas_error_codes_per_version() {
     describe.transactional_ids = vec![TransactionalId(s("raw")), TransactionalId(s("ghost"))];
     let d: DescribeTransactionsResponse = c.call(ApiKey::DescribeTransactions, 0, &describe);
     let raw = &d.transaction_states[0];
-    assert_eq!((raw.error_code, raw.transaction_state.as_str(), raw.producer_id.0, raw.producer_epoch), (0, "CompleteAbort", pid, epoch));
+    assert_eq!(
+        (raw.error_code, raw.transaction_state.as_str(), raw.producer_id.0, raw.producer_epoch),
+        (0, "CompleteAbort", pid, epoch)
+    );
     assert_eq!(d.transaction_states[1].error_code, 105);
     let mut list = ListTransactionsRequest::default();
     list.state_filters = vec![s("CompleteAbort"), s("Sleeping")];

@@ -126,7 +126,8 @@ pub(super) async fn with_server<R: Send + 'static>(
             addr.to_string()
         }
     };
-    let result = tokio::task::spawn_blocking(move || bench(bootstrap)).await.context("the benchmark thread failed");
+    let result =
+        tokio::task::spawn_blocking(move || bench(bootstrap)).await.context("the benchmark thread failed");
     if let Some((_dir, broker, handle)) = embedded {
         handle.shutdown().await?;
         broker.close()?;

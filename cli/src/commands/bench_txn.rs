@@ -21,7 +21,9 @@ use clap::Args;
 use rdkafka::producer::{Producer, ThreadedProducer};
 use serde_json::json;
 
-use super::bench::{BenchArgs, Counting, ensure_topic, payload_pool, producer_config, send_payload, with_server};
+use super::bench::{
+    BenchArgs, Counting, ensure_topic, payload_pool, producer_config, send_payload, with_server,
+};
 
 /// Options of `brook bench txn`.
 #[derive(Debug, Clone, Args)]
@@ -103,7 +105,11 @@ fn bench(bootstrap: &str, args: &TxnBenchArgs) -> anyhow::Result<String> {
         json: args.json,
     };
     ensure_topic(bootstrap, &base)?;
-    let modes = [Mode::Idempotent, Mode::EveryRecords(args.commit_records), Mode::EveryMillis(args.commit_interval_ms)];
+    let modes = [
+        Mode::Idempotent,
+        Mode::EveryRecords(args.commit_records),
+        Mode::EveryMillis(args.commit_interval_ms),
+    ];
     let pool = Arc::new(payload_pool(args.message_size + 4096));
     let mut results: Vec<Vec<Run>> = modes.iter().map(|_| Vec::new()).collect();
     for round in 0..args.rounds {

@@ -104,7 +104,10 @@ pub async fn run(cmd: TxnCommand) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&views)?);
                 return Ok(());
             }
-            println!("{:<32} {:>12} {:>6} {:<15} {:>10}  PARTITIONS", "TRANSACTIONAL ID", "PRODUCER ID", "EPOCH", "STATE", "TIMEOUT");
+            println!(
+                "{:<32} {:>12} {:>6} {:<15} {:>10}  PARTITIONS",
+                "TRANSACTIONAL ID", "PRODUCER ID", "EPOCH", "STATE", "TIMEOUT"
+            );
             for v in views {
                 println!(
                     "{:<32} {:>12} {:>6} {:<15} {:>10}  {}",
@@ -120,12 +123,14 @@ pub async fn run(cmd: TxnCommand) -> anyhow::Result<()> {
         TxnCommand::Describe { id, json, target } => {
             let target = target.open()?;
             let view = match &target {
-                Target::Local(b) => b.transactions().describe(&id).map(TxnView::from).map_err(anyhow::Error::from),
-                Target::Remote(bootstrap) => {
-                    AdminConnection::connect(bootstrap)?.describe_transactions(std::slice::from_ref(&id)).and_then(
-                        |mut v| v.pop().with_context(|| format!("no answer for transactional id '{id}'")),
-                    )
+                Target::Local(b) => {
+                    b.transactions().describe(&id).map(TxnView::from).map_err(anyhow::Error::from)
                 }
+                Target::Remote(bootstrap) => AdminConnection::connect(bootstrap)?
+                    .describe_transactions(std::slice::from_ref(&id))
+                    .and_then(|mut v| {
+                        v.pop().with_context(|| format!("no answer for transactional id '{id}'"))
+                    }),
             };
             close(target)?;
             let view = view?;
@@ -158,7 +163,12 @@ impl AdminConnection {
         Ok(AdminConnection { stream, correlation: 0 })
     }
 
-    fn call<Req: Encodable, Resp: Decodable>(&mut self, api: ApiKey, version: i16, req: &Req) -> anyhow::Result<Resp> {
+    fn call<Req: Encodable, Resp: Decodable>(
+        &mut self,
+        api: ApiKey,
+        version: i16,
+        req: &Req,
+    ) -> anyhow::Result<Resp> {
         self.correlation += 1;
         let mut header = RequestHeader::default();
         header.request_api_key = api as i16;
@@ -201,7 +211,8 @@ impl AdminConnection {
             let names: Vec<_> = resp.unknown_state_filters.iter().map(|s| s.as_str().to_string()).collect();
             bail!("unknown transaction states: {}", names.join(", "));
         }
-        let mut ids: Vec<_> = resp.transaction_states.iter().map(|t| t.transactional_id.as_str().to_string()).collect();
+        let mut ids: Vec<_> =
+            resp.transaction_states.iter().map(|t| t.transactional_id.as_str().to_string()).collect();
         ids.sort();
         Ok(ids)
     }
@@ -211,7 +222,8 @@ impl AdminConnection {
             return Ok(Vec::new());
         }
         let mut req = DescribeTransactionsRequest::default();
-        req.transactional_ids = ids.iter().map(|i| TransactionalId(StrBytes::from_string(i.clone()))).collect();
+        req.transactional_ids =
+            ids.iter().map(|i| TransactionalId(StrBytes::from_string(i.clone()))).collect();
         let resp: DescribeTransactionsResponse = self.call(ApiKey::DescribeTransactions, 0, &req)?;
         let mut out = Vec::new();
         for t in resp.transaction_states {
@@ -231,7 +243,9 @@ impl AdminConnection {
                 partitions: t
                     .topics
                     .iter()
-                    .flat_map(|topic| topic.partitions.iter().map(move |p| format!("{}-{p}", topic.topic.as_str())))
+                    .flat_map(|topic| {
+                        topic.partitions.iter().map(move |p| format!("{}-{p}", topic.topic.as_str()))
+                    })
                     .collect(),
             });
         }

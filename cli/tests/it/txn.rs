@@ -53,7 +53,8 @@ fn operators_see_transactions_in_the_cli_and_the_http_api() {
 
     let all: Value =
         serde_json::from_str(&client::get(&server.http, "/transactions").unwrap().text().unwrap()).unwrap();
-    let ids: Vec<_> = all["transactions"].as_array().unwrap().iter().map(|t| t["transactionalId"].clone()).collect();
+    let ids: Vec<_> =
+        all["transactions"].as_array().unwrap().iter().map(|t| t["transactionalId"].clone()).collect();
     assert_eq!(ids, ["ops-done", "ops-open"]);
     let one = client::get(&server.http, "/transactions/ops-done").unwrap();
     assert_eq!(one.status, 200);

@@ -60,7 +60,8 @@ pub(crate) fn handle(conn: &Connection, h: &Header, req: FetchRequest) -> Result
     // Subscribe before reading, so an append between the read and the wait is not missed.
     let mut receivers: Vec<watch::Receiver<i64>> =
         wanted.iter().filter_map(|w| w.log.as_ref().ok().map(|l| l.subscribe_end_offset())).collect();
-    let isolation = if req.isolation_level == 1 { Isolation::ReadCommitted } else { Isolation::ReadUncommitted };
+    let isolation =
+        if req.isolation_level == 1 { Isolation::ReadCommitted } else { Isolation::ReadUncommitted };
     let (first, bytes, errors) = collect(&wanted, max_bytes, isolation);
     if bytes >= min_bytes.max(1) || errors || req.max_wait_ms <= 0 {
         return Ok(Reply::Now(h.respond(&first)?));

@@ -15,7 +15,11 @@ use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, Pr
 use super::{Connection, txn_error_code};
 
 /// Allocates or bumps a producer id.
-pub(crate) async fn handle(conn: &Connection, req: InitProducerIdRequest, version: i16) -> InitProducerIdResponse {
+pub(crate) async fn handle(
+    conn: &Connection,
+    req: InitProducerIdRequest,
+    version: i16,
+) -> InitProducerIdResponse {
     let mut resp = InitProducerIdResponse::default();
     resp.producer_id = ProducerId(-1);
     resp.producer_epoch = -1;
@@ -24,7 +28,11 @@ pub(crate) async fn handle(conn: &Connection, req: InitProducerIdRequest, versio
     let broker = &conn.shared.broker;
     if let Some(id) = &req.transactional_id {
         let expected = (req.producer_id.0 >= 0).then_some((req.producer_id.0, req.producer_epoch));
-        match broker.transactions().init_producer_id(broker, id.as_str(), req.transaction_timeout_ms, expected).await {
+        match broker
+            .transactions()
+            .init_producer_id(broker, id.as_str(), req.transaction_timeout_ms, expected)
+            .await
+        {
             Ok((pid, epoch)) => {
                 resp.producer_id = ProducerId(pid);
                 resp.producer_epoch = epoch;

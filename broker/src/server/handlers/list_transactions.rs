@@ -3,7 +3,9 @@
 //! state names come back in `unknown_state_filters`, as in Kafka.
 
 use kafka_protocol::messages::list_transactions_response::TransactionState;
-use kafka_protocol::messages::{ListTransactionsRequest, ListTransactionsResponse, ProducerId, TransactionalId};
+use kafka_protocol::messages::{
+    ListTransactionsRequest, ListTransactionsResponse, ProducerId, TransactionalId,
+};
 
 use super::{Connection, str_bytes};
 use crate::txn::TxnState;
@@ -25,9 +27,12 @@ pub(crate) fn handle(conn: &Connection, req: ListTransactionsRequest) -> ListTra
     let now = now_ms();
     for meta in conn.shared.broker.transactions().list() {
         let state_ok = states.is_empty() || states.contains(&meta.state);
-        let pid_ok = req.producer_id_filters.is_empty() || req.producer_id_filters.iter().any(|p| p.0 == meta.producer_id);
+        let pid_ok = req.producer_id_filters.is_empty()
+            || req.producer_id_filters.iter().any(|p| p.0 == meta.producer_id);
         let duration_ok = req.duration_filter < 0
-            || (meta.state == TxnState::Ongoing && meta.start_ms >= 0 && now - meta.start_ms >= req.duration_filter);
+            || (meta.state == TxnState::Ongoing
+                && meta.start_ms >= 0
+                && now - meta.start_ms >= req.duration_filter);
         if state_ok && pid_ok && duration_ok {
             let mut t = TransactionState::default();
             t.transactional_id = TransactionalId(str_bytes(meta.transactional_id));

@@ -231,7 +231,9 @@ pub(crate) async fn handle(conn: &Connection, mut frame: Bytes) -> Result<Reply>
         ApiKey::DescribeTransactions => {
             Reply::Now(h.respond(&describe_transactions::handle(conn, decode(body, &h)?))?)
         }
-        ApiKey::ListTransactions => Reply::Now(h.respond(&list_transactions::handle(conn, decode(body, &h)?))?),
+        ApiKey::ListTransactions => {
+            Reply::Now(h.respond(&list_transactions::handle(conn, decode(body, &h)?))?)
+        }
         ApiKey::JoinGroup => Reply::Now(h.respond(&join_group::handle(conn, &h, decode(body, &h)?).await)?),
         ApiKey::SyncGroup => Reply::Now(h.respond(&sync_group::handle(conn, decode(body, &h)?).await)?),
         ApiKey::Heartbeat => Reply::Now(h.respond(&heartbeat::handle(conn, decode(body, &h)?))?),

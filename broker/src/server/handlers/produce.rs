@@ -131,9 +131,13 @@ fn append(
         batch[12..16].copy_from_slice(&(-1i32).to_be_bytes());
     }
     let info = match BatchHeader::parse_prefix(&batch) {
-        Ok(h) if h.is_transactional() && !h.is_control() => broker
-            .transactions()
-            .append_transactional(h.producer_id, h.producer_epoch, topic.name(), partition, || log.append(batch))?,
+        Ok(h) if h.is_transactional() && !h.is_control() => broker.transactions().append_transactional(
+            h.producer_id,
+            h.producer_epoch,
+            topic.name(),
+            partition,
+            || log.append(batch),
+        )?,
         _ => log.append(batch)?,
     };
     Ok((log, info))
