@@ -82,7 +82,9 @@ fn txn_batch(pid: i64, epoch: i16, seq: i32, values: &[&str]) -> bytes::Bytes {
 }
 
 /// (error, high watermark, last stable offset, aborted list, record bytes) of partition 0.
-fn fetch(c: &mut RawClient, topic: &str, isolation: i8) -> (i16, i64, i64, Option<Vec<(i64, i64)>>, usize) {
+type Fetched = (i16, i64, i64, Option<Vec<(i64, i64)>>, usize);
+
+fn fetch(c: &mut RawClient, topic: &str, isolation: i8) -> Fetched {
     let mut p = fetch_request::FetchPartition::default();
     p.partition = 0;
     p.fetch_offset = 0;
