@@ -171,7 +171,7 @@ struct Inner {
     flusher: Mutex<Option<Flusher>>,
     cleaner: Mutex<Option<Cleaner>>,
     offsets: GroupOffsetStore,
-    transactions: TransactionCoordinator,
+    transactions: Arc<TransactionCoordinator>,
     txn_sweeper: Mutex<Option<Periodic>>,
     partitioner: Partitioner,
     producer_ids: Mutex<(i64, i64)>,
@@ -250,7 +250,7 @@ impl Broker {
         let offsets_log = internal_log(&mut topics, &topics_dir, OFFSETS_TOPIC, &flush_queue)?;
         let offsets = GroupOffsetStore::open(offsets_log)?;
         let txn_log = internal_log(&mut topics, &topics_dir, TRANSACTION_STATE_TOPIC, &flush_queue)?;
-        let transactions = TransactionCoordinator::open(txn_log, config.transactions.clone())?;
+        let transactions = Arc::new(TransactionCoordinator::open(txn_log, config.transactions.clone())?);
         let next_pid = read_i64(&dir.join("producer-ids")).unwrap_or(0);
         let flusher = Flusher::start(flush_queue.clone(), config.flush_interval);
         let inner = Arc::new(Inner {
@@ -276,13 +276,18 @@ impl Broker {
         });
         *inner.cleaner.lock() = Some(cleaner);
         let weak = Arc::downgrade(&inner);
-        let sweeper =
-            Periodic::start("brook-txn-timeouts", config.transactions.abort_timed_out_interval, move || {
-                if let Some(inner) = weak.upgrade() {
-                    let broker = Broker { inner };
-                    futures::executor::block_on(broker.inner.transactions.abort_timed_out(&broker));
-                }
-            });
+        let coordinator = inner.transactions.clone();
+        let interval = config.transactions.abort_timed_out_interval;
+        let sweeper = Periodic::start("brook-txn-timeouts", interval, move || {
+            // Take a broker handle only when there is work, so an idle sweep never keeps a
+            // dropped broker (and its data-directory lock) alive.
+            if coordinator.needs_sweep(now_ms())
+                && let Some(inner) = weak.upgrade()
+            {
+                let broker = Broker { inner };
+                futures::executor::block_on(coordinator.abort_timed_out(&broker));
+            }
+        });
         *inner.txn_sweeper.lock() = Some(sweeper);
         let broker = Broker { inner };
         broker.inner.transactions.recover(&broker);
@@ -590,13 +595,21 @@ fn acquire_lock(dir: &Path) -> Result<std::fs::File> {
         .write(true)
         .open(&path)
         .map_err(Error::io(format!("opening lock file {}", path.display())))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(Error::DataDirInUse(dir.to_path_buf())),
-        Err(std::fs::TryLockError::Error(e)) => {
-            Err(Error::Io { context: format!("locking {}", path.display()), source: e })
+    // A lock just released can still be held for a moment by a child process of this one
+    // that was forked (and not yet exec'd) while the file was open: retry briefly.
+    for attempt in 0..20 {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if attempt < 19 => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => break,
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(Error::Io { context: format!("locking {}", path.display()), source: e });
+            }
         }
     }
+    Err(Error::DataDirInUse(dir.to_path_buf()))
 }
 
 fn load_topic(dir: &Path, clean: bool, flush_queue: &Arc<FlushQueue>) -> Result<Arc<Topic>> {

@@ -212,7 +212,7 @@ impl PartitionLog {
                 .and_then(|f| f.sync_all())
                 .map_err(Error::io(format!("syncing {}", cleaned.display())))?;
             let interval = self.state.lock().config.index_interval_bytes;
-            let (mut seg, damage) = Segment::open(&cleaned, base, true, interval, now_ms())?;
+            let (mut seg, damage) = Segment::open(&cleaned, base, true, false, interval, now_ms())?;
             if let Some(e) = damage {
                 let _ = std::fs::remove_file(&cleaned);
                 return Err(e);

@@ -244,7 +244,8 @@ impl PartitionLog {
             }
             let next_base = bases.get(i + 1).copied().unwrap_or(i64::MAX);
             let verify = !clean && next_base > recovery_point;
-            let (seg, damage) = Segment::open(&path, base, verify, config.index_interval_bytes, now)?;
+            let active = i + 1 == bases.len();
+            let (seg, damage) = Segment::open(&path, base, verify, active, config.index_interval_bytes, now)?;
             if let Some(err) = damage {
                 tracing::warn!(error = %err, "truncated damaged log tail during recovery");
                 truncated = true;

@@ -39,10 +39,6 @@ use crate::util::now_ms;
 /// hands, so it is constant.
 pub const COORDINATOR_EPOCH: i32 = 0;
 
-/// How long a decided transaction may wait for its markers before the timeout sweep writes
-/// them again (after a failed marker write).
-const STUCK_DECISION_MS: i64 = 5_000;
-
 /// Broker-side transaction settings, with Kafka's names.
 #[derive(Debug, Clone)]
 pub struct TxnConfig {
@@ -457,6 +453,12 @@ impl TransactionCoordinator {
         append()
     }
 
+    /// Whether [`Self::abort_timed_out`] has work at `now_ms`: a transaction past its timeout
+    /// or a decision whose markers are overdue.
+    pub fn needs_sweep(&self, now_ms: i64) -> bool {
+        self.txns.lock().by_id.values().any(|m| m.timed_out(now_ms) || m.decision_overdue(now_ms))
+    }
+
     /// Aborts every transaction open longer than its timeout (fencing its producer with an
     /// epoch bump, as Kafka does), and writes again the markers of decisions that are stuck.
     /// Returns how many transactions it aborted.
@@ -489,7 +491,7 @@ impl TransactionCoordinator {
                         }
                         Err(e) => tracing::warn!(error = %e, "cannot abort a timed-out transaction"),
                     }
-                } else if meta.state.is_pending() && now - meta.last_update_ms > STUCK_DECISION_MS {
+                } else if meta.decision_overdue(now) {
                     to_complete.push(meta.transactional_id.clone());
                 }
             }

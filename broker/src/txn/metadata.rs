@@ -15,6 +15,10 @@
 
 use std::collections::BTreeSet;
 
+/// How long a decided transaction may wait for its markers before the timeout sweep writes
+/// them again (after a failed marker write, or a request cut short).
+const DECISION_OVERDUE_MS: i64 = 5_000;
+
 /// The largest usable producer epoch; at this epoch the next bump rotates to a new producer
 /// id (Kafka reserves `i16::MAX` itself).
 pub const MAX_EPOCH: i16 = i16::MAX - 1;
@@ -132,6 +136,11 @@ impl TxnMetadata {
         self.state == TxnState::Ongoing
             && self.start_ms >= 0
             && now_ms > self.start_ms + self.timeout_ms as i64
+    }
+
+    /// Whether a decision (`Prepare*`) has waited for its markers too long at `now_ms`.
+    pub fn decision_overdue(&self, now_ms: i64) -> bool {
+        self.state.is_pending() && now_ms - self.last_update_ms > DECISION_OVERDUE_MS
     }
 
     /// Moves to the next epoch, remembering the current one.
