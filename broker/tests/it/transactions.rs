@@ -84,6 +84,16 @@ fn send(p: &BaseProducer, prefix: &str, n: usize) {
     p.flush(T).unwrap();
 }
 
+/// A server with the topics `tx-a` and `tx-b` of 3 partitions each, and its bootstrap address.
+fn two_topics(tune: impl FnOnce(&mut BrokerConfig)) -> (TestServer, String) {
+    let server = TestServer::start(|b, _| tune(b));
+    for t in ["tx-a", "tx-b"] {
+        server.broker.create_topic(t, 3, TopicConfig::default()).unwrap();
+    }
+    let bootstrap = server.bootstrap();
+    (server, bootstrap)
+}
+
 fn watermarks_settle(server: &TestServer, topics: &[&str]) {
     // With no transaction open every partition's LSO is its high watermark.
     for t in topics {
@@ -97,11 +107,7 @@ fn watermarks_settle(server: &TestServer, topics: &[&str]) {
 
 #[test]
 fn committed_records_are_visible_to_read_committed_and_aborted_ones_are_not() {
-    let server = TestServer::start(|_, _| {});
-    for t in ["tx-a", "tx-b"] {
-        server.broker.create_topic(t, 3, TopicConfig::default()).unwrap();
-    }
-    let bootstrap = server.bootstrap();
+    let (server, bootstrap) = two_topics(|_| {});
     let p = txn_producer(&bootstrap, "tx-basic");
     p.init_transactions(T).unwrap();
     p.begin_transaction().unwrap();
@@ -140,11 +146,7 @@ fn committed_records_are_visible_to_read_committed_and_aborted_ones_are_not() {
 
 #[test]
 fn an_open_transaction_holds_the_lso_until_it_ends() {
-    let server = TestServer::start(|_, _| {});
-    for t in ["tx-a", "tx-b"] {
-        server.broker.create_topic(t, 3, TopicConfig::default()).unwrap();
-    }
-    let bootstrap = server.bootstrap();
+    let (server, bootstrap) = two_topics(|_| {});
     let p = txn_producer(&bootstrap, "tx-lso");
     p.init_transactions(T).unwrap();
     p.begin_transaction().unwrap();
@@ -167,11 +169,7 @@ fn an_open_transaction_holds_the_lso_until_it_ends() {
 
 #[test]
 fn a_second_producer_with_the_same_transactional_id_fences_the_first() {
-    let server = TestServer::start(|_, _| {});
-    for t in ["tx-a", "tx-b"] {
-        server.broker.create_topic(t, 3, TopicConfig::default()).unwrap();
-    }
-    let bootstrap = server.bootstrap();
+    let (server, bootstrap) = two_topics(|_| {});
     let first = txn_producer(&bootstrap, "tx-fence");
     first.init_transactions(T).unwrap();
     first.begin_transaction().unwrap();
@@ -249,13 +247,8 @@ fn offsets_sent_to_a_transaction_count_only_when_it_commits() {
 
 #[test]
 fn a_transaction_open_past_its_timeout_is_aborted_by_the_coordinator() {
-    let server = TestServer::start(|b, _| {
-        b.transactions.abort_timed_out_interval = Duration::from_millis(100);
-    });
-    for t in ["tx-a", "tx-b"] {
-        server.broker.create_topic(t, 3, TopicConfig::default()).unwrap();
-    }
-    let bootstrap = server.bootstrap();
+    let (server, bootstrap) =
+        two_topics(|b| b.transactions.abort_timed_out_interval = Duration::from_millis(100));
     let p: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", &bootstrap)
         .set("transactional.id", "tx-timeout")

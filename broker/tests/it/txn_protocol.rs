@@ -85,19 +85,8 @@ fn txn_batch(pid: i64, epoch: i16, seq: i32, values: &[&str]) -> bytes::Bytes {
 type Fetched = (i16, i64, i64, Option<Vec<(i64, i64)>>, usize);
 
 fn fetch(c: &mut RawClient, topic: &str, isolation: i8) -> Fetched {
-    let mut p = fetch_request::FetchPartition::default();
-    p.partition = 0;
-    p.fetch_offset = 0;
-    p.partition_max_bytes = 1 << 20;
-    let mut t = fetch_request::FetchTopic::default();
-    t.topic = TopicName(s(topic));
-    t.partitions.push(p);
-    let mut req = FetchRequest::default();
-    req.replica_id = BrokerId(-1);
-    req.max_wait_ms = 0;
-    req.max_bytes = 1 << 20;
+    let mut req = super::protocol_codec::fetch_req(11, topic, 0, 0, 0);
     req.isolation_level = isolation;
-    req.topics.push(t);
     let r: FetchResponse = c.call(ApiKey::Fetch, 11, &req);
     let p = &r.responses[0].partitions[0];
     let aborted = p

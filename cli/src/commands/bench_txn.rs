@@ -169,7 +169,8 @@ fn run_mode(
     let mut config = producer_config(bootstrap, args, "5");
     config.set("enable.idempotence", "true");
     if !matches!(mode, Mode::Idempotent) {
-        config.set("transactional.id", transactional_id);
+        // librdkafka requires message.timeout.ms (120 s here) ≤ transaction.timeout.ms.
+        config.set("transactional.id", transactional_id).set("transaction.timeout.ms", "120000");
     }
     let producer: ThreadedProducer<Counting> =
         config.create_with_context(Counting::new()).context("creating a producer")?;
