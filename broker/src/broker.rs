@@ -6,6 +6,8 @@
 //!   .clean-shutdown          present only between a clean close and the next open
 //!   producer-ids             next free idempotent-producer id block
 //!   topics/<name>/topic.json partitions, id and config overrides
+//!   topics/__consumer_offsets/  committed group offsets (compacted)
+//!   topics/__transaction_state/ transaction coordinator state (compacted)
 //!   topics/<name>/<p>/…      the partition logs (see the `log` module)
 //! ```
 //!
@@ -24,6 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::group::{GroupOffsetStore, OFFSETS_TOPIC, OffsetAndMetadata};
+use crate::log::EndTxnMarker;
 use crate::log::cleaner::Cleaner;
 use crate::log::flusher::{FlushQueue, Flusher};
 use crate::log::partition::sync_dir;
@@ -32,7 +35,8 @@ use crate::log::{
     TopicConfig,
 };
 use crate::partitioner::Partitioner;
-use crate::util::now_ms;
+use crate::txn::{TRANSACTION_STATE_TOPIC, TransactionCoordinator, TxnConfig};
+use crate::util::{Periodic, now_ms};
 
 /// How a broker is set up.
 #[derive(Debug, Clone)]
@@ -49,6 +53,8 @@ pub struct BrokerConfig {
     pub default_partitions: i32,
     /// Whether Metadata/produce requests may create unknown topics.
     pub auto_create_topics: bool,
+    /// Transaction coordinator settings (`transaction.max.timeout.ms`, timeout sweep).
+    pub transactions: TxnConfig,
 }
 
 impl BrokerConfig {
@@ -61,6 +67,7 @@ impl BrokerConfig {
             cleaner_interval: Duration::from_secs(30),
             default_partitions: 1,
             auto_create_topics: true,
+            transactions: TxnConfig::default(),
         }
     }
 }
@@ -164,6 +171,8 @@ struct Inner {
     flusher: Mutex<Option<Flusher>>,
     cleaner: Mutex<Option<Cleaner>>,
     offsets: GroupOffsetStore,
+    transactions: Arc<TransactionCoordinator>,
+    txn_sweeper: Mutex<Option<Periodic>>,
     partitioner: Partitioner,
     producer_ids: Mutex<(i64, i64)>,
     closed: AtomicBool,
@@ -238,20 +247,10 @@ impl Broker {
             let topic = load_topic(&path, clean, &flush_queue)?;
             topics.insert(topic.name.clone(), topic);
         }
-        let offsets_topic = match topics.get(OFFSETS_TOPIC) {
-            Some(t) => t.clone(),
-            None => {
-                let config =
-                    TopicConfig::from_pairs([("cleanup.policy", "compact"), ("segment.bytes", "104857600")])?;
-                let t = new_topic(&topics_dir, OFFSETS_TOPIC, 1, config, &flush_queue)?;
-                topics.insert(OFFSETS_TOPIC.to_string(), t.clone());
-                t
-            }
-        };
-        let offsets_log = offsets_topic
-            .partition(0)
-            .ok_or_else(|| Error::UnknownTopicOrPartition(OFFSETS_TOPIC.to_string()))?;
+        let offsets_log = internal_log(&mut topics, &topics_dir, OFFSETS_TOPIC, &flush_queue)?;
         let offsets = GroupOffsetStore::open(offsets_log)?;
+        let txn_log = internal_log(&mut topics, &topics_dir, TRANSACTION_STATE_TOPIC, &flush_queue)?;
+        let transactions = Arc::new(TransactionCoordinator::open(txn_log, config.transactions.clone())?);
         let next_pid = read_i64(&dir.join("producer-ids")).unwrap_or(0);
         let flusher = Flusher::start(flush_queue.clone(), config.flush_interval);
         let inner = Arc::new(Inner {
@@ -262,6 +261,8 @@ impl Broker {
             flusher: Mutex::new(Some(flusher)),
             cleaner: Mutex::new(None),
             offsets,
+            transactions,
+            txn_sweeper: Mutex::new(None),
             partitioner: Partitioner::default(),
             producer_ids: Mutex::new((next_pid, next_pid)),
             closed: AtomicBool::new(false),
@@ -274,7 +275,23 @@ impl Broker {
                 .unwrap_or_default()
         });
         *inner.cleaner.lock() = Some(cleaner);
-        Ok(Broker { inner })
+        let weak = Arc::downgrade(&inner);
+        let coordinator = inner.transactions.clone();
+        let interval = config.transactions.abort_timed_out_interval;
+        let sweeper = Periodic::start("brook-txn-timeouts", interval, move || {
+            // Take a broker handle only when there is work, so an idle sweep never keeps a
+            // dropped broker (and its data-directory lock) alive.
+            if coordinator.needs_sweep(now_ms())
+                && let Some(inner) = weak.upgrade()
+            {
+                let broker = Broker { inner };
+                futures::executor::block_on(coordinator.abort_timed_out(&broker));
+            }
+        });
+        *inner.txn_sweeper.lock() = Some(sweeper);
+        let broker = Broker { inner };
+        broker.inner.transactions.recover(&broker);
+        Ok(broker)
     }
 
     /// The configuration the broker was opened with.
@@ -303,7 +320,7 @@ impl Broker {
 
     /// Deletes a topic and its data.
     pub fn delete_topic(&self, name: &str) -> Result<()> {
-        if name == OFFSETS_TOPIC {
+        if name == OFFSETS_TOPIC || name == TRANSACTION_STATE_TOPIC {
             return Err(Error::InvalidConfig(format!("the internal topic {name} cannot be deleted")));
         }
         let _admin = self.inner.admin.lock();
@@ -495,6 +512,28 @@ impl Broker {
         &self.inner.offsets
     }
 
+    /// The transaction coordinator (transactional producers, `brook txn`).
+    pub fn transactions(&self) -> &TransactionCoordinator {
+        &self.inner.transactions
+    }
+
+    /// Appends a transaction marker to a partition (the coordinator's markers). A marker in
+    /// `__consumer_offsets` also resolves the producer's pending transactional offsets.
+    pub(crate) fn write_txn_marker(
+        &self,
+        topic: &str,
+        partition: i32,
+        producer_id: i64,
+        epoch: i16,
+        marker: EndTxnMarker,
+    ) -> Result<()> {
+        self.partition(topic, partition)?.append_marker(producer_id, epoch, marker)?;
+        if topic == OFFSETS_TOPIC {
+            self.inner.offsets.complete_transaction(producer_id, marker.commit);
+        }
+        Ok(())
+    }
+
     /// Allocates a new idempotent-producer id, unique across restarts.
     pub fn allocate_producer_id(&self) -> Result<i64> {
         const BLOCK: i64 = 1000;
@@ -531,6 +570,9 @@ impl Broker {
         if let Some(mut c) = self.inner.cleaner.lock().take() {
             c.stop();
         }
+        if let Some(mut s) = self.inner.txn_sweeper.lock().take() {
+            s.stop();
+        }
         let topics: Vec<_> = self.inner.topics.read().values().cloned().collect();
         for t in &topics {
             for p in t.partitions() {
@@ -553,13 +595,21 @@ fn acquire_lock(dir: &Path) -> Result<std::fs::File> {
         .write(true)
         .open(&path)
         .map_err(Error::io(format!("opening lock file {}", path.display())))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(Error::DataDirInUse(dir.to_path_buf())),
-        Err(std::fs::TryLockError::Error(e)) => {
-            Err(Error::Io { context: format!("locking {}", path.display()), source: e })
+    // A lock just released can still be held for a moment by a child process of this one
+    // that was forked (and not yet exec'd) while the file was open: retry briefly.
+    for attempt in 0..20 {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if attempt < 19 => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => break,
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(Error::Io { context: format!("locking {}", path.display()), source: e });
+            }
         }
     }
+    Err(Error::DataDirInUse(dir.to_path_buf()))
 }
 
 fn load_topic(dir: &Path, clean: bool, flush_queue: &Arc<FlushQueue>) -> Result<Arc<Topic>> {
@@ -591,6 +641,26 @@ fn load_topic(dir: &Path, clean: bool, flush_queue: &Arc<FlushQueue>) -> Result<
         config: RwLock::new(meta.config),
         partitions: RwLock::new(partitions),
     }))
+}
+
+/// The single partition of an internal compacted topic, created on first open.
+fn internal_log(
+    topics: &mut BTreeMap<String, Arc<Topic>>,
+    topics_dir: &Path,
+    name: &str,
+    flush_queue: &Arc<FlushQueue>,
+) -> Result<Arc<PartitionLog>> {
+    let topic = match topics.get(name) {
+        Some(t) => t.clone(),
+        None => {
+            let config =
+                TopicConfig::from_pairs([("cleanup.policy", "compact"), ("segment.bytes", "104857600")])?;
+            let t = new_topic(topics_dir, name, 1, config, flush_queue)?;
+            topics.insert(name.to_string(), t.clone());
+            t
+        }
+    };
+    topic.partition(0).ok_or_else(|| Error::UnknownTopicOrPartition(name.to_string()))
 }
 
 fn new_topic(

@@ -153,6 +153,46 @@ pub enum Error {
         /// Limit.
         max: usize,
     },
+    /// A transactional request or batch does not fit the transaction's state (e.g. a commit
+    /// with nothing to commit, a write to a partition not added to the transaction).
+    #[error("invalid transaction state: {0}")]
+    InvalidTxnState(String),
+    /// The producer id does not belong to the transactional id (or the id is unknown); the
+    /// producer must call InitProducerId again.
+    #[error("{0}")]
+    InvalidProducerIdMapping(String),
+    /// The requested `transaction.timeout.ms` is not allowed.
+    #[error(
+        "transaction.timeout.ms={got} is not allowed: use 1..={max} ms (the broker's transaction.max.timeout.ms)"
+    )]
+    InvalidTransactionTimeout {
+        /// Timeout requested.
+        got: i32,
+        /// The broker's `transaction.max.timeout.ms`.
+        max: i32,
+    },
+    /// Another operation on the same transactional id is completing; retry shortly.
+    #[error("transactional id '{0}' is completing a transaction; retry")]
+    ConcurrentTransactions(String),
+    /// A newer producer with the same transactional id took over (or the coordinator aborted
+    /// the transaction after its timeout): this producer must close.
+    #[error(
+        "producer fenced: transactional id '{transactional_id}' is at epoch {current}, the request carried {got}"
+    )]
+    TransactionalProducerFenced {
+        /// Transactional id.
+        transactional_id: String,
+        /// The coordinator's current epoch.
+        current: i16,
+        /// Epoch the producer sent.
+        got: i16,
+    },
+    /// The transaction coordinator cannot record state now (its log failed); retry.
+    #[error("transaction coordinator not available: {0}")]
+    CoordinatorNotAvailable(String),
+    /// DescribeTransactions asked for a transactional id the coordinator does not know.
+    #[error("unknown transactional id '{0}'")]
+    TransactionalIdNotFound(String),
     /// The request did not complete within the client's timeout.
     #[error("request timed out after {0} ms")]
     RequestTimedOut(i64),
@@ -194,6 +234,13 @@ impl Error {
             Error::FencedInstanceId(_) => 82,
             Error::OffsetMetadataTooLarge { .. } => 12,
             Error::RequestTimedOut(_) => 7,
+            Error::InvalidTxnState(_) => 48,
+            Error::InvalidProducerIdMapping(_) => 49,
+            Error::InvalidTransactionTimeout { .. } => 50,
+            Error::ConcurrentTransactions(_) => 51,
+            Error::TransactionalProducerFenced { .. } => 90,
+            Error::TransactionalIdNotFound(_) => 105,
+            Error::CoordinatorNotAvailable(_) => 15,
         }
     }
 }

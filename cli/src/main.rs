@@ -45,6 +45,9 @@ enum Command {
     /// Run connectors (files in and out of topics, Debezium CDC) and show their status.
     #[command(subcommand)]
     Connect(commands::connect::ConnectCommand),
+    /// List and describe transactional producers (the transaction coordinator's state).
+    #[command(subcommand)]
+    Txn(commands::txn::TxnCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -66,6 +69,7 @@ fn main() -> std::process::ExitCode {
             Command::Bench(cmd) => commands::bench::run(cmd).await,
             Command::Connect(cmd) => commands::connect::run(cmd).await,
             Command::Sql(args) => commands::sql::run(args).await,
+            Command::Txn(cmd) => commands::txn::run(cmd).await,
         }
     });
     match result {

@@ -4,6 +4,12 @@
 //! partition; value: offset, leader epoch, metadata, commit time) and waits for the flusher to
 //! make it durable before answering. On startup the topic is replayed into an in-memory map.
 //! Compaction keeps the topic's size proportional to the number of committed partitions.
+//!
+//! Offsets committed inside a transaction (TxnOffsetCommit) are appended as a transactional
+//! batch of the producer and kept *pending* per producer id: OffsetFetch does not return them.
+//! The transaction's marker, which the coordinator writes to this topic too, makes them
+//! committed (COMMIT) or drops them (ABORT) — on the live path through
+//! [`GroupOffsetStore::complete_transaction`], on replay by reading the marker itself.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -13,7 +19,8 @@ use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::log::{NewRecord, PartitionLog, RecordBatchBuilder};
+use crate::log::segment;
+use crate::log::{EndTxnMarker, NewRecord, PartitionLog, RecordBatchBuilder};
 use crate::util::now_ms;
 
 /// Name of the internal topic holding committed offsets.
@@ -48,45 +55,148 @@ struct OffsetKey {
 
 type GroupMap = HashMap<String, BTreeMap<(String, i32), OffsetAndMetadata>>;
 
+/// One offset waiting for its transaction: group, topic, partition, offset.
+type PendingOffset = (String, String, i32, OffsetAndMetadata);
+
 /// The committed offsets of all groups.
 pub struct GroupOffsetStore {
     log: Arc<PartitionLog>,
     offsets: RwLock<GroupMap>,
+    /// Offsets of open transactions, by producer id, in commit order.
+    pending: Mutex<HashMap<i64, Vec<PendingOffset>>>,
     append_lock: Mutex<()>,
 }
 
+fn apply(
+    offsets: &mut GroupMap,
+    group: String,
+    topic: String,
+    partition: i32,
+    value: Option<OffsetAndMetadata>,
+) {
+    let g = offsets.entry(group).or_default();
+    match value {
+        Some(v) => {
+            g.insert((topic, partition), v);
+        }
+        None => {
+            g.remove(&(topic, partition));
+        }
+    }
+}
+
 impl GroupOffsetStore {
-    /// Replays the offsets topic's partition into memory.
+    /// Replays the offsets topic's partition into memory: plain commits apply at once,
+    /// transactional ones wait for their marker.
     pub fn open(log: Arc<PartitionLog>) -> Result<GroupOffsetStore> {
         let mut offsets: GroupMap = HashMap::new();
+        let mut pending: HashMap<i64, Vec<PendingOffset>> = HashMap::new();
         let mut next = log.list_offset(crate::log::OffsetSpec::Earliest)?.map_or(0, |o| o.0);
         loop {
-            let (records, hw) = log.read_records(next, 4 << 20)?;
-            if records.is_empty() {
+            let from = next;
+            let data = log.fetch(from, 4 << 20)?;
+            if data.batches.is_empty() {
                 break;
             }
-            for r in records {
-                next = r.offset + 1;
-                let Some(key) = r.key.as_deref().and_then(|k| serde_json::from_slice::<OffsetKey>(k).ok())
-                else {
-                    continue;
-                };
-                let group = offsets.entry(key.group).or_default();
-                match r.value.as_deref().and_then(|v| serde_json::from_slice(v).ok()) {
-                    Some(v) => {
-                        group.insert((key.topic, key.partition), v);
+            for item in segment::batches(&data.batches) {
+                let (header, bytes) = item?;
+                next = next.max(header.next_offset());
+                if header.is_control() {
+                    if let Some(marker) = EndTxnMarker::decode(&header, &bytes)? {
+                        for (group, topic, partition, om) in
+                            pending.remove(&header.producer_id).unwrap_or_default()
+                        {
+                            if marker.commit {
+                                apply(&mut offsets, group, topic, partition, Some(om));
+                            }
+                        }
                     }
-                    None => {
-                        group.remove(&(key.topic, key.partition));
+                    continue;
+                }
+                for r in header.records(&bytes, crate::log::partition::MAX_UNCOMPRESSED_BATCH)? {
+                    if r.offset < from {
+                        continue;
+                    }
+                    let Some(key) =
+                        r.key.as_deref().and_then(|k| serde_json::from_slice::<OffsetKey>(k).ok())
+                    else {
+                        continue;
+                    };
+                    let value = r.value.as_deref().and_then(|v| serde_json::from_slice(v).ok());
+                    match (header.is_transactional(), value) {
+                        (true, Some(om)) => pending.entry(header.producer_id).or_default().push((
+                            key.group,
+                            key.topic,
+                            key.partition,
+                            om,
+                        )),
+                        (true, None) => {}
+                        (false, value) => apply(&mut offsets, key.group, key.topic, key.partition, value),
                     }
                 }
             }
-            if next >= hw {
+            if next >= data.high_watermark {
                 break;
             }
         }
         offsets.retain(|_, g| !g.is_empty());
-        Ok(GroupOffsetStore { log, offsets: RwLock::new(offsets), append_lock: Mutex::new(()) })
+        Ok(GroupOffsetStore {
+            log,
+            offsets: RwLock::new(offsets),
+            pending: Mutex::new(pending),
+            append_lock: Mutex::new(()),
+        })
+    }
+
+    /// The log of `__consumer_offsets`.
+    pub(crate) fn log(&self) -> &Arc<PartitionLog> {
+        &self.log
+    }
+
+    /// Appends offsets committed inside a transaction of `producer_id` (TxnOffsetCommit) as a
+    /// transactional batch; they stay pending until the transaction's marker. Returns the
+    /// offset the caller must wait to be durable before answering.
+    pub(crate) fn append_transactional(
+        &self,
+        group: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        entries: &[(String, i32, OffsetAndMetadata)],
+    ) -> Result<i64> {
+        if entries.is_empty() {
+            return Ok(0);
+        }
+        let mut builder =
+            RecordBatchBuilder::new(now_ms()).with_producer(producer_id, producer_epoch, -1).transactional();
+        for (topic, partition, om) in entries {
+            builder.push(&NewRecord::new(Some(encode_key(group, topic, *partition)), Some(encode(om)?)));
+        }
+        let _order = self.append_lock.lock();
+        let info = self.log.append(builder.finish())?;
+        let mut pending = self.pending.lock();
+        let list = pending.entry(producer_id).or_default();
+        for (topic, partition, om) in entries {
+            list.push((group.to_string(), topic.clone(), *partition, om.clone()));
+        }
+        Ok(info.last_offset + 1)
+    }
+
+    /// Resolves the pending offsets of `producer_id` once its marker is in the log: a commit
+    /// makes them the groups' committed offsets, an abort drops them.
+    pub(crate) fn complete_transaction(&self, producer_id: i64, commit: bool) {
+        let Some(list) = self.pending.lock().remove(&producer_id) else { return };
+        if commit {
+            let mut offsets = self.offsets.write();
+            for (group, topic, partition, om) in list {
+                apply(&mut offsets, group, topic, partition, Some(om));
+            }
+        }
+    }
+
+    /// Whether an open transaction holds an offset of `group` for this partition (OffsetFetch
+    /// with `require_stable` answers UNSTABLE_OFFSET_COMMIT then).
+    pub fn has_pending(&self, group: &str, topic: &str, partition: i32) -> bool {
+        self.pending.lock().values().flatten().any(|(g, t, p, _)| g == group && t == topic && *p == partition)
     }
 
     /// Durably commits offsets for a group. Returns once they are fsynced.

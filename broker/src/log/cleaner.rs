@@ -10,20 +10,24 @@
 //! the rolled segments, or younger than `min.compaction.lag.ms`. A tombstone (null value)
 //! survives until its timestamp is `delete.retention.ms` old, so that consumers that are
 //! behind still see the delete. Rewritten batches keep their original offsets.
+//!
+//! Transactions: compaction never reaches the last stable offset (an undecided transaction's
+//! records are left alone), drops records of aborted transactions whatever their key (they
+//! never count as the latest value of a key), and keeps every transaction marker, so a
+//! read_committed consumer still finds the marker of each transaction it meets.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use parking_lot::{Condvar, Mutex};
 
 use super::partition::{LogState, MAX_UNCOMPRESSED_BATCH, PartitionLog, remove_segments_below};
 use super::record_batch;
 use super::segment::{self, Segment};
+use super::txn_index;
 use crate::error::{Error, Result};
-use crate::util::now_ms;
+use crate::util::{Periodic, now_ms};
 
 /// What one maintenance pass did to a partition.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +74,8 @@ impl PartitionLog {
             }
         }
         let removed = remove_segments_below(&mut state, cut);
+        let log_start = state.log_start_offset;
+        state.aborted.trim_below(log_start)?;
         drop(state);
         let stats = CleanerStats { segments_deleted: removed.len(), ..Default::default() };
         for path in removed {
@@ -96,22 +102,27 @@ impl PartitionLog {
     /// Compacts the rolled segments of a `cleanup.policy=compact` topic.
     pub fn compact(&self) -> Result<CleanerStats> {
         let now = now_ms();
-        let (config, rolled) = {
+        let (config, rolled, aborted) = {
             let state = self.state.lock();
             if state.deleted || !state.config.cleanup_policy.compact {
                 return Ok(CleanerStats::default());
             }
+            let stable = state.last_stable_offset();
             let rolled: Vec<_> = state
                 .segments
                 .values()
                 .take(state.segments.len() - 1)
+                .take_while(|s| s.next_offset <= stable)
                 .map(|s| (s.base_offset, s.file.clone(), s.path.clone(), s.size))
                 .collect();
             let rolled_end = state.segments.values().nth_back(1).map_or(0, |s| s.next_offset);
             if rolled.is_empty() || (rolled_end <= state.compacted_through && !state.compaction_pending) {
                 return Ok(CleanerStats::default());
             }
-            (state.config.clone(), rolled)
+            (state.config.clone(), rolled, state.aborted.entries().to_vec())
+        };
+        let is_aborted = |h: &record_batch::BatchHeader| {
+            h.is_transactional() && txn_index::contains(&aborted, h.producer_id, h.base_offset)
         };
         let rolled_end = {
             let last = rolled.last().map(|r| r.0);
@@ -123,7 +134,7 @@ impl PartitionLog {
         let mut latest: HashMap<Bytes, i64> = HashMap::new();
         for (_, file, path, size) in &rolled {
             segment::for_each_batch(file, path, 0, *size, |_, header, bytes| {
-                if !header.is_control() {
+                if !header.is_control() && !is_aborted(&header) {
                     for r in header.records(&bytes, MAX_UNCOMPRESSED_BATCH)? {
                         if let Some(k) = r.key {
                             latest.insert(k, r.offset);
@@ -145,6 +156,10 @@ impl PartitionLog {
                 }
                 let records = header.records(&bytes, MAX_UNCOMPRESSED_BATCH)?;
                 let total = records.len();
+                if is_aborted(&header) {
+                    removed += total;
+                    return Ok(true);
+                }
                 let kept: Vec<_> = records
                     .into_iter()
                     .filter(|r| {
@@ -197,7 +212,7 @@ impl PartitionLog {
                 .and_then(|f| f.sync_all())
                 .map_err(Error::io(format!("syncing {}", cleaned.display())))?;
             let interval = self.state.lock().config.index_interval_bytes;
-            let (mut seg, damage) = Segment::open(&cleaned, base, true, interval, now_ms())?;
+            let (mut seg, damage) = Segment::open(&cleaned, base, true, false, interval, now_ms())?;
             if let Some(e) = damage {
                 let _ = std::fs::remove_file(&cleaned);
                 return Err(e);
@@ -231,54 +246,27 @@ impl PartitionLog {
 
 /// The background maintenance thread.
 pub struct Cleaner {
-    stop: Arc<(Mutex<bool>, Condvar)>,
-    thread: Option<JoinHandle<()>>,
+    thread: Periodic,
 }
 
 impl Cleaner {
     /// Runs retention and compaction over `logs()` every `interval`.
     pub fn start(interval: Duration, logs: impl Fn() -> Vec<Arc<PartitionLog>> + Send + 'static) -> Cleaner {
-        let stop = Arc::new((Mutex::new(false), Condvar::new()));
-        let s = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("brook-cleaner".into())
-            .spawn(move || {
-                loop {
-                    {
-                        let mut stopped = s.0.lock();
-                        if !*stopped {
-                            s.1.wait_for(&mut stopped, interval);
-                        }
-                        if *stopped {
-                            return;
-                        }
-                    }
-                    for log in logs() {
-                        if let Err(e) = log.enforce_retention() {
-                            tracing::warn!(log = ?log, error = %e, "retention failed");
-                        }
-                        if let Err(e) = log.compact() {
-                            tracing::warn!(log = ?log, error = %e, "compaction failed");
-                        }
-                    }
+        let thread = Periodic::start("brook-cleaner", interval, move || {
+            for log in logs() {
+                if let Err(e) = log.enforce_retention() {
+                    tracing::warn!(log = ?log, error = %e, "retention failed");
                 }
-            })
-            .ok();
-        Cleaner { stop, thread }
+                if let Err(e) = log.compact() {
+                    tracing::warn!(log = ?log, error = %e, "compaction failed");
+                }
+            }
+        });
+        Cleaner { thread }
     }
 
     /// Stops the thread.
     pub fn stop(&mut self) {
-        *self.stop.0.lock() = true;
-        self.stop.1.notify_all();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-impl Drop for Cleaner {
-    fn drop(&mut self) {
-        self.stop();
+        self.thread.stop();
     }
 }

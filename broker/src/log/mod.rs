@@ -10,6 +10,8 @@
 //!     00000000000000000000.timeindex  sparse max-timestamp → byte position
 //!     00000000000000081920.log        the active segment: appends go here
 //!     recovery-point                  everything below this offset was fsynced
+//!     producer-state.json             producer/transaction state as of an offset (snapshot)
+//!     aborted.txnindex                aborted transactions, for read_committed fetches
 //! ```
 //!
 //! * [`partition`]: append, fetch, offset lookup, DeleteRecords, recovery on open.
@@ -18,17 +20,22 @@
 //! * [`record_batch`]: just enough of the batch format to validate, re-offset and decode.
 //! * [`segment`], [`index`]: files and their indexes.
 //! * [`config`]: topic configs with Kafka's names and defaults.
-//! * [`producer_state`]: idempotent-producer sequence checks.
+//! * [`producer_state`]: idempotent-producer sequence checks and open transactions (the LSO).
+//! * [`control`]: transaction markers (commit/abort control batches).
+//! * [`txn_index`]: the aborted-transaction index read_committed fetches consult.
 
 pub mod cleaner;
 pub mod config;
+pub mod control;
 pub mod flusher;
 pub mod index;
 pub mod partition;
 pub mod producer_state;
 pub mod record_batch;
 pub mod segment;
+pub mod txn_index;
 
 pub use config::{LogConfig, TopicConfig};
-pub use partition::{AppendInfo, FetchData, OffsetSpec, PartitionLog, PartitionStats};
+pub use control::EndTxnMarker;
+pub use partition::{AppendInfo, FetchData, Isolation, OffsetSpec, PartitionLog, PartitionStats};
 pub use record_batch::{Header, NewRecord, Record, RecordBatchBuilder};

@@ -23,9 +23,11 @@ use parking_lot::Mutex;
 use tokio::sync::watch;
 
 use super::config::{LogConfig, TimestampType};
+use super::control::EndTxnMarker;
 use super::producer_state::{ProducerStates, SequenceCheck};
 use super::record_batch::{self, BatchHeader, Record};
 use super::segment::{self, Segment};
+use super::txn_index::{AbortedTxn, TxnIndex};
 use crate::error::{Error, Result};
 use crate::util::now_ms;
 
@@ -52,8 +54,23 @@ pub struct FetchData {
     pub batches: Bytes,
     /// Offset after the last record in the log.
     pub high_watermark: i64,
+    /// Offset below which every transaction is decided (= the high watermark when no
+    /// transaction is open).
+    pub last_stable_offset: i64,
     /// First offset still available.
     pub log_start_offset: i64,
+    /// For read_committed fetches: `(producer id, first offset)` of the aborted transactions
+    /// overlapping the returned batches, which the client must drop. `None` at read_uncommitted.
+    pub aborted: Option<Vec<(i64, i64)>>,
+}
+
+/// Which records a fetch may return (Kafka's `isolation.level`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    /// Everything up to the high watermark, including open and aborted transactions.
+    ReadUncommitted,
+    /// Only below the last stable offset, with the aborted-transaction list.
+    ReadCommitted,
 }
 
 /// Which offset to look up.
@@ -80,6 +97,10 @@ pub struct PartitionStats {
     pub log_end_offset: i64,
     /// Offset up to which data is known durable.
     pub durable_offset: i64,
+    /// Last stable offset: below it every transaction is decided.
+    pub last_stable_offset: i64,
+    /// Transactions open in this partition: `(producer id, first offset)`.
+    pub open_transactions: Vec<(i64, i64)>,
     /// Bytes on disk.
     pub size_bytes: u64,
     /// Number of segment files.
@@ -92,6 +113,8 @@ pub(crate) struct LogState {
     pub next_offset: i64,
     pub config: LogConfig,
     pub producers: ProducerStates,
+    /// Aborted transactions, for read_committed fetches and compaction.
+    pub aborted: TxnIndex,
     /// Rolled segments not yet fsynced.
     pub unflushed: Vec<Arc<File>>,
     pub deleted: bool,
@@ -109,6 +132,49 @@ impl LogState {
 
     fn total_size(&self) -> u64 {
         self.segments.values().map(|s| s.size).sum()
+    }
+
+    /// The last stable offset: the first offset of the oldest open transaction, or the log end
+    /// when none is open; never below the log start.
+    pub(crate) fn last_stable_offset(&self) -> i64 {
+        let first_unstable = self.producers.first_unstable_offset().unwrap_or(self.next_offset);
+        first_unstable.min(self.next_offset).max(self.log_start_offset)
+    }
+
+    /// Applies a marker that sits at `offset`: closes the producer's transaction and, for an
+    /// abort of a transaction that wrote here, indexes it. The one place markers change state,
+    /// for appends and for recovery replay alike.
+    fn apply_marker(
+        &mut self,
+        producer_id: i64,
+        epoch: i16,
+        marker: EndTxnMarker,
+        offset: i64,
+    ) -> Result<()> {
+        let first = self.producers.complete_txn(producer_id, epoch, marker.coordinator_epoch);
+        if let (false, Some(first_offset)) = (marker.commit, first) {
+            let after = offset + 1;
+            let lso = self.producers.first_unstable_offset().map_or(after, |f| f.min(after));
+            self.aborted.append(AbortedTxn {
+                producer_id,
+                first_offset,
+                last_offset: offset,
+                last_stable_offset: lso,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Replays one stored batch into the producer state (recovery).
+    fn replay(&mut self, header: &BatchHeader, bytes: &Bytes) -> Result<()> {
+        if header.is_control() {
+            if let Some(marker) = EndTxnMarker::decode(header, bytes)? {
+                self.apply_marker(header.producer_id, header.producer_epoch, marker, header.base_offset)?;
+            }
+        } else {
+            self.producers.record(header, header.base_offset);
+        }
+        Ok(())
     }
 }
 
@@ -167,11 +233,7 @@ impl PartitionLog {
         bases.sort_unstable();
         let recovery_point = if clean { i64::MAX } else { read_i64(&dir.join(RECOVERY_POINT)).unwrap_or(0) };
         let mut segments = BTreeMap::new();
-        let mut producers = if clean {
-            ProducerStates::load(&dir.join(PRODUCER_SNAPSHOT))
-        } else {
-            ProducerStates::default()
-        };
+        let snapshot = ProducerStates::load(&dir.join(PRODUCER_SNAPSHOT));
         let mut truncated = false;
         for (i, &base) in bases.iter().enumerate() {
             let path = dir.join(format!("{}.log", segment::file_stem(base)));
@@ -182,13 +244,11 @@ impl PartitionLog {
             }
             let next_base = bases.get(i + 1).copied().unwrap_or(i64::MAX);
             let verify = !clean && next_base > recovery_point;
-            let (seg, damage) = Segment::open(&path, base, verify, config.index_interval_bytes, now)?;
+            let active = i + 1 == bases.len();
+            let (seg, damage) = Segment::open(&path, base, verify, active, config.index_interval_bytes, now)?;
             if let Some(err) = damage {
                 tracing::warn!(error = %err, "truncated damaged log tail during recovery");
                 truncated = true;
-            }
-            if verify {
-                rebuild_producers(&seg, &mut producers);
             }
             segments.insert(base, seg);
         }
@@ -199,22 +259,35 @@ impl PartitionLog {
         let next_offset = segments.values().next_back().map_or(0, |s| s.next_offset);
         let log_start_offset =
             read_i64(&dir.join(LOG_START)).unwrap_or(first_base).clamp(first_base, next_offset);
-        let _ = std::fs::remove_file(dir.join(PRODUCER_SNAPSHOT));
+        // Producer state: the snapshot, plus a replay of what was appended after it. A snapshot
+        // without an offset is trusted only after a clean shutdown; one ahead of the recovered
+        // log (its tail was damaged) is discarded.
+        let (producers, replay_from) = match snapshot {
+            Some((states, Some(offset))) if offset <= next_offset => (states, offset),
+            Some((states, None)) if clean => (states, next_offset),
+            _ => (ProducerStates::default(), first_base),
+        };
+        let mut aborted = TxnIndex::open(dir)?;
+        aborted.truncate_from(replay_from)?;
+        let mut state = LogState {
+            segments,
+            log_start_offset,
+            next_offset,
+            config,
+            producers,
+            aborted,
+            unflushed: Vec::new(),
+            deleted: false,
+            compacted_through: 0,
+            compaction_pending: true,
+        };
+        replay_producers(&mut state, replay_from)?;
+        state.aborted.trim_below(log_start_offset)?;
         let log = Arc::new(PartitionLog {
             topic: topic.to_string(),
             partition,
             dir: dir.to_path_buf(),
-            state: Mutex::new(LogState {
-                segments,
-                log_start_offset,
-                next_offset,
-                config,
-                producers,
-                unflushed: Vec::new(),
-                deleted: false,
-                compacted_through: 0,
-                compaction_pending: true,
-            }),
+            state: Mutex::new(state),
             end_offset: watch::Sender::new(next_offset),
             // Whatever survived recovery is on disk; a clean shutdown fsynced everything.
             durable_offset: watch::Sender::new(next_offset),
@@ -258,6 +331,11 @@ impl PartitionLog {
         if header.records_count == 0 {
             return Err(Error::InvalidRecordBatch("batch holds no records".to_string()));
         }
+        if header.is_control() {
+            return Err(Error::InvalidRecordBatch(
+                "control batches are written by the transaction coordinator, not by producers".to_string(),
+            ));
+        }
         let now = now_ms();
         let mut state = self.state.lock();
         if state.deleted {
@@ -299,6 +377,41 @@ impl PartitionLog {
         Ok(AppendInfo { base_offset, last_offset: stored.last_offset(), log_append_time, duplicate: false })
     }
 
+    /// Appends a transaction marker for `producer_id` at `epoch`, closing its transaction in
+    /// this partition. Returns the marker's offset.
+    ///
+    /// A marker older than the producer's epoch is refused (INVALID_PRODUCER_EPOCH); a marker
+    /// for a producer with no open transaction here is still written (a coordinator retry, or
+    /// a partition the transaction added but never wrote to), as Kafka does.
+    pub fn append_marker(&self, producer_id: i64, epoch: i16, marker: EndTxnMarker) -> Result<i64> {
+        let now = now_ms();
+        let mut batch = marker.encode(producer_id, epoch, now);
+        let header = BatchHeader::parse(&batch)?;
+        let mut state = self.state.lock();
+        if state.deleted {
+            return Err(Error::UnknownTopicOrPartition(self.topic.clone()));
+        }
+        state.producers.check_marker(producer_id, epoch)?;
+        let offset = state.next_offset;
+        self.maybe_roll(&mut state, batch.len() as u64, 0, now)?;
+        record_batch::set_base_offset(&mut batch, offset);
+        let mut stored = header;
+        stored.base_offset = offset;
+        let interval = state.config.index_interval_bytes;
+        state.active().append(&batch, &stored, interval)?;
+        state.next_offset = offset + 1;
+        state.apply_marker(producer_id, epoch, marker, offset)?;
+        drop(state);
+        self.dirty.store(true, Ordering::Release);
+        self.end_offset.send_replace(offset + 1);
+        Ok(offset)
+    }
+
+    /// The last stable offset (see [`FetchData::last_stable_offset`]).
+    pub fn last_stable_offset(&self) -> i64 {
+        self.state.lock().last_stable_offset()
+    }
+
     fn maybe_roll(&self, state: &mut LogState, incoming: u64, delta: i32, now: i64) -> Result<()> {
         let config = state.config.clone();
         let next = state.next_offset;
@@ -320,16 +433,24 @@ impl PartitionLog {
     }
 
     /// Reads whole batches starting with the one that contains `offset`, up to `max_bytes`
-    /// (always at least one batch, as KIP-74 requires).
+    /// (always at least one batch, as KIP-74 requires), at read_uncommitted.
     ///
     /// `offset` equal to the log end gives empty data; outside `[log start, log end]` is
     /// [`Error::OffsetOutOfRange`].
     pub fn fetch(&self, offset: i64, max_bytes: usize) -> Result<FetchData> {
+        self.fetch_isolated(offset, max_bytes, Isolation::ReadUncommitted)
+    }
+
+    /// Like [`Self::fetch`], at the given isolation level: read_committed returns only batches
+    /// below the last stable offset, and the aborted transactions among them.
+    pub fn fetch_isolated(&self, offset: i64, max_bytes: usize, isolation: Isolation) -> Result<FetchData> {
+        let committed = isolation == Isolation::ReadCommitted;
         let mut cursor = offset;
         loop {
-            let (file, path, start_pos, end_pos, next_base, hw, log_start) = {
+            let (file, path, start_pos, end_pos, next_base, hw, lso, log_start) = {
                 let state = self.state.lock();
                 let hw = state.next_offset;
+                let lso = state.last_stable_offset();
                 let log_start = state.log_start_offset;
                 if offset < log_start || offset > hw {
                     return Err(Error::OffsetOutOfRange {
@@ -340,12 +461,10 @@ impl PartitionLog {
                         log_end: hw,
                     });
                 }
-                if cursor >= hw {
-                    return Ok(FetchData {
-                        batches: Bytes::new(),
-                        high_watermark: hw,
-                        log_start_offset: log_start,
-                    });
+                let limit = if committed { lso } else { hw };
+                if cursor >= limit {
+                    drop(state);
+                    return Ok(self.fetched(Bytes::new(), offset, limit, hw, lso, log_start, committed));
                 }
                 let Some((_, seg)) = state.segments.range(..=cursor).next_back() else {
                     // Offset below the first segment (after DeleteRecords): start at the first.
@@ -355,23 +474,43 @@ impl PartitionLog {
                 };
                 let pos = seg.offset_index.lookup(seg.relative(cursor));
                 let next_base = state.segments.range(seg.base_offset + 1..).next().map(|(&b, _)| b);
-                (seg.file.clone(), seg.path.clone(), pos as u64, seg.size, next_base, hw, log_start)
+                (seg.file.clone(), seg.path.clone(), pos as u64, seg.size, next_base, hw, lso, log_start)
             };
-            let data = read_batches_from(&file, &path, start_pos, end_pos, cursor, max_bytes)?;
+            let limit = if committed { lso } else { hw };
+            let (data, upper) =
+                read_batches_from(&file, &path, start_pos, end_pos, cursor, max_bytes, limit)?;
             if !data.is_empty() {
-                return Ok(FetchData { batches: data, high_watermark: hw, log_start_offset: log_start });
+                return Ok(self.fetched(data, offset, upper, hw, lso, log_start, committed));
             }
             // The offset fell into a gap at the end of a segment (compaction); move on.
             match next_base {
-                Some(b) => cursor = b,
-                None => {
-                    return Ok(FetchData {
-                        batches: Bytes::new(),
-                        high_watermark: hw,
-                        log_start_offset: log_start,
-                    });
-                }
+                Some(b) if b < limit => cursor = b,
+                _ => return Ok(self.fetched(Bytes::new(), offset, limit, hw, lso, log_start, committed)),
             }
+        }
+    }
+
+    /// Assembles a fetch result; `upper` is the offset after the returned data.
+    #[allow(clippy::too_many_arguments)]
+    fn fetched(
+        &self,
+        batches: Bytes,
+        offset: i64,
+        upper: i64,
+        hw: i64,
+        lso: i64,
+        log_start: i64,
+        committed: bool,
+    ) -> FetchData {
+        let aborted = committed.then(|| {
+            if batches.is_empty() { Vec::new() } else { self.state.lock().aborted.collect(offset, upper) }
+        });
+        FetchData {
+            batches,
+            high_watermark: hw,
+            last_stable_offset: lso,
+            log_start_offset: log_start,
+            aborted,
         }
     }
 
@@ -468,13 +607,13 @@ impl PartitionLog {
         if !self.dirty.swap(false, Ordering::AcqRel) {
             return Ok(());
         }
-        let (active, rolled, end) = {
+        let (active, rolled, end, producers) = {
             let mut state = self.state.lock();
             if state.deleted {
                 return Ok(());
             }
             let unflushed = std::mem::take(&mut state.unflushed);
-            (state.active().file.clone(), unflushed, state.next_offset)
+            (state.active().file.clone(), unflushed, state.next_offset, state.producers.clone())
         };
         for f in rolled.iter().chain(std::iter::once(&active)) {
             if let Err(e) = f.sync_data() {
@@ -486,6 +625,15 @@ impl PartitionLog {
             }
         }
         self.fsyncs.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = self.state.lock().aborted.sync() {
+            self.dirty.store(true, Ordering::Release);
+            return Err(e);
+        }
+        // The snapshot describes the log below `end`, which is now durable; recovery replays
+        // only what comes after it.
+        if let Err(e) = producers.save(&self.dir.join(PRODUCER_SNAPSHOT), end) {
+            tracing::warn!(log = ?self, error = %e, "writing the producer snapshot failed");
+        }
         self.durable_offset.send_if_modified(|d| {
             if end > *d {
                 *d = end;
@@ -528,6 +676,7 @@ impl PartitionLog {
         }
         let removed = remove_segments_below(&mut state, target);
         let start = state.log_start_offset;
+        state.aborted.trim_below(start)?;
         drop(state);
         for path in removed {
             Segment::delete_files(&path);
@@ -543,6 +692,8 @@ impl PartitionLog {
             log_start_offset: state.log_start_offset,
             log_end_offset: state.next_offset,
             durable_offset: self.durable_offset(),
+            last_stable_offset: state.last_stable_offset(),
+            open_transactions: state.producers.open_transactions(),
             size_bytes: state.total_size(),
             segments: state.segments.len(),
         }
@@ -569,7 +720,7 @@ impl PartitionLog {
         if let Some(active) = state.segments.values().next_back() {
             active.write_indexes()?;
         }
-        state.producers.save(&self.dir.join(PRODUCER_SNAPSHOT))?;
+        state.producers.save(&self.dir.join(PRODUCER_SNAPSHOT), state.next_offset)?;
         write_i64(&self.dir.join(RECOVERY_POINT), state.next_offset)?;
         Ok(())
     }
@@ -599,16 +750,28 @@ pub(crate) fn remove_segments_below(state: &mut LogState, offset: i64) -> Vec<Pa
     removed
 }
 
-fn rebuild_producers(seg: &Segment, producers: &mut ProducerStates) {
-    let _ = segment::for_each_batch(&seg.file, &seg.path, 0, seg.size, |_, header, _| {
-        if producers.check(&header).is_ok() {
-            producers.record(&header, header.base_offset);
-        }
-        Ok(true)
-    });
+/// Replays the batches at and after `from` into the producer state and the aborted index.
+fn replay_producers(state: &mut LogState, from: i64) -> Result<()> {
+    let segments: Vec<_> = state
+        .segments
+        .values()
+        .filter(|s| s.next_offset > from && s.size > 0)
+        .map(|s| (s.file.clone(), s.path.clone(), s.offset_index.lookup(s.relative(from)) as u64, s.size))
+        .collect();
+    for (file, path, pos, size) in segments {
+        segment::for_each_batch(&file, &path, pos, size, |_, header, bytes| {
+            if header.base_offset >= from {
+                state.replay(&header, &bytes)?;
+            }
+            Ok(true)
+        })?;
+    }
+    Ok(())
 }
 
-/// Reads whole batches from a segment region, starting with the batch containing `offset`.
+/// Reads whole batches from a segment region, starting with the batch containing `offset` and
+/// stopping before the first batch at or after `limit`. Returns the data and the offset after
+/// it.
 fn read_batches_from(
     file: &File,
     path: &Path,
@@ -616,7 +779,8 @@ fn read_batches_from(
     end: u64,
     offset: i64,
     max_bytes: usize,
-) -> Result<Bytes> {
+    limit: i64,
+) -> Result<(Bytes, i64)> {
     let mut pos = start;
     let mut header = [0u8; record_batch::BATCH_HEADER_LEN];
     // Skip batches that end before `offset` by reading headers only.
@@ -628,34 +792,43 @@ fn read_batches_from(
             .map_err(Error::io(format!("reading {}", path.display())))?;
         let h = BatchHeader::parse_prefix(&header).map_err(|e| corrupt(path, pos, &e.to_string()))?;
         if h.next_offset() > offset {
+            if h.base_offset >= limit {
+                return Ok((Bytes::new(), offset));
+            }
             break;
         }
         pos += h.size as u64;
     }
     if pos >= end {
-        return Ok(Bytes::new());
+        return Ok((Bytes::new(), offset));
     }
     let want = ((end - pos) as usize).min(max_bytes.max(header.len()));
     let mut data = segment::read_at(file, path, pos, want)?;
-    // Cut at the last whole batch, but always return at least the first batch.
+    // Cut at the last whole batch below `limit`, but always return at least the first batch.
     let mut used = 0usize;
+    let mut upper = offset;
     loop {
         if data.len() - used < record_batch::BATCH_HEADER_LEN {
             break;
         }
         let h = BatchHeader::parse_prefix(&data[used..])
             .map_err(|e| corrupt(path, pos + used as u64, &e.to_string()))?;
+        if h.base_offset >= limit {
+            break;
+        }
         if used + h.size > data.len() {
             if used == 0 {
                 // The first batch is larger than max_bytes: return it whole.
                 data = segment::read_at(file, path, pos, h.size)?;
                 used = h.size;
+                upper = h.next_offset();
             }
             break;
         }
         used += h.size;
+        upper = h.next_offset();
     }
-    Ok(data.slice(..used))
+    Ok((data.slice(..used), upper))
 }
 
 /// Scans batches from `pos` for the first record with timestamp ≥ `target` (or, with

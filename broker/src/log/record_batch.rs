@@ -26,6 +26,10 @@ pub const BATCH_HEADER_LEN: usize = 61;
 pub const LOG_OVERHEAD: usize = 12;
 const MAGIC_V2: i8 = 2;
 const CRC_START: usize = 21;
+/// Attributes bit 4: the batch belongs to a transaction.
+pub const ATTR_TRANSACTIONAL: i16 = 0x10;
+/// Attributes bit 5: the batch is a control batch (a transaction marker).
+pub const ATTR_CONTROL: i16 = 0x20;
 
 /// Compression codec of a batch (attributes bits 0–2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,7 +202,12 @@ impl BatchHeader {
 
     /// Whether this is a transaction control batch (its records are markers, not data).
     pub fn is_control(&self) -> bool {
-        self.attributes & 0x20 != 0
+        self.attributes & ATTR_CONTROL != 0
+    }
+
+    /// Whether the batch was written inside a transaction (attributes bit 4).
+    pub fn is_transactional(&self) -> bool {
+        self.attributes & ATTR_TRANSACTIONAL != 0
     }
 
     /// Whether the batch uses log-append time instead of create time.
@@ -355,6 +364,7 @@ pub struct RecordBatchBuilder {
     max_timestamp: i64,
     default_timestamp: i64,
     producer: Option<(i64, i16, i32)>,
+    attributes: i16,
 }
 
 impl RecordBatchBuilder {
@@ -369,12 +379,25 @@ impl RecordBatchBuilder {
             max_timestamp: -1,
             default_timestamp: now_ms,
             producer: None,
+            attributes: 0,
         }
     }
 
     /// Marks the batch as written by an idempotent producer.
     pub fn with_producer(mut self, producer_id: i64, epoch: i16, base_sequence: i32) -> Self {
         self.producer = Some((producer_id, epoch, base_sequence));
+        self
+    }
+
+    /// Marks the batch as part of a transaction of its producer (see [`Self::with_producer`]).
+    pub fn transactional(mut self) -> Self {
+        self.attributes |= ATTR_TRANSACTIONAL;
+        self
+    }
+
+    /// Marks the batch as a control batch (used for transaction markers).
+    pub(crate) fn control(mut self) -> Self {
+        self.attributes |= ATTR_CONTROL | ATTR_TRANSACTIONAL;
         self
     }
 
@@ -421,7 +444,7 @@ impl RecordBatchBuilder {
         b[8..12].copy_from_slice(&((size - LOG_OVERHEAD) as i32).to_be_bytes());
         b[12..16].copy_from_slice(&(-1i32).to_be_bytes());
         b[16] = MAGIC_V2 as u8;
-        b[21..23].copy_from_slice(&0i16.to_be_bytes());
+        b[21..23].copy_from_slice(&self.attributes.to_be_bytes());
         b[23..27].copy_from_slice(&(self.count - 1).max(0).to_be_bytes());
         b[27..35].copy_from_slice(&self.base_timestamp.to_be_bytes());
         b[35..43].copy_from_slice(&self.max_timestamp.to_be_bytes());
@@ -441,6 +464,9 @@ impl RecordBatchBuilder {
 /// rewritten batch covers the same offset range even when records were removed.
 pub(crate) fn rebuild_batch(original: &BatchHeader, records: &[Record]) -> BytesMut {
     let mut builder = RecordBatchBuilder::new(original.base_timestamp);
+    // A compacted transactional batch stays transactional, so read_committed consumers still
+    // match it against its transaction's marker.
+    builder.attributes = original.attributes & ATTR_TRANSACTIONAL;
     let base_ts = records.first().map_or(original.base_timestamp, |r| r.timestamp);
     builder.base_timestamp = base_ts;
     for record in records {

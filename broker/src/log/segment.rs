@@ -75,11 +75,15 @@ impl Segment {
     /// `trust_indexes` is set; otherwise, and whenever `verify` is set, the segment is scanned.
     ///
     /// With `verify`, every batch's length and CRC are checked and the file is truncated at the
-    /// first damaged batch; the returned `Option` then describes the damage found.
+    /// first damaged batch; the returned `Option` then describes the damage found. `contiguous`
+    /// (the active segment, which compaction never rewrites) also requires each batch to start
+    /// exactly where the previous one ended: the base offset is outside the CRC, so this is what
+    /// catches a torn or damaged one.
     pub fn open(
         path: &Path,
         base_offset: i64,
         verify: bool,
+        contiguous: bool,
         index_interval: u64,
         now_ms: i64,
     ) -> Result<(Segment, Option<Error>)> {
@@ -105,7 +109,7 @@ impl Segment {
         if !verify && let Some(()) = segment.load_indexes(len) {
             return Ok((segment, None));
         }
-        let damage = segment.rebuild(verify, index_interval)?;
+        let damage = segment.rebuild(verify, verify && contiguous, index_interval)?;
         Ok((segment, damage))
     }
 
@@ -148,7 +152,7 @@ impl Segment {
     }
 
     /// Scans the whole file, rebuilding indexes (and checking CRCs when `verify`).
-    fn rebuild(&mut self, verify: bool, index_interval: u64) -> Result<Option<Error>> {
+    fn rebuild(&mut self, verify: bool, contiguous: bool, index_interval: u64) -> Result<Option<Error>> {
         self.offset_index = OffsetIndex::default();
         self.time_index = TimeIndex::default();
         self.next_offset = self.base_offset;
@@ -167,6 +171,21 @@ impl Segment {
                         damage = Some(format!(
                             "batch base offset {} goes backwards (expected ≥ {})",
                             header.base_offset, self.next_offset
+                        ));
+                        break;
+                    }
+                    if contiguous && header.base_offset != self.next_offset {
+                        damage = Some(format!(
+                            "batch base offset {} skips ahead (expected {})",
+                            header.base_offset, self.next_offset
+                        ));
+                        break;
+                    }
+                    if header.last_offset() - self.base_offset >= u32::MAX as i64 {
+                        damage = Some(format!(
+                            "batch offsets up to {} lie outside the segment starting at {}",
+                            header.last_offset(),
+                            self.base_offset
                         ));
                         break;
                     }

@@ -6,8 +6,15 @@
 # Starts `brook server --listen 127.0.0.1:0` on a temporary data directory (reading the bound
 # address from its stderr), runs each client check, restarts the server once (the consumer
 # group must resume from its committed offsets), stops it, and prints `N passed, M failed`.
-# Exits non-zero if any check failed. Needs: kcat (Debian package) and the Python packages in
-# requirements.txt; it installs nothing itself.
+# Exits non-zero if any check failed. Needs: kcat (Debian package), the Python packages in
+# requirements.txt and kafkajs (`npm install` in this directory); scripts/setup.sh --test
+# installs them, this script installs nothing itself.
+#
+# Transactions: confluent-kafka and kafkajs transactional producers (txn_check.py,
+# kafkajs_txn_check.js); a kill -9 crash test of the broker under a transactional producer
+# (txn_crash_check.py, TXN_CRASH_ROUNDS rounds, default 20); and exactly-once
+# consume-transform-produce with the client killed and restarted (txn_copy_check.py,
+# TXN_COPY_RECORDS records, default 200000, TXN_COPY_KILLS kills, default 3).
 set -u
 
 BROOK=${1:?usage: run.sh BROOK_BINARY}
@@ -70,12 +77,17 @@ if start_server; then
     check confluent-kafka-codecs "$PY" confluent_check.py codecs "$BOOTSTRAP" "$NAME"
     check confluent-kafka-group "$PY" confluent_check.py group-phase1 "$BOOTSTRAP" "$NAME" "$GROUP_DIR"
     check kafka-python "$PY" kafka_python_check.py "$BOOTSTRAP" "$NAME"
+    check confluent-kafka-transactions "$PY" txn_check.py "$BOOTSTRAP" "$NAME"
+    check kafkajs-transactions node kafkajs_txn_check.js "$BOOTSTRAP" "$NAME"
+    check txn-consume-transform-produce "$PY" txn_copy_check.py "$BOOTSTRAP" "$NAME" \
+        "${TXN_COPY_RECORDS:-200000}" "${TXN_COPY_KILLS:-3}"
     if stop_server && start_server; then
         check confluent-kafka-group-restart "$PY" confluent_check.py group-phase2 "$BOOTSTRAP" "$NAME" "$GROUP_DIR"
     else
         FAILED=$((FAILED + 1)); echo "FAILED server restart"
     fi
     stop_server || FAILED=$((FAILED + 1))
+    check txn-broker-kill-9 "$PY" txn_crash_check.py "$BROOK" "$WORK/crash" "${TXN_CRASH_ROUNDS:-20}"
 else
     FAILED=$((FAILED + 1))
 fi

@@ -207,7 +207,7 @@ async fn restart_preserves_topics_data_and_committed_offsets() {
     }
     for clean in [true, false] {
         let broker = Broker::open(config(dir.path())).unwrap();
-        assert_eq!(broker.topic_names(), vec!["__consumer_offsets".to_string(), "a".to_string()]);
+        assert_eq!(broker.topic_names(), ["__consumer_offsets", "__transaction_state", "a"]);
         let d = broker.describe_topic("a").unwrap();
         assert_eq!(d.partitions.len(), 3);
         assert_eq!(d.config.overrides.get("retention.ms").map(String::as_str), Some("1234"));

@@ -7,3 +7,5 @@ mod protocol_codec;
 mod protocol_server;
 mod rdkafka_client;
 mod server_support;
+mod transactions;
+mod txn_protocol;

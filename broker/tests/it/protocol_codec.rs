@@ -77,7 +77,7 @@ fn produce_req(topic: &str, partition: i32, records: Bytes, acks: i16) -> Produc
     req
 }
 
-fn fetch_req(version: i16, topic: &str, partition: i32, offset: i64, max_wait_ms: i32) -> FetchRequest {
+pub fn fetch_req(version: i16, topic: &str, partition: i32, offset: i64, max_wait_ms: i32) -> FetchRequest {
     let mut p = fetch_request::FetchPartition::default();
     p.partition = partition;
     p.fetch_offset = offset;

@@ -39,6 +39,8 @@ pub enum BenchCommand {
     Consume(BenchArgs),
     /// Nexmark queries on Brook SQL, in process or through the embedded broker.
     Nexmark(super::nexmark::NexmarkArgs),
+    /// Transactional produce (commit every N records / every T ms) next to idempotent produce.
+    Txn(super::bench_txn::TxnBenchArgs),
 }
 
 /// Options shared by the benchmarks.
@@ -85,6 +87,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Produce(a) => ("produce", a),
         BenchCommand::Consume(a) => ("consume", a),
         BenchCommand::Nexmark(a) => return super::nexmark::run(a).await,
+        BenchCommand::Txn(a) => return super::bench_txn::run(a).await,
     };
     if !matches!(args.acks.as_str(), "0" | "1" | "all" | "-1") {
         bail!("--acks must be 0, 1 or all, not '{}'", args.acks);
@@ -95,10 +98,24 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     if args.message_size < 8 || args.count == 0 || args.producers == 0 || args.partitions < 1 {
         bail!("--message-size must be ≥ 8 and --count, --producers, --partitions ≥ 1");
     }
-    // An embedded server lives as long as this function.
+    let report = with_server(args.bootstrap.clone(), move |bootstrap| match mode {
+        "produce" => bench_produce(&bootstrap, &args),
+        _ => bench_consume(&bootstrap, &args),
+    })
+    .await?;
+    println!("{report}");
+    Ok(())
+}
+
+/// Runs `bench(bootstrap)` on a blocking thread against `bootstrap`, or, without one, against
+/// an embedded server on a temporary directory and `127.0.0.1:0` that lives as long as the run.
+pub(super) async fn with_server<R: Send + 'static>(
+    bootstrap: Option<String>,
+    bench: impl FnOnce(String) -> anyhow::Result<R> + Send + 'static,
+) -> anyhow::Result<R> {
     let mut embedded = None;
-    let bootstrap = match &args.bootstrap {
-        Some(b) => b.clone(),
+    let bootstrap = match bootstrap {
+        Some(b) => b,
         None => {
             let dir = tempfile::tempdir().context("creating a temporary data directory")?;
             let broker =
@@ -109,29 +126,23 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             addr.to_string()
         }
     };
-    let result = tokio::task::spawn_blocking(move || match mode {
-        "produce" => bench_produce(&bootstrap, &args),
-        _ => bench_consume(&bootstrap, &args),
-    })
-    .await
-    .context("the benchmark thread failed")?;
+    let result =
+        tokio::task::spawn_blocking(move || bench(bootstrap)).await.context("the benchmark thread failed");
     if let Some((_dir, broker, handle)) = embedded {
         handle.shutdown().await?;
         broker.close()?;
     }
-    let report = result?;
-    println!("{report}");
-    Ok(())
+    result?
 }
 
-struct Counting {
-    delivered: AtomicU64,
-    failed: AtomicU64,
-    first_error: Mutex<Option<String>>,
+pub(super) struct Counting {
+    pub(super) delivered: AtomicU64,
+    pub(super) failed: AtomicU64,
+    pub(super) first_error: Mutex<Option<String>>,
 }
 
 impl Counting {
-    fn new() -> Counting {
+    pub(super) fn new() -> Counting {
         Counting { delivered: AtomicU64::new(0), failed: AtomicU64::new(0), first_error: Mutex::new(None) }
     }
 }
@@ -175,7 +186,7 @@ impl ProducerContext for AckTimer {
     }
 }
 
-fn producer_config(bootstrap: &str, args: &BenchArgs, linger_ms: &str) -> ClientConfig {
+pub(super) fn producer_config(bootstrap: &str, args: &BenchArgs, linger_ms: &str) -> ClientConfig {
     let mut c = base_producer_config(bootstrap);
     c.set("acks", &args.acks)
         .set("compression.codec", &args.compression)
@@ -187,7 +198,7 @@ fn producer_config(bootstrap: &str, args: &BenchArgs, linger_ms: &str) -> Client
 }
 
 /// Pseudo-random payload bytes (an LCG), so compression has realistic work to do.
-fn payload_pool(len: usize) -> Vec<u8> {
+pub(super) fn payload_pool(len: usize) -> Vec<u8> {
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
     (0..len)
         .map(|_| {
@@ -198,7 +209,7 @@ fn payload_pool(len: usize) -> Vec<u8> {
         .collect()
 }
 
-fn ensure_topic(bootstrap: &str, args: &BenchArgs) -> anyhow::Result<()> {
+pub(super) fn ensure_topic(bootstrap: &str, args: &BenchArgs) -> anyhow::Result<()> {
     use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
     let admin: AdminClient<_> = kafka_config(bootstrap).create().context("creating an admin client")?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -227,19 +238,7 @@ fn produce_flat_out(bootstrap: &str, args: &BenchArgs, count: u64) -> anyhow::Re
             let producer: ThreadedProducer<Counting> =
                 config.create_with_context(Counting::new()).context("creating a producer")?;
             for n in 0..share {
-                let start = (n as usize * 7919) % 4096;
-                let mut record: BaseRecord<'_, (), [u8]> =
-                    BaseRecord::to(&topic).payload(&pool[start..start + size]);
-                loop {
-                    match producer.send(record) {
-                        Ok(()) => break,
-                        Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
-                            record = r;
-                            std::thread::sleep(Duration::from_micros(500));
-                        }
-                        Err((e, _)) => bail!("produce failed: {e}"),
-                    }
-                }
+                send_payload(&producer, &topic, &pool, n, size)?;
             }
             producer.flush(Duration::from_secs(300)).context("flushing")?;
             let ctx = producer.context();
@@ -261,6 +260,29 @@ fn produce_flat_out(bootstrap: &str, args: &BenchArgs, count: u64) -> anyhow::Re
         t.join().map_err(|_| anyhow::anyhow!("a producer thread panicked"))??;
     }
     Ok(started.elapsed())
+}
+
+/// Sends message number `n` (a `size`-byte slice of `pool`), waiting while the producer's
+/// queue is full.
+pub(super) fn send_payload(
+    producer: &ThreadedProducer<Counting>,
+    topic: &str,
+    pool: &[u8],
+    n: u64,
+    size: usize,
+) -> anyhow::Result<()> {
+    let start = (n as usize * 7919) % 4096;
+    let mut record: BaseRecord<'_, (), [u8]> = BaseRecord::to(topic).payload(&pool[start..start + size]);
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                record = r;
+                std::thread::sleep(Duration::from_micros(500));
+            }
+            Err((e, _)) => bail!("produce failed: {e}"),
+        }
+    }
 }
 
 fn consumer_at(bootstrap: &str, args: &BenchArgs, offset: Offset) -> anyhow::Result<BaseConsumer> {

@@ -1,6 +1,7 @@
 //! One module per `brook` subcommand.
 
 pub mod bench;
+pub mod bench_txn;
 pub mod connect;
 pub mod consume;
 pub mod nexmark;
@@ -8,3 +9,4 @@ pub mod produce;
 pub mod server;
 pub mod sql;
 pub mod topic;
+pub mod txn;

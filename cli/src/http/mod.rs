@@ -9,6 +9,8 @@
 //!   `{"queryId", "columnNames", "columnTypes"}`, then one JSON array per row, as rows come.
 //! * `POST /close-query` — `{"queryId": "…"}`: stops a push query.
 //! * `GET /info`, `GET /healthcheck`.
+//! * `GET /transactions` (optionally `?state=Ongoing`), `GET /transactions/{id}`: the
+//!   transaction coordinator's view of transactional producers (as `brook txn` prints it).
 //!
 //! Statements run on blocking threads (the engine is synchronous); push-query rows are
 //! forwarded from the query's channel to the response body, and a closed connection drops
@@ -19,7 +21,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -30,6 +32,8 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use serde::Deserialize;
 use serde_json::{Value, json};
+
+use crate::commands::txn::TxnView;
 
 /// Shared state of the HTTP handlers.
 #[derive(Clone)]
@@ -82,6 +86,8 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/close-query", post(close_query))
         .route("/info", get(info))
         .route("/healthcheck", get(healthcheck))
+        .route("/transactions", get(transactions))
+        .route("/transactions/{id}", get(transaction))
         .with_state(api)
 }
 
@@ -92,6 +98,34 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     axum::serve(listener, router(engine)).with_graceful_shutdown(shutdown).await
+}
+
+#[derive(Deserialize)]
+struct TxnFilter {
+    state: Option<String>,
+}
+
+async fn transactions(State(api): State<Api>, Query(filter): Query<TxnFilter>) -> Response {
+    let views: Vec<TxnView> = api
+        .engine
+        .broker()
+        .transactions()
+        .list()
+        .into_iter()
+        .filter(|m| filter.state.as_deref().is_none_or(|s| m.state.name().eq_ignore_ascii_case(s)))
+        .map(TxnView::from)
+        .collect();
+    axum::Json(json!({ "transactions": views })).into_response()
+}
+
+async fn transaction(State(api): State<Api>, Path(id): Path<String>) -> Response {
+    match api.engine.broker().transactions().describe(&id) {
+        Ok(meta) => axum::Json(TxnView::from(meta)).into_response(),
+        Err(e) => {
+            let entity = json!({"@type": "generic_error", "error_code": 40400, "message": e.to_string()});
+            (StatusCode::NOT_FOUND, axum::Json(entity)).into_response()
+        }
+    }
 }
 
 /// Whether a statement must go to `/query-stream`.

@@ -8,6 +8,7 @@ mod sql_connectors;
 mod sql_server;
 mod sql_shell;
 mod tools;
+mod txn;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};

@@ -8,22 +8,28 @@
 //!
 //! If less than `min_bytes` is available, the request waits — as a deferred reply, so the
 //! connection keeps reading — until new data is appended to any requested partition or
-//! `max_wait_ms` passes, then answers with whatever is there. `last_stable_offset` equals the
-//! high watermark (no transactions), `log_start_offset` is filled in, and an offset outside
-//! `[log start, high watermark]` is OFFSET_OUT_OF_RANGE so `auto.offset.reset` works. Fetch
-//! sessions (v7+) are not kept: `session_id` is always 0, so clients send full fetches.
+//! `max_wait_ms` passes, then answers with whatever is there. `log_start_offset` is filled in,
+//! and an offset outside `[log start, high watermark]` is OFFSET_OUT_OF_RANGE so
+//! `auto.offset.reset` works. Fetch sessions (v7+) are not kept: `session_id` is always 0, so
+//! clients send full fetches.
+//!
+//! Isolation (v4+): every answer carries the partition's last stable offset. At
+//! `read_committed` (isolation level 1) only batches below it are returned — control batches
+//! included, as clients need the markers — with the aborted transactions among them
+//! (`aborted_transactions`), whose records the client drops. At `read_uncommitted` everything
+//! up to the high watermark is returned and `aborted_transactions` is null.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::messages::fetch_response::{AbortedTransaction, FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId, TopicName};
 use tokio::sync::watch;
 
 use super::{Connection, Header, Reply};
 use crate::broker::Broker;
 use crate::error::{Error, Result};
-use crate::log::PartitionLog;
+use crate::log::{Isolation, PartitionLog};
 
 struct Wanted {
     topic: TopicName,
@@ -54,7 +60,9 @@ pub(crate) fn handle(conn: &Connection, h: &Header, req: FetchRequest) -> Result
     // Subscribe before reading, so an append between the read and the wait is not missed.
     let mut receivers: Vec<watch::Receiver<i64>> =
         wanted.iter().filter_map(|w| w.log.as_ref().ok().map(|l| l.subscribe_end_offset())).collect();
-    let (first, bytes, errors) = collect(&wanted, max_bytes);
+    let isolation =
+        if req.isolation_level == 1 { Isolation::ReadCommitted } else { Isolation::ReadUncommitted };
+    let (first, bytes, errors) = collect(&wanted, max_bytes, isolation);
     if bytes >= min_bytes.max(1) || errors || req.max_wait_ms <= 0 {
         return Ok(Reply::Now(h.respond(&first)?));
     }
@@ -67,9 +75,9 @@ pub(crate) fn handle(conn: &Connection, h: &Header, req: FetchRequest) -> Result
         let resp = loop {
             if !wait_for_change(&mut receivers, deadline).await {
                 // Timed out: answer with what is there now.
-                break collect(&wanted, max_bytes).0;
+                break collect(&wanted, max_bytes, isolation).0;
             }
-            let (now, bytes, errors) = collect(&wanted, max_bytes);
+            let (now, bytes, errors) = collect(&wanted, max_bytes, isolation);
             if bytes >= min_bytes.max(1) || errors {
                 break now;
             }
@@ -98,7 +106,7 @@ async fn wait_for_change(receivers: &mut [watch::Receiver<i64>], deadline: tokio
 }
 
 /// Builds the response from the logs' current contents: (response, record bytes, any errors).
-fn collect(wanted: &[Wanted], max_bytes: usize) -> (FetchResponse, usize, bool) {
+fn collect(wanted: &[Wanted], max_bytes: usize, isolation: Isolation) -> (FetchResponse, usize, bool) {
     let mut resp = FetchResponse::default();
     let mut total = 0usize;
     let mut errors = false;
@@ -119,29 +127,41 @@ fn collect(wanted: &[Wanted], max_bytes: usize) -> (FetchResponse, usize, bool) 
                 let limit = w.max_bytes.min(remaining);
                 let result = if limit == 0 && total > 0 {
                     // Out of room: report positions only.
-                    log.fetch(w.offset, 0).map(|mut d| {
+                    log.fetch_isolated(w.offset, 0, isolation).map(|mut d| {
                         d.batches = bytes::Bytes::new();
+                        d.aborted = d.aborted.map(|_| Vec::new());
                         d
                     })
                 } else {
-                    log.fetch(w.offset, limit.max(1))
+                    log.fetch_isolated(w.offset, limit.max(1), isolation)
                 };
                 match result {
                     Ok(mut data) => {
                         // Past the first batch returned, limits are hard.
                         if total > 0 && data.batches.len() > limit {
                             data.batches = bytes::Bytes::new();
+                            data.aborted = data.aborted.map(|_| Vec::new());
                         }
                         part.high_watermark = data.high_watermark;
-                        part.last_stable_offset = data.high_watermark;
+                        part.last_stable_offset = data.last_stable_offset;
                         part.log_start_offset = data.log_start_offset;
+                        part.aborted_transactions = data.aborted.map(|list| {
+                            list.into_iter()
+                                .map(|(pid, first)| {
+                                    let mut a = AbortedTransaction::default();
+                                    a.producer_id = ProducerId(pid);
+                                    a.first_offset = first;
+                                    a
+                                })
+                                .collect()
+                        });
                         total += data.batches.len();
                         part.records = Some(data.batches);
                     }
                     Err(e) => {
                         if let Error::OffsetOutOfRange { log_start, log_end, .. } = &e {
                             part.high_watermark = *log_end;
-                            part.last_stable_offset = *log_end;
+                            part.last_stable_offset = log.last_stable_offset();
                             part.log_start_offset = *log_start;
                         }
                         part.error_code = e.kafka_code();

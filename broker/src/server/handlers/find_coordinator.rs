@@ -1,5 +1,5 @@
-//! FindCoordinator (key 10): this broker coordinates every group (and would coordinate every
-//! transactional id); the answer is always this node's advertised address.
+//! FindCoordinator (key 10): this broker coordinates every group (key type 0) and every
+//! transactional id (key type 1); the answer is always this node's advertised address.
 
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 

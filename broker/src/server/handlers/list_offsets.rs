@@ -1,8 +1,9 @@
 //! ListOffsets (key 2): offsets by position or time.
 //!
-//! Timestamp -1 is the latest offset (the high watermark, which is also the last stable
-//! offset: there are no transactions), -2 the log start, -3 the record with the largest
-//! timestamp (v7+), and T ≥ 0 the first record whose timestamp is ≥ T (offset -1 if none).
+//! Timestamp -1 is the latest offset — the high watermark at read_uncommitted, the last stable
+//! offset at read_committed (`isolation_level` 1, v2+) — -2 the log start, -3 the record with
+//! the largest timestamp (v7+), and T ≥ 0 the first record whose timestamp is ≥ T (offset -1
+//! if none).
 
 use kafka_protocol::messages::ListOffsetsRequest;
 use kafka_protocol::messages::ListOffsetsResponse;
@@ -32,8 +33,15 @@ pub(crate) fn handle(conn: &Connection, req: ListOffsetsRequest) -> ListOffsetsR
                 ts if ts >= 0 => Some(OffsetSpec::Timestamp(ts)),
                 _ => None,
             };
+            let committed = req.isolation_level == 1;
             match spec {
                 None => part.error_code = 42, // INVALID_REQUEST: an unknown special timestamp.
+                Some(OffsetSpec::Latest) if committed => {
+                    match broker.partition(t.name.as_str(), p.partition_index) {
+                        Ok(log) => part.offset = log.last_stable_offset(),
+                        Err(e) => part.error_code = e.kafka_code(),
+                    }
+                }
                 Some(spec) => match broker.list_offset(t.name.as_str(), p.partition_index, spec) {
                     Ok(Some((offset, timestamp))) => {
                         part.offset = offset;

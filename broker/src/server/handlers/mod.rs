@@ -6,6 +6,8 @@
 //! [`Broker`](crate::Broker) and [`GroupCoordinator`](crate::group::GroupCoordinator) and turn
 //! [`Error::kafka_code`](crate::Error::kafka_code) into per-partition error codes.
 
+pub mod add_offsets_to_txn;
+pub mod add_partitions_to_txn;
 pub mod alter_configs;
 pub mod api_versions;
 pub mod create_partitions;
@@ -14,6 +16,8 @@ pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_configs;
 pub mod describe_groups;
+pub mod describe_transactions;
+pub mod end_txn;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -23,11 +27,13 @@ pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
+pub mod list_transactions;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_fetch;
 pub mod produce;
 pub mod sync_group;
+pub mod txn_offset_commit;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -45,6 +51,11 @@ use crate::error::{Error, Result};
 /// Minimums stay low (librdkafka 2.0 enables features only when the broker's range overlaps
 /// old versions; aiokafka and kafkajs use old versions); maximums stop before versions that
 /// need topic ids, batched coordinator lookups or KIP-848.
+///
+/// Transactions are protocol v1 (KIP-98 with KIP-360/588 epoch bumps): AddPartitionsToTxn stops
+/// at v3 (v4+ is broker-to-coordinator), EndTxn at v4 and TxnOffsetCommit at v4 (v5 of both
+/// belongs to KIP-890's transactions v2, which needs the `transaction.version` feature Brook
+/// does not finalize, so Java 4.x clients stay on v1).
 pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, 3, 9),
     (ApiKey::Fetch, 4, 12),
@@ -63,7 +74,13 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::CreateTopics, 2, 5),
     (ApiKey::DeleteTopics, 1, 5),
     (ApiKey::DeleteRecords, 0, 2),
-    (ApiKey::InitProducerId, 0, 4),
+    (ApiKey::InitProducerId, 0, 5),
+    (ApiKey::AddPartitionsToTxn, 0, 3),
+    (ApiKey::AddOffsetsToTxn, 0, 4),
+    (ApiKey::EndTxn, 0, 4),
+    (ApiKey::TxnOffsetCommit, 0, 4),
+    (ApiKey::DescribeTransactions, 0, 0),
+    (ApiKey::ListTransactions, 0, 1),
     (ApiKey::DescribeConfigs, 1, 4),
     (ApiKey::AlterConfigs, 0, 2),
     (ApiKey::CreatePartitions, 0, 3),
@@ -137,6 +154,16 @@ fn decode<T: Decodable>(body: &mut Bytes, header: &Header) -> Result<T> {
     })
 }
 
+/// The error code for a transaction API error: PRODUCER_FENCED exists only from certain
+/// versions on (InitProducerId v4, AddPartitions/AddOffsets/EndTxn v2); older clients get
+/// INVALID_PRODUCER_EPOCH, which they also treat as fenced.
+pub(crate) fn txn_error_code(e: &Error, producer_fenced_allowed: bool) -> i16 {
+    match e {
+        Error::TransactionalProducerFenced { .. } if !producer_fenced_allowed => 47,
+        e => e.kafka_code(),
+    }
+}
+
 /// A `StrBytes` from a `String`.
 pub(crate) fn str_bytes(s: impl Into<String>) -> StrBytes {
     StrBytes::from_string(s.into())
@@ -188,7 +215,25 @@ pub(crate) async fn handle(conn: &Connection, mut frame: Bytes) -> Result<Reply>
         ApiKey::FindCoordinator => {
             Reply::Now(h.respond(&find_coordinator::handle(conn, decode(body, &h)?, h.version))?)
         }
-        ApiKey::InitProducerId => Reply::Now(h.respond(&init_producer_id::handle(conn, decode(body, &h)?))?),
+        ApiKey::InitProducerId => {
+            Reply::Now(h.respond(&init_producer_id::handle(conn, decode(body, &h)?, h.version).await)?)
+        }
+        ApiKey::AddPartitionsToTxn => {
+            Reply::Now(h.respond(&add_partitions_to_txn::handle(conn, decode(body, &h)?, h.version).await)?)
+        }
+        ApiKey::AddOffsetsToTxn => {
+            Reply::Now(h.respond(&add_offsets_to_txn::handle(conn, decode(body, &h)?, h.version).await)?)
+        }
+        ApiKey::EndTxn => Reply::Now(h.respond(&end_txn::handle(conn, decode(body, &h)?, h.version).await)?),
+        ApiKey::TxnOffsetCommit => {
+            Reply::Now(h.respond(&txn_offset_commit::handle(conn, decode(body, &h)?).await)?)
+        }
+        ApiKey::DescribeTransactions => {
+            Reply::Now(h.respond(&describe_transactions::handle(conn, decode(body, &h)?))?)
+        }
+        ApiKey::ListTransactions => {
+            Reply::Now(h.respond(&list_transactions::handle(conn, decode(body, &h)?))?)
+        }
         ApiKey::JoinGroup => Reply::Now(h.respond(&join_group::handle(conn, &h, decode(body, &h)?).await)?),
         ApiKey::SyncGroup => Reply::Now(h.respond(&sync_group::handle(conn, decode(body, &h)?).await)?),
         ApiKey::Heartbeat => Reply::Now(h.respond(&heartbeat::handle(conn, decode(body, &h)?))?),

@@ -6,16 +6,38 @@
 //! Offsets, leader epochs and metadata strings go to the durable group offset store, and the
 //! response is sent once they are fsynced.
 
+use std::sync::Arc;
+
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
+use kafka_protocol::protocol::StrBytes;
 
 use super::Connection;
-use crate::error::Error;
+use crate::broker::Topic;
+use crate::error::{Error, Result};
 use crate::group::OffsetAndMetadata;
 use crate::group::coordinator::MAX_OFFSET_METADATA;
 use crate::util::now_ms;
+
+/// Checks one partition's offset commit (the topic and partition exist, the metadata fits) and
+/// builds the stored offset, or returns the partition's error code. Shared with TxnOffsetCommit.
+pub(crate) fn checked_offset(
+    topic: &Result<Arc<Topic>>,
+    partition: i32,
+    (offset, leader_epoch, metadata): (i64, i32, Option<&StrBytes>),
+) -> std::result::Result<OffsetAndMetadata, i16> {
+    let metadata = metadata.map(|m| m.as_str().to_string()).unwrap_or_default();
+    match topic {
+        Err(e) => Err(e.kafka_code()),
+        Ok(topic) if partition < 0 || partition >= topic.partition_count() => Err(3),
+        Ok(_) if metadata.len() > MAX_OFFSET_METADATA => {
+            Err(Error::OffsetMetadataTooLarge { size: metadata.len(), max: MAX_OFFSET_METADATA }.kafka_code())
+        }
+        Ok(_) => Ok(OffsetAndMetadata { offset, leader_epoch, metadata, commit_timestamp: now_ms() }),
+    }
+}
 
 /// Validates and commits.
 pub(crate) async fn handle(conn: &Connection, req: OffsetCommitRequest) -> OffsetCommitResponse {
@@ -32,28 +54,10 @@ pub(crate) async fn handle(conn: &Connection, req: OffsetCommitRequest) -> Offse
         for (pi, p) in t.partitions.iter().enumerate() {
             let mut part = OffsetCommitResponsePartition::default();
             part.partition_index = p.partition_index;
-            let metadata = p.committed_metadata.as_ref().map(|m| m.as_str().to_string()).unwrap_or_default();
-            let check = match &exists {
-                Err(e) => Err(e.kafka_code()),
-                Ok(topic) if p.partition_index < 0 || p.partition_index >= topic.partition_count() => Err(3),
-                Ok(_) if metadata.len() > MAX_OFFSET_METADATA => {
-                    Err(Error::OffsetMetadataTooLarge { size: metadata.len(), max: MAX_OFFSET_METADATA }
-                        .kafka_code())
-                }
-                Ok(_) => Ok(()),
-            };
-            match check {
-                Ok(()) => {
-                    accepted.push((
-                        t.name.as_str().to_string(),
-                        p.partition_index,
-                        OffsetAndMetadata {
-                            offset: p.committed_offset,
-                            leader_epoch: p.committed_leader_epoch,
-                            metadata,
-                            commit_timestamp: now_ms(),
-                        },
-                    ));
+            let offset = (p.committed_offset, p.committed_leader_epoch, p.committed_metadata.as_ref());
+            match checked_offset(&exists, p.partition_index, offset) {
+                Ok(om) => {
+                    accepted.push((t.name.as_str().to_string(), p.partition_index, om));
                     positions.push((ti, pi));
                 }
                 Err(code) => part.error_code = code,

@@ -10,6 +10,11 @@
 //! * `acks=-1` (all): answer once every appended batch is fsynced; the wait is queued as a
 //!   deferred reply so later requests on the connection are appended meanwhile and share the
 //!   fsync. Answers REQUEST_TIMED_OUT (7) if durability takes longer than the request timeout.
+//!
+//! A transactional batch is appended only if its producer is the current one of its
+//! transactional id and the partition is part of its open transaction (checked and appended
+//! under the transaction coordinator's lock); otherwise INVALID_PRODUCER_EPOCH (47) or
+//! INVALID_TXN_STATE (48). Control batches are the coordinator's alone: a client's is refused.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +26,7 @@ use kafka_protocol::messages::produce_response::{PartitionProduceResponse, Topic
 
 use super::{Connection, Header, Reply, str_bytes};
 use crate::error::{Error, Result};
+use crate::log::record_batch::BatchHeader;
 use crate::log::{AppendInfo, PartitionLog};
 
 /// Appends every partition's batch and builds the reply for the request's `acks`.
@@ -41,7 +47,7 @@ pub(crate) fn handle(conn: &Connection, h: &Header, req: ProduceRequest) -> Resu
             let appended = if !matches!(acks, -1..=1) {
                 Err(Error::InvalidRequest(format!("acks must be 0, 1 or -1, not {acks}")))
             } else {
-                append(t.name.as_str(), &topic, p.index, p.records)
+                append(broker, t.name.as_str(), &topic, p.index, p.records)
             };
             match appended {
                 Ok((log, info)) => {
@@ -95,6 +101,7 @@ pub(crate) fn handle(conn: &Connection, h: &Header, req: ProduceRequest) -> Resu
 }
 
 fn append(
+    broker: &crate::Broker,
     name: &str,
     topic: &Result<Arc<crate::broker::Topic>>,
     partition: i32,
@@ -123,6 +130,15 @@ fn append(
         // partitionLeaderEpoch is outside the CRC; -1 matches the epoch Metadata reports.
         batch[12..16].copy_from_slice(&(-1i32).to_be_bytes());
     }
-    let info = log.append(batch)?;
+    let info = match BatchHeader::parse_prefix(&batch) {
+        Ok(h) if h.is_transactional() && !h.is_control() => broker.transactions().append_transactional(
+            h.producer_id,
+            h.producer_epoch,
+            topic.name(),
+            partition,
+            || log.append(batch),
+        )?,
+        _ => log.append(batch)?,
+    };
     Ok((log, info))
 }
