@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod connect;
 pub mod consume;
+pub mod e2e;
 pub mod nexmark;
 pub mod produce;
 pub mod server;
