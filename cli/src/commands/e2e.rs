@@ -28,7 +28,6 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -143,7 +142,8 @@ pub async fn run(args: E2eArgs) -> anyhow::Result<()> {
         bail!("--events and --partitions must be at least 1");
     }
     let json = args.json;
-    let report = tokio::task::spawn_blocking(move || bench(&args)).await.context("the benchmark thread failed")??;
+    let report =
+        tokio::task::spawn_blocking(move || bench(&args)).await.context("the benchmark thread failed")??;
     if json {
         println!("{}", report.json());
     } else {
@@ -307,7 +307,9 @@ fn run_to_completion(
         let status = connectors.list().into_iter().find(|c| c.kind == ConnectorKind::Source);
         match status {
             Some(s) if s.state == ConnectorState::Finished => break s,
-            Some(s) if matches!(s.state, ConnectorState::Failed(_)) => bail!("the connector failed: {}", s.state),
+            Some(s) if matches!(s.state, ConnectorState::Failed(_)) => {
+                bail!("the connector failed: {}", s.state)
+            }
             _ => {}
         }
         if start.elapsed() > limit {
@@ -368,7 +370,8 @@ fn key_number(key: &[u8]) -> anyhow::Result<i64> {
 fn write_csv(path: &Path, windowed: bool, rows: &[[i64; 4]]) -> anyhow::Result<()> {
     let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
     let mut out = std::io::BufWriter::new(file);
-    let header = if windowed { "auction,window_start,bids,max_price" } else { "auction,bidder,price,date_time" };
+    let header =
+        if windowed { "auction,window_start,bids,max_price" } else { "auction,bidder,price,date_time" };
     writeln!(out, "{header}")?;
     for r in rows {
         writeln!(out, "{},{},{},{}", r[0], r[1], r[2], r[3])?;
