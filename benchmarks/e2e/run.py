@@ -177,6 +177,8 @@ def main():
     p.add_argument("--brook", action="append", default=[], metavar="NAME=PATH",
                    help="a brook binary to measure (repeat to compare builds)")
     p.add_argument("--events", type=int, default=2_000_000)
+    p.add_argument("--events-per-second", type=int, default=10_000,
+                   help="bids per second of event time in the generated input")
     p.add_argument("--runs", type=int, default=3, help="rounds; medians are reported")
     p.add_argument("--queries", default="window,filter")
     p.add_argument("--partitions", type=int, default=2)
@@ -200,12 +202,13 @@ def main():
     queries = a.queries.split(",")
     work = Path(a.work)
     work.mkdir(parents=True, exist_ok=True)
-    input_path = work / f"bids-{a.events}.json"
+    input_path = work / f"bids-{a.events}-{a.events_per_second}ps.json"
     py = sys.executable
     me = os.path.abspath(__file__)
 
     def brook_cmd(binary, query, output):
         return [binary, "bench", "e2e", "--input", str(input_path), "--events", str(a.events),
+                "--events-per-second", str(a.events_per_second),
                 "--query", query, "--partitions", str(a.partitions), "--output", str(output), "--json"]
 
     # Generates the input if needed and warms the page cache; not counted.
@@ -264,7 +267,8 @@ def main():
 
     lines_per_run = results[(brooks[0][0], queries[0])][0]["lines"]
     print()
-    print(f"{lines_per_run} bids, {input_path.stat().st_size / 1e6:.0f} MB; {a.runs} rounds; "
+    print(f"{lines_per_run} bids ({a.events_per_second} per second of event time), "
+          f"{input_path.stat().st_size / 1e6:.0f} MB; {a.runs} rounds; "
           f"load average {load_before[0]:.2f} before, {load_after[0]:.2f} after")
     print()
     print("| query | system | median s (all runs) | vs DuckDB | events/s | notes |")

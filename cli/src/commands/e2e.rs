@@ -67,6 +67,13 @@ pub struct E2eArgs {
     /// Bids to generate when --input does not exist.
     #[arg(long, default_value_t = 2_000_000)]
     pub events: u64,
+    /// Bids per second of event time in a generated input (at 10,000 a 10-second window
+    /// holds 100,000 bids; the 1-second grace period is 10,000 bids).
+    #[arg(long, default_value_t = 10_000)]
+    pub events_per_second: u64,
+    /// Auctions bid on in a generated input.
+    #[arg(long, default_value_t = 1_000)]
+    pub auctions: u64,
     /// window: count and maximum price per auction per 10-second window (EMIT FINAL);
     /// filter: the bids with price > 90000.
     #[arg(long, default_value = "window", value_parser = ["window", "filter"])]
@@ -138,8 +145,8 @@ impl Report {
 
 /// Runs `brook bench e2e`.
 pub async fn run(args: E2eArgs) -> anyhow::Result<()> {
-    if args.events == 0 || args.partitions < 1 {
-        bail!("--events and --partitions must be at least 1");
+    if args.events == 0 || args.partitions < 1 || args.events_per_second == 0 || args.auctions == 0 {
+        bail!("--events, --events-per-second, --auctions and --partitions must be at least 1");
     }
     let json = args.json;
     let report =
@@ -152,16 +159,18 @@ pub async fn run(args: E2eArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes `events` bids to `path` (through a temporary name, so a partial file never exists).
-fn generate(path: &Path, events: u64) -> anyhow::Result<()> {
+/// Writes the bids `args` ask for to `path` (through a temporary name, so a partial file never
+/// exists).
+fn generate(path: &Path, args: &E2eArgs) -> anyhow::Result<()> {
     let tmp = path.with_extension("partial");
     let file = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
     let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-    let mut generator = BidGenerator::new(27);
+    let mut generator =
+        BidGenerator::new(27).with_events_per_second(args.events_per_second).with_auctions(args.auctions);
     let mut text = String::with_capacity(64 << 10);
-    for i in 0..events {
+    for i in 0..args.events {
         generator.write_line(&mut text);
-        if text.len() >= 60 << 10 || i + 1 == events {
+        if text.len() >= 60 << 10 || i + 1 == args.events {
             out.write_all(text.as_bytes())?;
             text.clear();
         }
@@ -174,7 +183,7 @@ fn generate(path: &Path, events: u64) -> anyhow::Result<()> {
 fn bench(args: &E2eArgs) -> anyhow::Result<Report> {
     if !args.input.exists() {
         eprintln!("generating {} bids into {}", args.events, args.input.display());
-        generate(&args.input, args.events)?;
+        generate(&args.input, args)?;
     }
     let input = std::fs::canonicalize(&args.input)?;
     let bytes = std::fs::metadata(&input)?.len();
@@ -388,13 +397,24 @@ mod tests {
     fn generated_input_is_complete_bid_lines() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bids.json");
-        generate(&path, 1234).unwrap();
+        let args = E2eArgs {
+            input: path.clone(),
+            events: 1234,
+            events_per_second: 10_000,
+            auctions: 10,
+            query: "window".into(),
+            partitions: 2,
+            output: None,
+            json: false,
+        };
+        generate(&path, &args).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.lines().count(), 1234);
         assert!(text.ends_with('\n'));
         for line in text.lines() {
             let v: Value = serde_json::from_str(line).unwrap();
             assert!(v["date_time"].is_i64() && v["price"].is_i64());
+            assert!((1000..1010).contains(&v["auction"].as_i64().unwrap()));
         }
         assert!(!dir.path().join("bids.partial").exists());
     }
