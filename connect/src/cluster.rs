@@ -6,16 +6,17 @@
 //! that the exactly-once recovery in [`crate::checkpoint`] can reason per partition.
 //!
 //! Contract for implementers:
-//! * [`Cluster::append`] writes the records to the partition in order. After a crash the
-//!   partition holds a *prefix* of everything appended to it (never a gap, never a reordering).
-//!   The embedded broker writes each call as one atomic batch; an idempotent Kafka producer
-//!   gives the prefix property.
+//! * [`Cluster::append`] and [`Cluster::append_batch`] write the records to the partition in
+//!   order. After a crash the partition holds a *prefix* of everything appended to it (never a
+//!   gap, never a reordering). The embedded broker writes each call as one atomic batch; an
+//!   idempotent Kafka producer gives the prefix property.
 //! * [`Cluster::sync`] returns once every record appended so far to that partition is durable.
 //! * [`Cluster::read`] returns records in offset order starting at the first offset ≥ `from`
 //!   (compaction may leave gaps), and an empty vector at the end of the partition.
 
 use std::time::Duration;
 
+use brook_broker::log::record_batch::{BatchHeader, RecordBatchBuilder};
 use brook_broker::{Broker, NewRecord, OffsetAndMetadata, OffsetSpec, Record, TopicConfig};
 
 use crate::error::{Error, Result};
@@ -33,6 +34,29 @@ pub trait Cluster: Send + Sync + 'static {
 
     /// Appends records to one partition, in order; returns the offset after the last one.
     fn append(&self, topic: &str, partition: i32, records: Vec<NewRecord>) -> Result<i64>;
+
+    /// Appends the records of a batch built with [`RecordBatchBuilder`] to one partition, in
+    /// order; returns the offset after the last one. Sources encode records straight into
+    /// such batches (no per-record allocation); the embedded broker appends the batch as it is,
+    /// and the default implementation decodes it and calls [`Cluster::append`].
+    fn append_batch(&self, topic: &str, partition: i32, batch: RecordBatchBuilder) -> Result<i64> {
+        if batch.is_empty() {
+            return self.append(topic, partition, Vec::new());
+        }
+        let bytes = batch.finish().freeze();
+        let header = BatchHeader::parse(&bytes)?;
+        let records = header
+            .records(&bytes, usize::MAX)?
+            .into_iter()
+            .map(|r| NewRecord {
+                key: r.key,
+                value: r.value,
+                headers: r.headers,
+                timestamp: Some(r.timestamp),
+            })
+            .collect();
+        self.append(topic, partition, records)
+    }
 
     /// Waits until every record appended to the partition below `end` is durable.
     fn sync(&self, topic: &str, partition: i32, end: i64) -> Result<()>;
@@ -104,6 +128,14 @@ impl Cluster for Broker {
         }
         let placed = self.produce(topic, Some(partition), records)?;
         Ok(placed.last().map_or(0, |p| p.1 + 1))
+    }
+
+    fn append_batch(&self, topic: &str, partition: i32, batch: RecordBatchBuilder) -> Result<i64> {
+        if batch.is_empty() {
+            return Ok(self.offsets(topic, partition)?.1);
+        }
+        let info = Broker::append(self, topic, partition, batch.finish())?;
+        Ok(info.last_offset + 1)
     }
 
     fn sync(&self, topic: &str, partition: i32, end: i64) -> Result<()> {

@@ -2,14 +2,17 @@
 //!
 //! * `debezium_json` — [`crate::debezium::CdcDecoder`]: keyed change events for a table topic.
 //! * `json` — the line's JSON document is the value, written unchanged; the key is the JSON
-//!   object of the configured `key` columns (canonical form, as for Debezium), else null.
+//!   object of the configured `key` columns (canonical form, as for Debezium), else null. The
+//!   line is only checked to be JSON: no document is built, and with `key` columns only their
+//!   values are ([`key_fields`]).
 //! * `csv` — each record becomes a JSON object with the header's column names.
 
 use bytes::Bytes;
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
 
 use crate::config::{CsvOptions, Format, SourceConfig};
-use crate::debezium::keys::{KeyStates, key_from_row};
+use crate::debezium::keys::{KeyStates, key_from_row, key_from_values};
 use crate::debezium::{CdcDecoder, LineOutcome, SourcePosition};
 use crate::error::DecodeError;
 
@@ -119,16 +122,12 @@ impl LineDecoder {
                     return Ok(Decoded::Nothing);
                 }
                 let k = match key {
-                    Some(cols) => {
-                        let v: Value = serde_json::from_slice(text)
-                            .map_err(|e| DecodeError::new(format!("not valid JSON: {e}")))?;
-                        let row = v.as_object().ok_or_else(|| {
-                            DecodeError::new("the line must be a JSON object to take key columns from it")
-                        })?;
-                        Some(key_from_row(row, cols)?)
-                    }
+                    Some(cols) => Some(match key_fields(text, cols) {
+                        Some(values) => key_from_values(cols, &values),
+                        None => key_of_document(text, cols)?,
+                    }),
                     None => {
-                        serde_json::from_slice::<serde::de::IgnoredAny>(text)
+                        serde_json::from_slice::<IgnoredAny>(text)
                             .map_err(|e| DecodeError::new(format!("not valid JSON: {e}")))?;
                         None
                     }
@@ -174,6 +173,120 @@ impl LineDecoder {
                 });
                 Ok(Decoded::Records)
             }
+        }
+    }
+}
+
+/// The values of `columns` in a JSON object, parsing nothing else into values (the other
+/// fields are only checked). `None` if `text` is not a JSON object holding every column; then
+/// [`key_of_document`] says why.
+fn key_fields(text: &[u8], columns: &[String]) -> Option<Vec<Value>> {
+    let mut de = serde_json::Deserializer::from_slice(text);
+    let found = KeyFields(columns).deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    found.into_iter().collect()
+}
+
+/// The key of a JSON line from its whole document, or why there is none.
+fn key_of_document(text: &[u8], columns: &[String]) -> Result<Bytes, DecodeError> {
+    let v: Value =
+        serde_json::from_slice(text).map_err(|e| DecodeError::new(format!("not valid JSON: {e}")))?;
+    let row = v
+        .as_object()
+        .ok_or_else(|| DecodeError::new("the line must be a JSON object to take key columns from it"))?;
+    key_from_row(row, columns)
+}
+
+/// Visits a JSON object, keeping the values of some fields (the last one of a repeated name,
+/// as a parsed document would).
+struct KeyFields<'c>(&'c [String]);
+
+impl<'de> DeserializeSeed<'de> for KeyFields<'_> {
+    type Value = Vec<Option<Value>>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeyFields<'_> {
+    type Value = Vec<Option<Value>>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut found = vec![None; self.0.len()];
+        while let Some(column) = map.next_key_seed(ColumnIndex(self.0))? {
+            match column {
+                Some(i) => found[i] = Some(map.next_value::<Value>()?),
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// Reads an object's field name as the index of the column it names, if any.
+struct ColumnIndex<'c>(&'c [String]);
+
+impl<'de> DeserializeSeed<'de> for ColumnIndex<'_> {
+    type Value = Option<usize>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ColumnIndex<'_> {
+    type Value = Option<usize>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a field name")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<Self::Value, E> {
+        Ok(self.0.iter().position(|c| c == name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cols(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn key_fields_match_the_whole_document() {
+        let columns = cols(&["id", "region"]);
+        for line in [
+            r#"{"region":"eu","x":[1,{"id":9}],"id":7}"#,
+            r#"{"id":{"a":1,"b":[true,null]},"region":"\u00e9\"q","pad":"x"}"#,
+            r#"{"id":1,"region":"a","id":2}"#,
+            r#" {"id" : 1.5e3 , "region":null} "#,
+        ] {
+            let fast = key_fields(line.as_bytes(), &columns).map(|v| key_from_values(&columns, &v));
+            assert_eq!(fast, Some(key_of_document(line.as_bytes(), &columns).unwrap()), "{line}");
+        }
+    }
+
+    #[test]
+    fn lines_without_a_key_fall_back_to_the_document_errors() {
+        let columns = cols(&["id"]);
+        for (line, error) in [
+            (r#"{"name":"x"}"#, "key column 'id' is missing"),
+            ("[1,2]", "must be a JSON object"),
+            (r#"{"id":1"#, "not valid JSON"),
+            (r#"{"id":1} x"#, "not valid JSON"),
+        ] {
+            assert_eq!(key_fields(line.as_bytes(), &columns), None, "{line}");
+            let e = key_of_document(line.as_bytes(), &columns).unwrap_err();
+            assert!(e.0.contains(error), "{line}: {e}");
         }
     }
 }

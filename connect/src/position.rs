@@ -48,7 +48,22 @@ pub struct SourceHeader {
 impl SourceHeader {
     /// Encodes the header value.
     pub fn encode(path: &str, inode: u64, position: LinePosition) -> Bytes {
-        Bytes::from(format!("{inode}:{}:{}:{path}", position.offset, position.index))
+        let mut out = Vec::with_capacity(path.len() + 32);
+        Self::encode_into(&mut out, path, inode, position);
+        Bytes::from(out)
+    }
+
+    /// Appends the header value to `out` (what [`SourceHeader::encode`] returns), so a writer
+    /// can reuse one buffer for every record.
+    pub fn encode_into(out: &mut Vec<u8>, path: &str, inode: u64, position: LinePosition) {
+        let mut number = itoa::Buffer::new();
+        out.extend_from_slice(number.format(inode).as_bytes());
+        out.push(b':');
+        out.extend_from_slice(number.format(position.offset).as_bytes());
+        out.push(b':');
+        out.extend_from_slice(number.format(position.index).as_bytes());
+        out.push(b':');
+        out.extend_from_slice(path.as_bytes());
     }
 
     /// Decodes a header value; `None` if it is not one of ours.

@@ -54,6 +54,8 @@ pub struct RawRecord {
     pub too_long: Option<u64>,
     /// The record had no terminator (complete JSON tail, or end of input).
     pub unterminated: bool,
+    /// The record's bytes are valid UTF-8 (checked once per chunk read, not per record).
+    pub utf8: bool,
 }
 
 /// Reads records from files.
@@ -114,6 +116,7 @@ impl RecordReader {
                 at = if chunk.starts_with(b"\r\n") { 2 } else { usize::from(chunk.starts_with(b"\n")) };
                 line_open = false;
             }
+            let (first, first_at) = (out.len(), at);
             while at < chunk.len() {
                 let rest = &chunk[at..];
                 let start = pos + at as u64;
@@ -126,6 +129,7 @@ impl RecordReader {
                             next: start + end as u64 + 1,
                             too_long: Some(end as u64),
                             unterminated: false,
+                            utf8: false,
                         });
                         at += end + 1;
                         continue;
@@ -138,6 +142,7 @@ impl RecordReader {
                         next: start + end as u64 + 1,
                         too_long: None,
                         unterminated: false,
+                        utf8: false,
                     });
                     at += end + 1;
                     continue;
@@ -158,7 +163,9 @@ impl RecordReader {
                         next,
                         too_long: Some(end - start),
                         unterminated: end >= size,
+                        utf8: false,
                     });
+                    mark_utf8(&chunk[first_at..at], &mut out[first..]);
                     return Ok(ReadEnd { offset: next, line_open: false });
                 }
                 if chunk_is_tail {
@@ -171,10 +178,13 @@ impl RecordReader {
                             next: size,
                             too_long: None,
                             unterminated: true,
+                            utf8: false,
                         });
+                        mark_utf8(&chunk[first_at..], &mut out[first..]);
                         return Ok(ReadEnd { offset: size, line_open: !final_eof });
                     }
                     // The record is still being written: wait for its terminator.
+                    mark_utf8(&chunk[first_at..at], &mut out[first..]);
                     return Ok(ReadEnd { offset: start, line_open: false });
                 }
                 // The record continues past this chunk.
@@ -183,6 +193,7 @@ impl RecordReader {
                 }
                 break;
             }
+            mark_utf8(&chunk[first_at..at.min(chunk.len())], &mut out[first..]);
             consumed += at;
             pos += at as u64;
         }
@@ -192,7 +203,7 @@ impl RecordReader {
     /// The index of the terminator of the first record in `buf`.
     fn frame(&self, buf: &[u8]) -> Option<usize> {
         match self.framing {
-            Framing::Lines { .. } => buf.iter().position(|&b| b == b'\n'),
+            Framing::Lines { .. } => memchr::memchr(b'\n', buf),
             Framing::Csv { delimiter } => crate::csv::record_end(buf, delimiter),
         }
     }
@@ -208,6 +219,16 @@ impl RecordReader {
             Ok(_) => !matches!(tail.trim_ascii().first(), Some(b'-' | b'0'..=b'9')),
             Err(_) => false,
         }
+    }
+}
+
+/// Sets [`RawRecord::utf8`] of `records`, which were cut from `region`: one check of the whole
+/// region, and only if that fails one per record. (A too-long record keeps only its first
+/// bytes, which may end inside a character: it is checked on its own.)
+fn mark_utf8(region: &[u8], records: &mut [RawRecord]) {
+    let all = std::str::from_utf8(region).is_ok();
+    for r in records {
+        r.utf8 = (all && r.too_long.is_none()) || std::str::from_utf8(&r.bytes).is_ok();
     }
 }
 
@@ -238,7 +259,7 @@ fn find_newline_from(file: &File, mut from: u64, size: u64) -> std::io::Result<O
         if chunk.is_empty() {
             return Ok(None);
         }
-        if let Some(i) = chunk.iter().position(|&b| b == b'\n') {
+        if let Some(i) = memchr::memchr(b'\n', &chunk) {
             return Ok(Some(from + i as u64));
         }
         from += chunk.len() as u64;
@@ -338,5 +359,27 @@ mod tests {
             (out.len(), out[0].too_long, out[0].bytes.len(), end.offset),
             (1, Some(200_000), 10, 200_001)
         );
+    }
+
+    #[test]
+    fn utf8_is_checked_per_chunk_and_pinned_to_the_bad_records() {
+        let mut f = tempfile::tempfile().unwrap();
+        let content = b"{\"a\":\"\xc3\xa9\"}\n{\"b\":\"\xff\"}\n{\"c\":1}\n";
+        f.write_all(content).unwrap();
+        let reader = RecordReader::new(JSON, 1 << 20);
+        let mut out = Vec::new();
+        let size = content.len() as u64;
+        let from = ReadFrom { offset: 0, size, line_open: false, final_eof: false, budget: 1 << 20 };
+        reader.read(&f, from, &mut out).unwrap();
+        assert_eq!(out.iter().map(|r| r.utf8).collect::<Vec<_>>(), vec![true, false, true]);
+        // Read one record at a time, a character split by the chunk end is not an error.
+        let mut g = tempfile::tempfile().unwrap();
+        let text = "é".repeat(40_000) + "\n" + &"ü".repeat(40_000) + "\n";
+        g.write_all(text.as_bytes()).unwrap();
+        out.clear();
+        let from =
+            ReadFrom { offset: 0, size: text.len() as u64, line_open: false, final_eof: false, budget: 1 };
+        let end = reader.read(&g, from, &mut out).unwrap();
+        assert_eq!((out.len(), out[0].utf8, end.offset), (1, true, 80_001));
     }
 }

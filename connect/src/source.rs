@@ -8,9 +8,18 @@
 //!             FileState (offset, line)              route: murmur2(key) → partition,
 //!                                                   headers: connector, file position
 //!                                                   skip if already written (recovery)
-//!                                                               │ append per partition
+//!                                                               │ encode into the partition's
+//!                                                               │ batch; append it at 512 KiB
 //!  every commit_interval: sync partitions ─► Checkpoint ─► _brook_connect_offsets
 //! ```
+//!
+//! The hot path does no work per line that it can do per chunk: the [`RecordReader`] reads
+//! 1 MiB at a time, cuts lines with `memchr` and checks UTF-8 once per chunk; a JSON line is
+//! only checked to be JSON (fields are parsed only for `key` columns) and its raw bytes are
+//! the record value; each record is encoded straight into its partition's
+//! [`RecordBatchBuilder`] (headers written from a reused buffer, no allocation per record)
+//! and every batch is appended with one call; record timestamps and counters are taken once
+//! per chunk.
 //!
 //! The exactly-once argument is in [`crate::checkpoint`]. In `follow` mode the source polls for
 //! new files and growing files forever; in `once` mode it stops when every file is read to its
@@ -25,9 +34,9 @@ use std::time::Instant;
 use bytes::Bytes;
 use serde::Serialize;
 
+use brook_broker::log::record_batch::RecordBatchBuilder;
 use brook_broker::partitioner::{murmur2, partition_for_key};
 use brook_broker::util::now_ms;
-use brook_broker::{Header, NewRecord};
 
 use crate::checkpoint::{COMPACTED, Checkpoint, FileCheckpoint, OffsetStore, Recovery};
 use crate::cluster::Cluster;
@@ -40,8 +49,8 @@ use crate::position::{CDC_POSITION_HEADER, CONNECTOR_HEADER, LinePosition, SOURC
 use crate::reader::{Framing, RawRecord, ReadFrom, RecordReader};
 use crate::stop::StopSignal;
 
-/// Flush a partition's pending records once they reach this size (stays well below the
-/// default `max.message.bytes`).
+/// Append a partition's pending batch before a record would take it past this size (stays
+/// well below the default `max.message.bytes`).
 const PARTITION_FLUSH_BYTES: usize = 512 << 10;
 /// Flush everything once this much is pending.
 const TOTAL_FLUSH_BYTES: usize = 4 << 20;
@@ -63,6 +72,8 @@ pub enum RunEnd {
 
 struct FileState {
     path: PathBuf,
+    /// The path as text, as record headers and checkpoints name the file.
+    path_text: String,
     inode: u64,
     offset: u64,
     line: u64,
@@ -75,9 +86,11 @@ struct FileState {
 
 impl FileState {
     fn new(path: PathBuf, inode: u64) -> Self {
-        let path_hash = murmur2(path.to_string_lossy().as_bytes()) as u32;
+        let path_text = path.to_string_lossy().into_owned();
+        let path_hash = murmur2(path_text.as_bytes()) as u32;
         FileState {
             path,
+            path_text,
             inode,
             offset: 0,
             line: 0,
@@ -102,6 +115,34 @@ struct DeadLetter<'a> {
     raw_truncated: bool,
 }
 
+/// Counter increments of one chunk of input, added to [`Metrics`] once per chunk.
+#[derive(Debug, Default)]
+struct Tally {
+    records_in: u64,
+    bytes_in: u64,
+    records_out: u64,
+    skipped: u64,
+    duplicates: u64,
+    dlq: u64,
+}
+
+impl Tally {
+    fn add_to(&self, metrics: &Metrics) {
+        for (counter, n) in [
+            (Counter::RecordsIn, self.records_in),
+            (Counter::BytesIn, self.bytes_in),
+            (Counter::RecordsOut, self.records_out),
+            (Counter::Skipped, self.skipped),
+            (Counter::Duplicates, self.duplicates),
+            (Counter::Dlq, self.dlq),
+        ] {
+            if n > 0 {
+                metrics.add(counter, n);
+            }
+        }
+    }
+}
+
 /// A file source connector.
 pub struct FileSource {
     name: String,
@@ -118,8 +159,8 @@ pub struct FileSource {
     recovery: Recovery,
     partitions: i32,
     dlq_partitions: i32,
-    pending: BTreeMap<(bool, i32), (Vec<NewRecord>, usize)>,
-    pending_bytes: usize,
+    /// The batch being filled per (dead-letter topic?, partition).
+    pending: BTreeMap<(bool, i32), RecordBatchBuilder>,
     unsynced: BTreeMap<(String, i32), i64>,
     dirty: bool,
     last_commit: Instant,
@@ -127,7 +168,12 @@ pub struct FileSource {
     failed_append: Option<Error>,
     raw: Vec<RawRecord>,
     outputs: Vec<Output>,
-    connector_header: Bytes,
+    /// Reused for each record's `brook.source` header.
+    header_buf: Vec<u8>,
+    /// The timestamp of records without one: when their chunk was read.
+    now: i64,
+    /// Counters of the chunk being handled.
+    tally: Tally,
 }
 
 impl FileSource {
@@ -151,14 +197,15 @@ impl FileSource {
             partitions: 1,
             dlq_partitions: 1,
             pending: BTreeMap::new(),
-            pending_bytes: 0,
             unsynced: BTreeMap::new(),
             dirty: false,
             last_commit: Instant::now(),
             failed_append: None,
             raw: Vec::new(),
             outputs: Vec::new(),
-            connector_header: Bytes::copy_from_slice(name.as_bytes()),
+            header_buf: Vec::with_capacity(256),
+            now: now_ms(),
+            tally: Tally::default(),
         }
     }
 
@@ -300,20 +347,22 @@ impl FileSource {
                 break;
             }
             let raw = std::mem::take(&mut self.raw);
-            for rec in &raw {
-                self.handle_record(st, rec)?;
-            }
+            self.now = now_ms();
+            self.tally = Tally::default();
+            let handled = raw.iter().try_for_each(|rec| self.handle_record(st, rec));
             self.raw = raw;
+            handled?;
+            self.tally.add_to(&self.metrics);
             st.offset = end.offset;
             st.line_open = end.line_open;
             progressed = true;
             self.dirty = true;
-            if self.pending_bytes >= TOTAL_FLUSH_BYTES {
+            if self.pending.values().map(RecordBatchBuilder::size).sum::<usize>() >= TOTAL_FLUSH_BYTES {
                 self.flush()?;
             }
             if self.last_commit.elapsed() >= self.config.commit_interval {
                 // The checkpoint needs this file's state: commit with it in place.
-                let key = st.path.to_string_lossy().into_owned();
+                let key = st.path_text.clone();
                 self.files.insert(key.clone(), std::mem::replace(st, FileState::new(PathBuf::new(), 0)));
                 let r = self.commit();
                 if let Some(s) = self.files.remove(&key) {
@@ -340,9 +389,13 @@ impl FileSource {
 
     fn handle_record(&mut self, st: &mut FileState, rec: &RawRecord) -> Result<()> {
         let line = st.line + 1;
-        st.line += 1 + rec.bytes.iter().filter(|&&b| b == b'\n').count() as u64;
-        self.metrics.add(Counter::RecordsIn, 1);
-        self.metrics.add(Counter::BytesIn, rec.next.saturating_sub(rec.start));
+        st.line += 1;
+        if self.config.format == Format::Csv {
+            // A quoted CSV field may hold newlines; a line never does.
+            st.line += memchr::memchr_iter(b'\n', &rec.bytes).count() as u64;
+        }
+        self.tally.records_in += 1;
+        self.tally.bytes_in += rec.next.saturating_sub(rec.start);
         if let Some(total) = rec.too_long {
             let msg = format!(
                 "record of {total} bytes exceeds max_record_bytes={}; raise 'max_record_bytes' to accept it",
@@ -350,12 +403,16 @@ impl FileSource {
             );
             return self.dead_letter(st, rec, line, &msg);
         }
+        if !rec.utf8 && self.config.format == Format::Json {
+            // JSON text is UTF-8 (RFC 8259); checking the JSON below does not look inside strings.
+            return self.dead_letter(st, rec, line, "not valid JSON: the line is not valid UTF-8");
+        }
         let mut outputs = std::mem::take(&mut self.outputs);
         outputs.clear();
         let decoded = self.decoder.decode(&rec.bytes, &mut st.decode, &mut outputs);
         let result = match decoded {
             Ok(Decoded::Records) if outputs.is_empty() => {
-                self.metrics.add(Counter::Skipped, 1);
+                self.tally.skipped += 1;
                 Ok(())
             }
             Ok(Decoded::Records) => {
@@ -369,23 +426,22 @@ impl FileSource {
                         self.dead_letter(st, rec, line, &msg)
                     }
                     None => {
-                        let n = outputs.len() as u64;
-                        for (i, o) in outputs.drain(..).enumerate() {
+                        for (i, o) in outputs.iter().enumerate() {
                             let pos = LinePosition { offset: rec.content_end, index: i as u32 };
                             self.route(st, line, pos, o, false);
                         }
-                        self.metrics.add(Counter::RecordsOut, n);
+                        self.tally.records_out += outputs.len() as u64;
                         Ok(())
                     }
                 }
             }
             Ok(Decoded::Nothing | Decoded::Header) => {
-                self.metrics.add(Counter::Skipped, 1);
+                self.tally.skipped += 1;
                 Ok(())
             }
             Ok(Decoded::Duplicate) => {
-                self.metrics.add(Counter::Skipped, 1);
-                self.metrics.add(Counter::Duplicates, 1);
+                self.tally.skipped += 1;
+                self.tally.duplicates += 1;
                 Ok(())
             }
             Err(e) => {
@@ -399,6 +455,7 @@ impl FileSource {
                 self.dead_letter(st, rec, line, &msg)
             }
         };
+        outputs.clear();
         self.outputs = outputs;
         result
     }
@@ -408,7 +465,7 @@ impl FileSource {
         let total = rec.too_long.unwrap_or(rec.content_end - rec.start);
         let letter = DeadLetter {
             connector: &self.name,
-            file: &st.path.to_string_lossy(),
+            file: &st.path_text,
             line,
             offset: rec.start,
             error,
@@ -422,13 +479,14 @@ impl FileSource {
         })?;
         tracing::debug!(connector = %self.name, file = %st.path.display(), line, error, "dead-lettered");
         let out = Output { key: None, value: Some(Bytes::from(value)), timestamp: None, cdc_position: None };
-        self.route(st, line, LinePosition { offset: rec.content_end, index: 0 }, out, true);
-        self.metrics.add(Counter::Dlq, 1);
+        self.route(st, line, LinePosition { offset: rec.content_end, index: 0 }, &out, true);
+        self.tally.dlq += 1;
         Ok(())
     }
 
-    /// Queues one record for its partition, unless recovery found it already written.
-    fn route(&mut self, st: &FileState, line: u64, pos: LinePosition, o: Output, dlq: bool) {
+    /// Encodes one record into its partition's pending batch, unless recovery found it
+    /// already written.
+    fn route(&mut self, st: &FileState, line: u64, pos: LinePosition, o: &Output, dlq: bool) {
         let (topic, n) = if dlq {
             (&self.config.dlq_topic, self.dlq_partitions)
         } else {
@@ -438,55 +496,57 @@ impl FileSource {
             Some(k) => partition_for_key(k, n),
             None => ((u64::from(st.path_hash) + line) % n.max(1) as u64) as i32,
         };
-        if !self.recovery.is_empty() {
-            let path = st.path.to_string_lossy();
-            if self.recovery.already_written(topic, partition, &path, st.inode, pos) {
-                return;
-            }
+        if !self.recovery.is_empty()
+            && self.recovery.already_written(topic, partition, &st.path_text, st.inode, pos)
+        {
+            return;
         }
-        let mut headers = Vec::with_capacity(3);
-        headers.push(Header {
-            key: Bytes::from_static(CONNECTOR_HEADER.as_bytes()),
-            value: Some(self.connector_header.clone()),
-        });
-        headers.push(Header {
-            key: Bytes::from_static(SOURCE_HEADER.as_bytes()),
-            value: Some(SourceHeader::encode(&st.path.to_string_lossy(), st.inode, pos)),
-        });
-        if let Some(p) = &o.cdc_position {
-            headers.push(Header {
-                key: Bytes::from_static(CDC_POSITION_HEADER.as_bytes()),
-                value: Some(Bytes::from(p.encode())),
-            });
+        self.header_buf.clear();
+        SourceHeader::encode_into(&mut self.header_buf, &st.path_text, st.inode, pos);
+        let cdc_position = o.cdc_position.as_ref().map(|p| p.encode());
+        let slot = (dlq, partition);
+        let size = output_size(o) + self.header_buf.len() + 64;
+        if self.pending.get(&slot).is_some_and(|b| !b.is_empty() && b.size() + size > PARTITION_FLUSH_BYTES) {
+            // One batch per append, kept under max.message.bytes.
+            self.append_pending(slot);
         }
-        let size = output_size(&o) + 64;
-        let record = NewRecord {
-            key: o.key,
-            value: o.value,
-            headers,
-            timestamp: Some(o.timestamp.unwrap_or_else(now_ms)),
-        };
-        let slot = self.pending.entry((dlq, partition)).or_default();
-        slot.0.push(record);
-        slot.1 += size;
-        self.pending_bytes += size;
+        let headers: [(&[u8], Option<&[u8]>); 3] = [
+            (CONNECTOR_HEADER.as_bytes(), Some(self.name.as_bytes())),
+            (SOURCE_HEADER.as_bytes(), Some(self.header_buf.as_slice())),
+            (CDC_POSITION_HEADER.as_bytes(), cdc_position.as_deref().map(str::as_bytes)),
+        ];
+        let headers = &headers[..if cdc_position.is_some() { 3 } else { 2 }];
+        let now = self.now;
+        let batch = self
+            .pending
+            .entry(slot)
+            .or_insert_with(|| RecordBatchBuilder::with_capacity(now, PARTITION_FLUSH_BYTES + size));
+        batch.push_parts(
+            Some(o.timestamp.unwrap_or(now)),
+            o.key.as_deref(),
+            o.value.as_deref(),
+            headers.iter().copied(),
+        );
         self.dirty = true;
-        if slot.1 >= PARTITION_FLUSH_BYTES {
-            // Appending one full partition batch now keeps batches under max.message.bytes.
-            let (records, bytes) = std::mem::take(slot);
-            self.pending.remove(&(dlq, partition));
-            self.pending_bytes -= bytes;
-            let topic = topic.clone();
-            if let Err(e) = self.append(&topic, partition, records) {
-                // Kept for the caller: the next flush or commit reports the failure.
-                self.metrics.set_error(e.to_string());
-                self.failed_append = Some(e);
-            }
+    }
+
+    /// Appends the pending batch of `slot` now. A failed append is kept for the next flush to
+    /// report, and nothing more is appended until then: a later batch must not land in a
+    /// partition after one that is missing.
+    fn append_pending(&mut self, slot: (bool, i32)) {
+        let Some(batch) = self.pending.remove(&slot) else { return };
+        if self.failed_append.is_some() {
+            return;
+        }
+        let topic = if slot.0 { self.config.dlq_topic.clone() } else { self.config.topic.clone() };
+        if let Err(e) = self.append(&topic, slot.1, batch) {
+            self.metrics.set_error(e.to_string());
+            self.failed_append = Some(e);
         }
     }
 
-    fn append(&mut self, topic: &str, partition: i32, records: Vec<NewRecord>) -> Result<()> {
-        let end = self.cluster.append(topic, partition, records)?;
+    fn append(&mut self, topic: &str, partition: i32, batch: RecordBatchBuilder) -> Result<()> {
+        let end = self.cluster.append_batch(topic, partition, batch)?;
         if let Some(ends) = self.ends.get_mut(topic)
             && let Some(slot) = ends.get_mut(partition as usize)
         {
@@ -496,16 +556,16 @@ impl FileSource {
         Ok(())
     }
 
-    /// Appends every pending record.
+    /// Appends every pending batch.
     fn flush(&mut self) -> Result<()> {
         if let Some(e) = self.failed_append.take() {
+            self.pending.clear();
             return Err(e);
         }
-        for ((dlq, partition), (records, _)) in std::mem::take(&mut self.pending) {
+        for ((dlq, partition), batch) in std::mem::take(&mut self.pending) {
             let topic = if dlq { self.config.dlq_topic.clone() } else { self.config.topic.clone() };
-            self.append(&topic, partition, records)?;
+            self.append(&topic, partition, batch)?;
         }
-        self.pending_bytes = 0;
         Ok(())
     }
 

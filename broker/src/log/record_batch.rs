@@ -370,7 +370,12 @@ pub struct RecordBatchBuilder {
 impl RecordBatchBuilder {
     /// Starts a batch; records without a timestamp get `now_ms`.
     pub fn new(now_ms: i64) -> Self {
-        let mut buf = BytesMut::with_capacity(256);
+        Self::with_capacity(now_ms, 256)
+    }
+
+    /// Starts a batch with room for about `bytes` bytes of records.
+    pub fn with_capacity(now_ms: i64, bytes: usize) -> Self {
+        let mut buf = BytesMut::with_capacity(BATCH_HEADER_LEN + bytes);
         buf.resize(BATCH_HEADER_LEN, 0);
         RecordBatchBuilder {
             buf,
@@ -418,20 +423,27 @@ impl RecordBatchBuilder {
 
     /// Appends a record; its offset delta is its position in the batch.
     pub fn push(&mut self, record: &NewRecord) {
-        let timestamp = record.timestamp.unwrap_or(self.default_timestamp);
+        let headers = record.headers.iter().map(|h| (&h.key[..], h.value.as_deref()));
+        self.push_parts(record.timestamp, record.key.as_deref(), record.value.as_deref(), headers);
+    }
+
+    /// Appends a record given as borrowed parts, as [`RecordBatchBuilder::push`] does for a
+    /// [`NewRecord`] — for writers that encode straight into the batch without building one
+    /// per record. `headers` yields `(key, value)` pairs; a `None` timestamp means `now_ms`.
+    pub fn push_parts<'h>(
+        &mut self,
+        timestamp: Option<i64>,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: impl ExactSizeIterator<Item = (&'h [u8], Option<&'h [u8]>)> + Clone,
+    ) {
+        let timestamp = timestamp.unwrap_or(self.default_timestamp);
         if self.count == 0 {
             self.base_timestamp = timestamp;
         }
         self.max_timestamp = self.max_timestamp.max(timestamp);
         let delta = self.count as i64;
-        put_record(
-            &mut self.buf,
-            timestamp - self.base_timestamp,
-            delta,
-            record.key.as_deref(),
-            record.value.as_deref(),
-            &record.headers,
-        );
+        put_record(&mut self.buf, timestamp - self.base_timestamp, delta, key, value, headers);
         self.count += 1;
     }
 
@@ -476,7 +488,7 @@ pub(crate) fn rebuild_batch(original: &BatchHeader, records: &[Record]) -> Bytes
             record.offset - original.base_offset,
             record.key.as_deref(),
             record.value.as_deref(),
-            &record.headers,
+            record.headers.iter().map(|h| (&h.key[..], h.value.as_deref())),
         );
         builder.count += 1;
         builder.max_timestamp = builder.max_timestamp.max(record.timestamp);
@@ -495,13 +507,13 @@ pub(crate) fn rebuild_batch(original: &BatchHeader, records: &[Record]) -> Bytes
 }
 
 /// Writes one record (length-prefixed) straight into the batch buffer.
-fn put_record(
+fn put_record<'h>(
     buf: &mut BytesMut,
     timestamp_delta: i64,
     offset_delta: i64,
     key: Option<&[u8]>,
     value: Option<&[u8]>,
-    headers: &[Header],
+    headers: impl ExactSizeIterator<Item = (&'h [u8], Option<&'h [u8]>)> + Clone,
 ) {
     let nullable_len =
         |b: Option<&[u8]>| b.map_or(varlong_len(-1), |b| varlong_len(b.len() as i64) + b.len());
@@ -511,8 +523,8 @@ fn put_record(
         + nullable_len(key)
         + nullable_len(value);
     body += varlong_len(headers.len() as i64);
-    for h in headers {
-        body += nullable_len(Some(&h.key)) + nullable_len(h.value.as_deref());
+    for (k, v) in headers.clone() {
+        body += nullable_len(Some(k)) + nullable_len(v);
     }
     buf.reserve(body + 5);
     put_varlong_buf(buf, body as i64);
@@ -522,9 +534,9 @@ fn put_record(
     put_nullable_buf(buf, key);
     put_nullable_buf(buf, value);
     put_varlong_buf(buf, headers.len() as i64);
-    for h in headers {
-        put_nullable_buf(buf, Some(&h.key));
-        put_nullable_buf(buf, h.value.as_deref());
+    for (k, v) in headers {
+        put_nullable_buf(buf, Some(k));
+        put_nullable_buf(buf, v);
     }
 }
 

@@ -1,5 +1,6 @@
 //! `brook bench produce|consume`: broker throughput and latency through the Kafka protocol,
-//! measured with a real client library (librdkafka, via the `rdkafka` crate).
+//! measured with a real client library (librdkafka, via the `rdkafka` crate). `brook bench
+//! nexmark` and `brook bench e2e` live in their own modules.
 //!
 //! * `produce`: N producers send `--count` messages of `--message-size` bytes as fast as the
 //!   broker takes them (with the given `--acks` and `--compression`); then, unless
@@ -41,6 +42,9 @@ pub enum BenchCommand {
     Nexmark(super::nexmark::NexmarkArgs),
     /// Transactional produce (commit every N records / every T ms) next to idempotent produce.
     Txn(super::bench_txn::TxnBenchArgs),
+    /// The user's path end to end: a JSON-lines file → file source connector → topic → SQL
+    /// query (a tumbling window or a filter) → topic.
+    E2e(super::e2e::E2eArgs),
 }
 
 /// Options shared by the benchmarks.
@@ -88,6 +92,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Consume(a) => ("consume", a),
         BenchCommand::Nexmark(a) => return super::nexmark::run(a).await,
         BenchCommand::Txn(a) => return super::bench_txn::run(a).await,
+        BenchCommand::E2e(a) => return super::e2e::run(a).await,
     };
     if !matches!(args.acks.as_str(), "0" | "1" | "all" | "-1") {
         bail!("--acks must be 0, 1 or all, not '{}'", args.acks);

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod bench_txn;
 pub mod connect;
 pub mod consume;
+pub mod e2e;
 pub mod nexmark;
 pub mod produce;
 pub mod server;

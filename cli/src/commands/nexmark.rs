@@ -438,7 +438,7 @@ fn check_errors(mut errors: impl Iterator<Item = String>, skipped: u64) -> anyho
 
 /// CPU time of the whole process (all threads, including finished ones), from
 /// `/proc/self/stat` (clock ticks of 10 ms).
-fn process_cpu() -> Duration {
+pub(super) fn process_cpu() -> Duration {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     // Fields after the command name (in parentheses, may contain spaces): utime is the 12th.
     let rest = stat.rsplit_once(')').map(|x| x.1).unwrap_or("");
@@ -454,14 +454,14 @@ fn thread_cpu() -> Duration {
 }
 
 /// Resets the peak RSS (`VmHWM`) to the current RSS (Linux ≥ 4.0).
-fn reset_peak_rss() {
+pub(super) fn reset_peak_rss() {
     if let Err(e) = std::fs::write("/proc/self/clear_refs", "5") {
         tracing::debug!(error = %e, "cannot reset the peak RSS; it includes the setup");
     }
 }
 
 /// Peak resident set size in bytes (`VmHWM`).
-fn peak_rss() -> u64 {
+pub(super) fn peak_rss() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()

@@ -37,6 +37,12 @@ pub fn key_from_row(row: &Map<String, Value>, columns: &[String]) -> Result<Byte
     Ok(canonical(fields))
 }
 
+/// The canonical key of a row from its `columns`' values, found without the rest of the row
+/// (`values[i]` belongs to `columns[i]`).
+pub fn key_from_values(columns: &[String], values: &[Value]) -> Bytes {
+    canonical(columns.iter().map(String::as_str).zip(values).collect())
+}
+
 /// The canonical form of a key document (a Debezium key payload).
 pub fn key_from_document(doc: &Map<String, Value>) -> Bytes {
     canonical(doc.iter().map(|(k, v)| (k.as_str(), v)).collect())

@@ -46,6 +46,37 @@ fn json_lines_become_records_keyed_by_the_key_columns() {
 }
 
 #[test]
+fn json_lines_that_are_not_utf8_or_too_long_are_dead_lettered() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = open_broker(&dir.path().join("data"));
+    let input = dir.path().join("events.jsonl");
+    let long = format!(r#"{{"pad":"{}"}}"#, "x".repeat(5000));
+    let mut text = Vec::new();
+    text.extend_from_slice(b"{\"user\":\"u1\"}\n{\"user\":\"\xff\xfe\"}\n");
+    text.extend_from_slice(long.as_bytes());
+    text.extend_from_slice(b"\n{\"user\":\"\xc3\xa9\"}\n{\"user\":\"u3\"}");
+    std::fs::write(&input, text).unwrap();
+    let props = [
+        ("connector", "file"),
+        ("path", input.to_str().unwrap()),
+        ("format", "json"),
+        ("topic", "events"),
+        ("max_record_bytes", "2000"),
+    ];
+    let m = ingest(&broker, "events", &props);
+    assert_eq!((m.records_in, m.records_out, m.dlq), (5, 3, 2));
+    let values: Vec<_> = read_topic(&broker, "events").into_iter().map(|r| r.value.unwrap()).collect();
+    assert_eq!(values.len(), 3);
+    assert!(values.contains(&json!({"user": "é"})) && values.contains(&json!({"user": "u3"})));
+    let dlq = read_topic(&broker, "events.dlq");
+    let errors: Vec<String> = dlq.iter().map(|r| r.value.as_ref().unwrap()["error"].to_string()).collect();
+    assert!(errors.iter().any(|e| e.contains("not valid UTF-8")), "{errors:?}");
+    assert!(errors.iter().any(|e| e.contains("exceeds max_record_bytes=2000")), "{errors:?}");
+    let lines: Vec<i64> = dlq.iter().map(|r| r.value.as_ref().unwrap()["line"].as_i64().unwrap()).collect();
+    assert_eq!(lines, vec![2, 3], "dead letters name their input lines");
+}
+
+#[test]
 fn csv_records_become_json_rows() {
     let dir = tempfile::tempdir().unwrap();
     let broker = open_broker(&dir.path().join("data"));

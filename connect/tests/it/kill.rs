@@ -1,14 +1,15 @@
-//! Kill test with real processes: a directory source ingesting 1M change events — from files a
+//! Kill tests with real processes: a directory source ingesting 1M change events — from files a
 //! writer is still appending to, cut at arbitrary bytes — is SIGKILLed at random moments and
 //! restarted each time. The resulting topic must equal, record for record, the one a run
-//! without kills writes, and describe the table the generator played.
+//! without kills writes, and describe the table the generator played. The same for a JSON-lines
+//! source (the batch-encoding fast path: no key, lines spread over two partitions).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use brook_connect::synthetic::CdcGenerator;
+use brook_connect::synthetic::{BidGenerator, CdcGenerator};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -23,14 +24,17 @@ const EVENTS: usize = 1_000_000;
 const FILES: usize = 20;
 const MIN_ROUNDS: usize = 20;
 
-fn ingester(data: &Path, input: &Path, mode: &str) -> Command {
+fn ingester(data: &Path, input: &Path, mode: &str, json: bool) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_brook-cdc-ingest"));
     c.arg(data).arg(input).arg(mode).stdout(Stdio::piped()).stderr(Stdio::inherit());
+    if json {
+        c.arg("json");
+    }
     c
 }
 
-fn run_to_end(data: &Path, input: &Path) -> String {
-    let mut child = ingester(data, input, "once").spawn().expect("start the ingester");
+fn run_to_end(data: &Path, input: &Path, json: bool) -> String {
+    let mut child = ingester(data, input, "once", json).spawn().expect("start the ingester");
     let stdout = child.stdout.take().expect("stdout");
     let line = BufReader::new(stdout).lines().next().and_then(Result::ok).unwrap_or_default();
     assert!(child.wait().expect("wait").success(), "the final run failed");
@@ -63,32 +67,20 @@ fn sigkilled_directory_source_builds_the_same_table_as_an_uninterrupted_run() {
                 text.push_str(&generator.next_line());
                 text.push('\n');
             }
-            let mut file = std::fs::File::create(writer_dir.join(format!("events-{f:03}.json"))).unwrap();
-            let bytes = text.as_bytes();
-            let mut at = 0;
-            while at < bytes.len() {
-                let n = rng.random_range(1..96 << 10).min(bytes.len() - at);
-                file.write_all(&bytes[at..at + n]).unwrap();
-                file.flush().unwrap();
-                at += n;
-                std::thread::sleep(Duration::from_micros(600));
-            }
+            append_in_cuts(
+                &writer_dir.join(format!("events-{f:03}.json")),
+                text.as_bytes(),
+                &mut rng,
+                Duration::from_micros(600),
+            );
         }
         generator.table()
     });
 
-    let mut rng = StdRng::seed_from_u64(11);
-    let mut rounds = 0;
-    while rounds < MIN_ROUNDS || !writer.is_finished() {
-        let mut child = ingester(&data, &input, "follow").spawn().expect("start the ingester");
-        std::thread::sleep(Duration::from_millis(rng.random_range(20..400)));
-        child.kill().expect("SIGKILL");
-        child.wait().unwrap();
-        rounds += 1;
-    }
+    let rounds = kill_until_written(&data, &input, false, MIN_ROUNDS, &writer);
     let expected_table = writer.join().unwrap();
-    let killed_summary = run_to_end(&data, &input);
-    let reference_summary = run_to_end(&reference, &input);
+    let killed_summary = run_to_end(&data, &input, false);
+    let reference_summary = run_to_end(&reference, &input, false);
     eprintln!("kill test: {rounds} kills, {killed_summary}, {:?}", started.elapsed());
 
     let (killed, uninterrupted) = (open_broker(&data), open_broker(&reference));
@@ -98,6 +90,94 @@ fn sigkilled_directory_source_builds_the_same_table_as_an_uninterrupted_run() {
     assert_eq!(letters, EVENTS / 99_991 + 1);
     assert_eq!(killed_summary, reference_summary, "counters match the uninterrupted run");
     assert_eq!(table(&killed, "customers"), expected_table);
+}
+
+#[test]
+fn sigkilled_json_lines_source_writes_the_same_topic_as_an_uninterrupted_run() {
+    const LINES: usize = 300_000;
+    const JSON_FILES: usize = 6;
+    let started = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("input");
+    let data = dir.path().join("killed");
+    let reference = dir.path().join("reference");
+    std::fs::create_dir(&input).unwrap();
+
+    // Bids with a malformed line and a line that is not UTF-8 now and then, appended in cuts.
+    let writer_dir = input.clone();
+    let writer = std::thread::spawn(move || {
+        let mut generator = BidGenerator::new(5);
+        let mut rng = StdRng::seed_from_u64(8);
+        let per_file = LINES / JSON_FILES;
+        for f in 0..JSON_FILES {
+            let mut text = String::with_capacity(per_file * 190);
+            for i in 0..per_file {
+                generator.write_line(&mut text);
+                if (f * per_file + i) % 49_999 == 7 {
+                    text.push_str("{\"auction\":1,\"price\":\n");
+                }
+            }
+            let mut bytes = text.into_bytes();
+            let bad = b"{\"auction\":2,\"url\":\"\xff\"}\n";
+            let at = bytes.len() / 2;
+            let at = at + bytes[at..].iter().position(|&b| b == b'\n').unwrap() + 1;
+            bytes.splice(at..at, bad.iter().copied());
+            // Slower than the source reads, so kills land while files grow.
+            append_in_cuts(
+                &writer_dir.join(format!("bids-{f:03}.json")),
+                &bytes,
+                &mut rng,
+                Duration::from_millis(4),
+            );
+        }
+    });
+
+    let rounds = kill_until_written(&data, &input, true, 20, &writer);
+    writer.join().unwrap();
+    let killed_summary = run_to_end(&data, &input, true);
+    let reference_summary = run_to_end(&reference, &input, true);
+    eprintln!("json kill test: {rounds} kills, {killed_summary}, {:?}", started.elapsed());
+
+    let (killed, uninterrupted) = (open_broker(&data), open_broker(&reference));
+    let malformed = (0..LINES).filter(|i| i % 49_999 == 7).count();
+    assert_eq!(same_logs(&killed, &uninterrupted, "bids"), LINES, "every bid was written once");
+    assert_eq!(same_logs(&killed, &uninterrupted, "bids.dlq"), malformed + JSON_FILES);
+    assert_eq!(killed_summary, reference_summary, "counters match the uninterrupted run");
+}
+
+/// Writes `bytes` to a new file at `path` in pieces of random size (cutting lines anywhere),
+/// pausing between them, as a slow writer does.
+fn append_in_cuts(path: &Path, bytes: &[u8], rng: &mut StdRng, pause: Duration) {
+    let mut file = std::fs::File::create(path).unwrap();
+    let mut at = 0;
+    while at < bytes.len() {
+        let n = rng.random_range(1..96 << 10).min(bytes.len() - at);
+        file.write_all(&bytes[at..at + n]).unwrap();
+        file.flush().unwrap();
+        at += n;
+        std::thread::sleep(pause);
+    }
+}
+
+/// Starts the ingester in `follow` mode and SIGKILLs it after a random moment, again and again,
+/// until the writer is done and at least `min_rounds` kills happened; returns the kills.
+fn kill_until_written<T>(
+    data: &Path,
+    input: &Path,
+    json: bool,
+    min_rounds: usize,
+    writer: &std::thread::JoinHandle<T>,
+) -> usize {
+    let mut rng = StdRng::seed_from_u64(11);
+    let mut rounds = 0;
+    while rounds < min_rounds || !writer.is_finished() {
+        let mut child = ingester(data, input, "follow", json).spawn().expect("start the ingester");
+        std::thread::sleep(Duration::from_millis(rng.random_range(20..400)));
+        child.kill().expect("SIGKILL");
+        child.wait().unwrap();
+        rounds += 1;
+    }
+    rounds
 }
 
 /// Every record of a partition, read in steps (records are compared as they are read).
