@@ -5,7 +5,10 @@
 //!
 //! Field names are matched case-insensitively, as ksqlDB does: every column is decoded under
 //! each of its spellings (as declared, lower case, upper case, and any other spelling seen in
-//! the data at the top level) and the spellings are coalesced. `BYTES` are read as base64
+//! the data at the top level) that the data has used so far, and the spellings are coalesced in
+//! that order. A spelling no payload has used is not decoded (it would only add a column of
+//! nulls and a name to compare every field with); a null cell whose payload holds the column
+//! under a spelling not decoded yet makes the decoder learn it and decode the batch again. `BYTES` are read as base64
 //! strings.
 
 use std::collections::HashMap;
@@ -85,6 +88,10 @@ fn coalesce(parts: Vec<ArrayRef>) -> Result<ArrayRef, ArrowError> {
         if next.null_count() == next.len() {
             continue;
         }
+        if acc.null_count() == acc.len() {
+            acc = next;
+            continue;
+        }
         let take_next = datafusion::arrow::compute::and(&is_null(&acc)?, &is_not_null(&next)?)?;
         acc = zip(&take_next, &next, &acc)?;
     }
@@ -151,8 +158,11 @@ fn narrow(array: &ArrayRef, target: &DataType) -> Result<ArrayRef, ArrowError> {
 pub(super) struct JsonDecoder {
     target: Vec<FieldRef>,
     unwrapped: bool,
-    /// Top-level spellings per target column.
+    /// Top-level spellings per target column, in order of preference: as declared, lower case,
+    /// upper case, then others seen in the data.
     spellings: Vec<Vec<String>>,
+    /// Per target column and spelling: whether a payload has used it (only those are decoded).
+    seen: Vec<Vec<bool>>,
     /// Indexes into the decoder's schema, per target column.
     layout: Vec<Vec<usize>>,
     schema: SchemaRef,
@@ -164,11 +174,13 @@ impl JsonDecoder {
     pub(super) fn new(columns: &[(String, SqlType)], unwrapped: bool) -> Result<Self> {
         let target: Vec<FieldRef> =
             columns.iter().map(|(n, t)| Arc::new(Field::new(n, t.to_arrow(), true))).collect();
-        let spellings = target.iter().map(|f| spellings_of(f.name())).collect();
+        let spellings: Vec<Vec<String>> = target.iter().map(|f| spellings_of(f.name())).collect();
+        let seen = spellings.iter().map(|s| vec![false; s.len()]).collect();
         let mut d = JsonDecoder {
             target,
             unwrapped,
             spellings,
+            seen,
             layout: Vec::new(),
             schema: Arc::new(Schema::empty()),
             decoder: None,
@@ -181,10 +193,10 @@ impl JsonDecoder {
     fn relayout(&mut self) {
         let mut fields = Vec::new();
         self.layout.clear();
-        for (f, spells) in self.target.iter().zip(&self.spellings) {
+        for (c, f) in self.target.iter().enumerate() {
             let t = widen(f.data_type());
             let mut idx = Vec::new();
-            for s in spells {
+            for (s, _) in self.spellings[c].iter().zip(&self.seen[c]).filter(|(_, seen)| **seen) {
                 idx.push(fields.len());
                 fields.push(Field::new(s, t.clone(), true));
             }
@@ -219,11 +231,20 @@ impl JsonDecoder {
         };
         let mut changed = false;
         for key in map.keys() {
-            if self.spellings.iter().any(|s| s.contains(key)) {
+            let mut known = false;
+            for (spells, seen) in self.spellings.iter().zip(self.seen.iter_mut()) {
+                if let Some(k) = spells.iter().position(|s| s == key) {
+                    known = true;
+                    changed |= !seen[k];
+                    seen[k] = true;
+                }
+            }
+            if known {
                 continue;
             }
             if let Some(i) = self.target.iter().position(|f| f.name().eq_ignore_ascii_case(key)) {
                 self.spellings[i].push(key.clone());
+                self.seen[i].push(true);
                 changed = true;
             }
         }
@@ -232,9 +253,9 @@ impl JsonDecoder {
         }
     }
 
-    /// A NULL may be a field spelled in a way not seen yet ("Name" for `name`): for each
+    /// A NULL may be a field spelled in a way not decoded yet ("Name" for `name`): for each
     /// null cell, looks for the column's name in the payload, case-insensitively, under a
-    /// spelling not known yet, and learns the payload's spellings if so. Returns whether any
+    /// spelling not decoded yet, and learns the payload's spellings if so. Returns whether any
     /// spelling was learned. Rows without nulls cost nothing.
     fn learn_from_nulls(&mut self, payloads: &[&[u8]], columns: &[ArrayRef]) -> bool {
         let mut suspects = Vec::new();
@@ -244,18 +265,19 @@ impl JsonDecoder {
             }
             let name = self.target[c].name().as_bytes();
             for (i, p) in payloads.iter().enumerate() {
-                if col.is_null(i) && has_unknown_spelling(p, name, &self.spellings[c]) {
+                if col.is_null(i) && has_unknown_spelling(p, name, &self.spellings[c], &self.seen[c]) {
                     suspects.push(i);
                 }
             }
         }
-        let before: usize = self.spellings.iter().map(Vec::len).sum();
+        let decoded = |seen: &[Vec<bool>]| seen.iter().flatten().filter(|s| **s).count();
+        let before = decoded(&self.seen);
         suspects.sort_unstable();
         suspects.dedup();
         for i in suspects {
             self.sniff(payloads[i]);
         }
-        self.spellings.iter().map(Vec::len).sum::<usize>() > before
+        decoded(&self.seen) > before
     }
 
     fn decode_all(&mut self, payloads: &[&[u8]]) -> Result<Vec<ArrayRef>, String> {
@@ -318,6 +340,11 @@ impl JsonDecoder {
         }
         let mut out = Vec::with_capacity(self.target.len());
         for (f, idx) in self.target.iter().zip(&self.layout) {
+            if idx.is_empty() {
+                // No payload has used any spelling of this column.
+                out.push(datafusion::arrow::array::new_null_array(f.data_type(), rows));
+                continue;
+            }
             let parts = idx
                 .iter()
                 .map(|&i| narrow(&wide[i], f.data_type()))
@@ -329,8 +356,9 @@ impl JsonDecoder {
     }
 }
 
-/// Whether `payload` holds the quoted key `"name"` in a letter case other than `known`.
-fn has_unknown_spelling(payload: &[u8], name: &[u8], known: &[String]) -> bool {
+/// Whether `payload` holds the quoted key `"name"` in a letter case other than the spellings
+/// of `spellings` marked in `decoded`.
+fn has_unknown_spelling(payload: &[u8], name: &[u8], spellings: &[String], decoded: &[bool]) -> bool {
     let n = name.len();
     if n == 0 || payload.len() < n + 2 {
         return false;
@@ -341,7 +369,8 @@ fn has_unknown_spelling(payload: &[u8], name: &[u8], known: &[String]) -> bool {
         let end = start + n;
         if end < payload.len() && payload[end] == b'"' {
             let word = &payload[start..end];
-            if word.eq_ignore_ascii_case(name) && !known.iter().any(|k| k.as_bytes() == word) {
+            let known = spellings.iter().zip(decoded).any(|(k, d)| *d && k.as_bytes() == word);
+            if word.eq_ignore_ascii_case(name) && !known {
                 return true;
             }
         }

@@ -125,3 +125,29 @@ fn windowed_keys() {
     assert_eq!(split_window(&s, None), Some((&b"key"[..], 1000, 1500)));
     assert_eq!(split_window(b"short", None), None);
 }
+
+#[test]
+fn json_decodes_a_spelling_first_used_in_a_later_batch() {
+    let c = codec(Format::Json, &[("ID", SqlType::Bigint), ("NAME", SqlType::String)]);
+    let mut d = c.decoder().unwrap();
+    let first: Vec<&[u8]> = vec![br#"{"id": 1, "name": "a"}"#, br#"{"id": 2, "name": "b"}"#];
+    let out = d.decode(&first);
+    assert_eq!(out.columns[0].as_primitive::<Int64Type>().values(), &[1, 2]);
+    // Only lower-case names so far; now other spellings appear, even next to a null one.
+    let later: Vec<&[u8]> = vec![
+        br#"{"id": 3, "name": "c"}"#,
+        br#"{"ID": 4, "Name": "d"}"#,
+        br#"{"id": null, "ID": 5, "name": "e"}"#,
+        br#"{"id": 6, "name": "f"}"#,
+    ];
+    let out = d.decode(&later);
+    assert!(out.all_ok());
+    assert_eq!(out.columns[0].as_primitive::<Int64Type>().values(), &[3, 4, 5, 6]);
+    let names = out.columns[1].as_string::<i32>();
+    assert_eq!((0..4).map(|i| names.value(i)).collect::<Vec<_>>(), vec!["c", "d", "e", "f"]);
+    // A column no payload has has no spelling to decode: all nulls.
+    let c = codec(Format::Json, &[("ID", SqlType::Bigint), ("MISSING", SqlType::String)]);
+    let mut d = c.decoder().unwrap();
+    let out = d.decode(&first);
+    assert_eq!(out.columns[1].null_count(), 2);
+}
