@@ -182,6 +182,8 @@ def main():
     p.add_argument("--runs", type=int, default=3, help="rounds; medians are reported")
     p.add_argument("--queries", default="window,filter")
     p.add_argument("--partitions", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1,
+                   help="stream threads of Brook's query (ksql.streams.num.stream.threads)")
     p.add_argument("--work", default="/tmp/brook-e2e", help="input, outputs and results.json")
     p.add_argument("--skip-flink", action="store_true")
     p.add_argument("--skip-duckdb", action="store_true")
@@ -209,7 +211,8 @@ def main():
     def brook_cmd(binary, query, output):
         return [binary, "bench", "e2e", "--input", str(input_path), "--events", str(a.events),
                 "--events-per-second", str(a.events_per_second),
-                "--query", query, "--partitions", str(a.partitions), "--output", str(output), "--json"]
+                "--query", query, "--partitions", str(a.partitions), "--output", str(output), "--json"] + (
+                    ["--threads", str(a.threads)] if a.threads != 1 else [])
 
     # Generates the input if needed and warms the page cache; not counted.
     print(f"== warm-up (input {input_path})", file=sys.stderr)

@@ -14,8 +14,8 @@
 //!
 //! The input is generated ([`BidGenerator`]: Nexmark-style bids of about 180 bytes, event time
 //! out of order by up to 5 ms) unless `--input` already exists. The data directory is a
-//! temporary one with the broker's default flush settings; the query runs on one stream thread,
-//! as every persistent query does.
+//! temporary one with the broker's default flush settings; the query runs on `--threads` stream
+//! threads (`ksql.streams.num.stream.threads`, default 1).
 //!
 //! The clock starts before the query statement and stops when (1) the connector has finished
 //! — every line read, appended and made durable, its position committed — and (2) the query
@@ -81,6 +81,9 @@ pub struct E2eArgs {
     /// Partitions of the bids topic.
     #[arg(long, default_value_t = 2)]
     pub partitions: i32,
+    /// Stream threads of the query (`ksql.streams.num.stream.threads`).
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
     /// Write the query's output rows to this CSV file.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -229,6 +232,7 @@ fn measure(
 ) -> anyhow::Result<Report> {
     let mut session = Session::default();
     session.properties.insert("auto.offset.reset".into(), "earliest".into());
+    session.properties.insert("ksql.streams.num.stream.threads".into(), args.threads.to_string());
     execute(engine, &mut session, &STREAM.replace("{partitions}", &args.partitions.to_string()))?;
     let (query, output_topic) = match args.query.as_str() {
         "window" => (WINDOW_QUERY, "BIDS_PER_AUCTION"),
@@ -404,6 +408,7 @@ mod tests {
             auctions: 10,
             query: "window".into(),
             partitions: 2,
+            threads: 1,
             output: None,
             json: false,
         };

@@ -57,6 +57,8 @@ pub struct QueryInfo {
     pub state: QueryState,
     /// `max.task.idle.ms` it was created with.
     pub max_task_idle: std::time::Duration,
+    /// `num.stream.threads` it was created with, if set.
+    pub num_stream_threads: Option<usize>,
 }
 
 /// Streams, tables, types, variables and queries.

@@ -29,6 +29,20 @@ pub(crate) struct QueryOptions {
     pub reset: OffsetReset,
     /// `max.task.idle.ms`: how long an empty input partition holds back event time.
     pub max_task_idle: Duration,
+    /// `num.stream.threads`: the query's stream threads (`None`: the engine's default).
+    pub num_threads: Option<usize>,
+}
+
+impl QueryOptions {
+    /// How a persistent query restarts (after a restart of the server, or RESUME): from its
+    /// committed offsets, else the earliest, with the options it was created with.
+    pub fn restart(info: &crate::catalog::QueryInfo) -> Self {
+        QueryOptions {
+            reset: OffsetReset::Earliest,
+            max_task_idle: info.max_task_idle,
+            num_threads: info.num_stream_threads,
+        }
+    }
 }
 
 /// Runs topologies.
@@ -130,7 +144,7 @@ impl Executor for RuntimeExecutor {
         self.pin_latest(&app, &topology, opts.reset)?;
         let mut config =
             StreamsConfig::new(&app, Connection::Embedded(self.broker.clone()), &self.settings.state_dir);
-        config.num_threads = self.settings.threads_per_query;
+        config.num_threads = opts.num_threads.unwrap_or(self.settings.threads_per_query);
         config.commit_interval = self.settings.commit_interval;
         config.auto_offset_reset = opts.reset;
         config.max_task_idle = opts.max_task_idle;

@@ -211,8 +211,7 @@ impl Engine {
             if info.state != QueryState::Running {
                 continue;
             }
-            let opts = QueryOptions { reset: OffsetReset::Earliest, max_task_idle: info.max_task_idle };
-            if let Err(e) = self.start_query(&mut st, &info.id, &info.sql, opts) {
+            if let Err(e) = self.start_query(&mut st, &info.id, &info.sql, QueryOptions::restart(&info)) {
                 tracing::error!(query = %id, error = %e, "cannot restart query");
                 let _ = st.catalog.set_query_state(&id, QueryState::Error(e.to_string()));
             }
@@ -444,7 +443,12 @@ impl Engine {
             None => Duration::from_millis(brook_streams::runtime::DEFAULT_MAX_TASK_IDLE_MS as u64),
             Some(v) => Duration::from_millis(parse_millis("max.task.idle.ms", v)?),
         };
-        Ok(QueryOptions { reset: self.offset_reset(session), max_task_idle })
+        let threads = session
+            .properties
+            .get("num.stream.threads")
+            .or_else(|| session.properties.get("ksql.streams.num.stream.threads"));
+        let num_threads = threads.map(|v| parse_threads("num.stream.threads", v)).transpose()?;
+        Ok(QueryOptions { reset: self.offset_reset(session), max_task_idle, num_threads })
     }
 
     /// Waits until persistent queries have processed all available input (runtime mode).
@@ -491,7 +495,22 @@ pub const PROPERTIES: &[(&str, Option<&[&str]>)] = &[
     ("cache.max.bytes.buffering", None),
     ("max.task.idle.ms", None),
     ("ksql.streams.max.task.idle.ms", None),
+    ("num.stream.threads", None),
+    ("ksql.streams.num.stream.threads", None),
 ];
+
+/// Most stream threads one query may ask for.
+const MAX_STREAM_THREADS: usize = 64;
+
+/// A number of stream threads, 1 to [`MAX_STREAM_THREADS`].
+fn parse_threads(name: &str, value: &str) -> Result<usize> {
+    match value.trim().parse::<usize>() {
+        Ok(n) if (1..=MAX_STREAM_THREADS).contains(&n) => Ok(n),
+        _ => Err(Error::plan(format!(
+            "invalid value '{value}' for '{name}'; use a number of threads from 1 to {MAX_STREAM_THREADS}"
+        ))),
+    }
+}
 
 /// A non-negative number of milliseconds.
 fn parse_millis(name: &str, value: &str) -> Result<u64> {
@@ -510,6 +529,7 @@ fn check_property(name: &str, value: &str) -> Result<()> {
             format!("invalid value '{value}' for '{name}'; use one of {}", allowed.join(", ")),
         )),
         Some((n, None)) if n.ends_with(".ms") => parse_millis(name, value).map(|_| ()),
+        Some((n, None)) if n.ends_with("num.stream.threads") => parse_threads(name, value).map(|_| ()),
         _ => Ok(()),
     }
 }

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use brook_streams::OffsetReset;
 use brook_streams::record::OutputRecord;
 use brook_streams::topology::{CallbackSink, Topology};
 use parking_lot::Mutex;
@@ -158,6 +157,7 @@ impl Engine {
         }
         self.log_command(st, text, Some(&id), session)?;
         let sources: Vec<String> = plan.sources.iter().map(|s| s.name.clone()).collect();
+        let opts = self.query_options(session)?;
         let info = QueryInfo {
             id: id.clone(),
             sql: text.to_string(),
@@ -165,7 +165,8 @@ impl Engine {
             sink_topic: def.topic.clone(),
             sources,
             state: QueryState::Running,
-            max_task_idle: self.query_options(session)?.max_task_idle,
+            max_task_idle: opts.max_task_idle,
+            num_stream_threads: opts.num_threads,
         };
         st.materialized.remove(&c.name);
         st.catalog.add_source(def, true)?;
@@ -192,6 +193,7 @@ impl Engine {
         let parts = self.partitions_fn();
         let plan = self.planner(st, &id, &parts).plan(query, Purpose::Insert { target: &def })?;
         self.log_command(st, text, Some(&id), session)?;
+        let opts = self.query_options(session)?;
         let info = QueryInfo {
             id: id.clone(),
             sql: text.to_string(),
@@ -199,7 +201,8 @@ impl Engine {
             sink_topic: def.topic.clone(),
             sources: plan.sources.iter().map(|s| s.name.clone()).collect(),
             state: QueryState::Running,
-            max_task_idle: self.query_options(session)?.max_task_idle,
+            max_task_idle: opts.max_task_idle,
+            num_stream_threads: opts.num_threads,
         };
         self.register_query(st, info, text, session)
     }
@@ -364,9 +367,7 @@ impl Engine {
                 st.catalog.set_query_state(id, QueryState::Paused)?;
             } else if !pause && info.state != QueryState::Running {
                 if !st.replaying {
-                    let opts =
-                        QueryOptions { reset: OffsetReset::Earliest, max_task_idle: info.max_task_idle };
-                    self.start_query(st, id, &info.sql, opts)?;
+                    self.start_query(st, id, &info.sql, QueryOptions::restart(&info))?;
                 }
                 st.catalog.set_query_state(id, QueryState::Running)?;
             }

@@ -105,6 +105,12 @@ impl Engine {
                             "max.task.idle.ms" | "ksql.streams.max.task.idle.ms" => {
                                 brook_streams::runtime::DEFAULT_MAX_TASK_IDLE_MS.to_string()
                             }
+                            "num.stream.threads" | "ksql.streams.num.stream.threads" => {
+                                match &self.config.mode {
+                                    super::Mode::Runtime(r) => r.threads_per_query.to_string(),
+                                    super::Mode::Deterministic => "1".to_string(),
+                                }
+                            }
                             _ => String::new(),
                         };
                         (n.to_string(), session.properties.get(*n).cloned().unwrap_or(default))

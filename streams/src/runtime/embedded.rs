@@ -220,7 +220,9 @@ fn run_thread(
         if stopping {
             return Ok(());
         }
-        if work == 0 {
+        // A report still to go out keeps the thread from counting as idle: its readers'
+        // windows are not closed yet.
+        if work == 0 && !tasks.iter().any(|t| t.report_pending()) {
             if !idle {
                 idle = true;
                 shared.idle_threads.fetch_add(1, Ordering::AcqRel);
@@ -233,7 +235,12 @@ fn run_thread(
                 shared.idle_threads.fetch_sub(1, Ordering::AcqRel);
             }
             shared.activity.fetch_add(1, Ordering::AcqRel);
-            backoff = Duration::from_micros(200);
+            if work == 0 {
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_millis(10));
+            } else {
+                backoff = Duration::from_micros(200);
+            }
         }
     }
 }

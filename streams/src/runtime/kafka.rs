@@ -313,7 +313,7 @@ fn run_thread(
                 }
             }
         }
-        let pending = tasks.values().any(|t| t.buffers.iter().any(|b| !b.is_empty()));
+        let pending = tasks.values().any(|t| t.buffers.iter().any(|b| !b.is_empty()) || t.report_pending());
         let quiet = data == 0 && work == 0 && !pending;
         // Quiet is not idle until the group has given this member partitions and it has read
         // them to their ends (a member that is still joining looks quiet too).

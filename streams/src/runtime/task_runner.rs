@@ -214,20 +214,32 @@ impl RunningTask {
         self.time.refresh(now, |s| buffers[s].is_empty() && caught_up[s])
     }
 
+    /// Whether this task's watermark or idleness changed since its last report, so a report
+    /// is still to go out: the task is not idle yet, whatever it processed.
+    pub fn report_pending(&self) -> bool {
+        !self.reports_to.is_empty()
+            && match self.last_report {
+                None => true,
+                Some((_, wm, was_idle)) => wm != self.time.watermark() || was_idle != self.time.idle(),
+            }
+    }
+
     /// Queues this task's watermark report to every partition of the internal topics it
     /// writes, after its outputs: first when the task starts, then when the watermark or
-    /// idleness changed and the report interval has passed.
+    /// idleness changed and the report interval has passed — or a tenth of it, once the task
+    /// has drained its inputs (so the readers' windows close soon after the input ends,
+    /// without a report per record when records trickle in).
     fn queue_reports(&mut self, now: i64) {
-        if self.reports_to.is_empty() {
+        if !self.report_pending() {
             return;
         }
         let (watermark, idle) = (self.time.watermark(), self.time.idle());
+        let drained = self.buffers.iter().zip(&self.caught_up).all(|(b, c)| b.is_empty() && *c);
+        let interval =
+            if drained { self.timing.report_interval_ms / 10 } else { self.timing.report_interval_ms };
         let due = match self.last_report {
             None => true,
-            Some((at, wm, was_idle)) => {
-                (wm != watermark || was_idle != idle)
-                    && now.saturating_sub(at) >= self.timing.report_interval_ms
-            }
+            Some((at, _, _)) => now.saturating_sub(at) >= interval,
         };
         if !due {
             return;
