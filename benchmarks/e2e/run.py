@@ -182,8 +182,9 @@ def main():
     p.add_argument("--runs", type=int, default=3, help="rounds; medians are reported")
     p.add_argument("--queries", default="window,filter")
     p.add_argument("--partitions", type=int, default=2)
-    p.add_argument("--threads", type=int, default=1,
-                   help="stream threads of Brook's query (ksql.streams.num.stream.threads)")
+    p.add_argument("--threads", default="1",
+                   help="stream threads of Brook's query (ksql.streams.num.stream.threads); "
+                        "a list such as 1,2 runs each Brook once per value")
     p.add_argument("--work", default="/tmp/brook-e2e", help="input, outputs and results.json")
     p.add_argument("--skip-flink", action="store_true")
     p.add_argument("--skip-duckdb", action="store_true")
@@ -198,9 +199,12 @@ def main():
     if a.engine == "flink":
         return run_flink(a.query, a.input, a.output)
 
-    brooks = [b.split("=", 1) if "=" in b else ("brook", b) for b in a.brook]
-    if not brooks:
+    named = [b.split("=", 1) if "=" in b else ("brook", b) for b in a.brook]
+    if not named:
         sys.exit("give at least one --brook NAME=PATH (run.sh builds one)")
+    thread_counts = [int(t) for t in a.threads.split(",")]
+    # (name, binary, stream threads); the name says the threads when there are several.
+    brooks = [(f"{n} {t}t" if len(thread_counts) > 1 else n, b, t) for n, b in named for t in thread_counts]
     queries = a.queries.split(",")
     work = Path(a.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -208,11 +212,11 @@ def main():
     py = sys.executable
     me = os.path.abspath(__file__)
 
-    def brook_cmd(binary, query, output):
+    def brook_cmd(binary, query, output, threads=1):
         return [binary, "bench", "e2e", "--input", str(input_path), "--events", str(a.events),
                 "--events-per-second", str(a.events_per_second),
                 "--query", query, "--partitions", str(a.partitions), "--output", str(output), "--json"] + (
-                    ["--threads", str(a.threads)] if a.threads != 1 else [])
+                    ["--threads", str(threads)] if threads != 1 else [])
 
     # Generates the input if needed and warms the page cache; not counted.
     print(f"== warm-up (input {input_path})", file=sys.stderr)
@@ -223,8 +227,8 @@ def main():
     extra = {}
     for rnd in range(1, a.runs + 1):
         for q in queries:
-            for name, binary in brooks:
-                r = run_json(brook_cmd(binary, q, work / f"{name}-{q}.csv"))
+            for name, binary, threads in brooks:
+                r = run_json(brook_cmd(binary, q, work / f"{name}-{q}.csv", threads))
                 results.setdefault((name, q), []).append(r)
                 print(f"round {rnd} {name:>8} {q:<6} {r['wall_s']:7.3f} s  "
                       f"(connector {r['connector_s']:.3f} s, output complete {r['output_complete_s']:.3f} s, "
@@ -258,7 +262,7 @@ def main():
     if not a.skip_duckdb:
         for q in queries:
             reference = csv_rows(work / f"duckdb-{q}.csv")
-            systems = [(n, csv_rows(work / f"{n}-{q}.csv"), False) for n, _ in brooks]
+            systems = [(n, csv_rows(work / f"{n}-{q}.csv"), False) for n, _, _ in brooks]
             if not a.skip_flink:
                 systems.append(("pyflink", flink_rows(work / f"flink-{q}", q), True))
             for name, rows, at_end in systems:
@@ -278,7 +282,7 @@ def main():
     print("|---|---|---|---|---|---|")
     for q in queries:
         duck = statistics.median(seconds("duckdb", q)) if not a.skip_duckdb else None
-        for system in [n for n, _ in brooks] + ["duckdb", "pyflink"]:
+        for system in [n for n, _, _ in brooks] + ["duckdb", "pyflink"]:
             ts = seconds(system, q)
             if not ts:
                 continue

@@ -11,7 +11,7 @@
 //! The `cpu` benchmarks are timed in CPU time of the whole process (every thread: the
 //! connector's, which does nearly all the work, and the broker's), so criterion's throughput is
 //! **lines per CPU-second: lines/s per core**. The `wall` one uses wall-clock time and includes
-//! waiting for the fsync. `cargo bench -p brook-connect --bench lines`; `BROOK_BENCH_SCALE=0.1` shrinks the
+//! waiting for the fsync. `cargo bench --workspace --bench lines`; `BROOK_BENCH_SCALE=0.1` shrinks the
 //! input (200,000 lines at scale 1).
 
 use std::sync::Arc;

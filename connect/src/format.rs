@@ -4,7 +4,7 @@
 //! * `json` — the line's JSON document is the value, written unchanged; the key is the JSON
 //!   object of the configured `key` columns (canonical form, as for Debezium), else null. The
 //!   line is only checked to be JSON: no document is built, and with `key` columns only their
-//!   values are ([`key_fields`]).
+//!   values are (`key_fields`).
 //! * `csv` — each record becomes a JSON object with the header's column names.
 
 use bytes::Bytes;

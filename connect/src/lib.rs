@@ -17,7 +17,7 @@
 //!
 //! A record travels through a source like this: [`files`] finds the input files in order;
 //! [`reader`] cuts complete records out of a file (a line still being written waits);
-//! [`format`] decodes one record — for change events, [`debezium`] keys it by the row's
+//! [`mod@format`] decodes one record — for change events, [`debezium`] keys it by the row's
 //! primary key and turns deletes into a delete marker plus a tombstone; [`source`] routes the
 //! result to a partition with Kafka's partitioner, stamps its input position in the headers
 //! ([`position`]) and appends it through a [`Cluster`] (the embedded [`brook_broker::Broker`],

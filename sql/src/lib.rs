@@ -14,7 +14,7 @@
 //! * [`parser`] — statements on top of `sqlparser`, errors with line and column.
 //! * [`types`] — SQL types and their Arrow representation.
 //! * [`catalog`] — streams, tables, types, variables, persistent queries.
-//! * [`format`] — JSON, DELIMITED, KAFKA and NONE encodings of keys and values.
+//! * [`mod@format`] — JSON, DELIMITED, KAFKA and NONE encodings of keys and values.
 //! * [`planner`] — `SELECT` → [`planner::QueryPlan`], expressions planned by DataFusion.
 //! * [`functions`] — the streaming aggregate functions.
 //! * [`compile`] — [`planner::QueryPlan`] → topology of batch operators.

@@ -9,7 +9,7 @@
 //! batch of the producer and kept *pending* per producer id: OffsetFetch does not return them.
 //! The transaction's marker, which the coordinator writes to this topic too, makes them
 //! committed (COMMIT) or drops them (ABORT) — on the live path through
-//! [`GroupOffsetStore::complete_transaction`], on replay by reading the marker itself.
+//! `GroupOffsetStore::complete_transaction`, on replay by reading the marker itself.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

@@ -16,7 +16,7 @@
 //!            (the decision)                                 ─► Complete* appended ─► reply
 //! ```
 //!
-//! A crash after the decision is durable is repaired on open ([`TransactionCoordinator::recover`]
+//! A crash after the decision is durable is repaired on open (`TransactionCoordinator::recover`
 //! writes the markers again; a duplicate marker is harmless). A transaction left `Ongoing` is
 //! aborted by the next InitProducerId of its id (fencing) or when its timeout passes
 //! ([`TransactionCoordinator::abort_timed_out`]).

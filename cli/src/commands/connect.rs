@@ -28,7 +28,7 @@ use crate::target::{Target, TargetArgs};
 pub enum ConnectCommand {
     /// Run the connectors described in a TOML file until Ctrl-C.
     Run {
-        /// TOML file with [[source]] and [[sink]] tables.
+        /// TOML file with `[[source]]` and `[[sink]]` tables.
         file: PathBuf,
         /// Stop once every source has read its input and every sink has caught up.
         #[arg(long)]

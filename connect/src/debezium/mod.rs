@@ -16,7 +16,7 @@
 //! | `m` | logical-decoding message | nothing |
 //!
 //! The tombstone after each delete lets a compacted topic forget the row and makes any table
-//! built on the topic ([`table`]) drop it. Tombstone lines in the input (`null`, an empty line,
+//! built on the topic ([`table()`]) drop it. Tombstone lines in the input (`null`, an empty line,
 //! or a keyed record with a null value for an already deleted row) add nothing.
 //!
 //! **Replays.** Debezium delivers at least once; an event whose database position is not newer
@@ -26,7 +26,7 @@
 //! * [`decoder`] — keys, primary-key changes, tombstones, replays → [`CdcRecord`]s.
 //! * [`keys`] — canonical row keys and per-key state.
 //! * [`position`] — database positions.
-//! * [`table`] — a [`brook_streams`] `KTable` of rows from such a topic.
+//! * [`table()`] — a [`brook_streams`] `KTable` of rows from such a topic.
 
 pub mod decoder;
 pub mod event;

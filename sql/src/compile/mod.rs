@@ -1,8 +1,8 @@
 //! Compiling a [`QueryPlan`] into a `brook_streams` [`Topology`] of batch operators.
 //!
 //! The plan tree is cut at every `Repartition` into sub-topologies (upstream part ends in a
-//! [`sink::RepartitionSink`] writing an internal topic; downstream part starts by reading it),
-//! exactly like Kafka Streams. Each sub-topology becomes a [`task::SqlTask`] factory: per task,
+//! `sink::RepartitionSink` writing an internal topic; downstream part starts by reading it),
+//! exactly like Kafka Streams. Each sub-topology becomes a `task::SqlTask` factory: per task,
 //! it instantiates the operators with fresh state opened from the task's stores.
 //!
 //! ```text

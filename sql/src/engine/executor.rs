@@ -1,11 +1,11 @@
 //! Executors run compiled topologies. The engine decides *what* runs; an executor decides
 //! *how*:
 //!
-//! * [`RuntimeExecutor`] — the real thing: every persistent query is a
+//! * `RuntimeExecutor` — the real thing: every persistent query is a
 //!   `brook_streams::KafkaStreams` application over the embedded broker (its own consumer
 //!   group and RocksDB state, so it resumes where it left off after a restart); push queries
 //!   are transient applications with in-memory state.
-//! * [`super::simulated::SimulatedExecutor`] — deterministic: every query runs in a
+//! * `simulated::SimulatedExecutor` — deterministic: every query runs in a
 //!   `TopologyTestDriver`, and producing a record synchronously runs every query it reaches.
 //!   Used by the sqllogictest suite.
 

@@ -1,6 +1,6 @@
 //! Request dispatch: one file per Kafka API, plus the table of versions the server implements.
 //!
-//! [`handle`] reads the API key and version from a frame, decodes the request header and body
+//! `handle` reads the API key and version from a frame, decodes the request header and body
 //! with the `kafka-protocol` crate, calls the API's handler and encodes its response into a
 //! complete frame (size prefix included). Handlers never see bytes; they map requests onto the
 //! [`Broker`](crate::Broker) and [`GroupCoordinator`](crate::group::GroupCoordinator) and turn
