@@ -21,7 +21,8 @@
 //!   offset *and* the metadata string as they were committed.
 //! * [`Cluster::create_topic`] fails with [`Error::TopicExists`] when the topic exists;
 //!   operations on a missing topic fail with [`Error::UnknownTopic`] (or report `None` where the
-//!   signature says so).
+//!   signature says so) and never create it — except that a remote cluster configured to
+//!   auto-create topics may create one on [`Cluster::produce`], as it would for any producer.
 
 use std::time::Duration;
 

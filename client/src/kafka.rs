@@ -3,17 +3,21 @@
 //! `brook server` elsewhere.
 //!
 //! Four librdkafka clients share the work:
-//! * a producer, idempotent with `acks=all` by default: records of one partition land in order
+//! * a producer, created on the first write, idempotent with `acks=all` by default: records of one partition land in order
 //!   without gaps or duplicates from retries (the prefix property of the [`Cluster`] contract),
 //!   placed by Kafka's murmur2 partitioner when no partition is given. An acknowledged record
 //!   is durable (Brook acknowledges `acks=all` after fsync; Kafka after replication), so
 //!   [`Cluster::sync`] has nothing left to wait for;
-//! * an admin client for topics, configs and groups;
-//! * a reader that is never part of a group: metadata, watermarks, and reads of one assigned
-//!   partition at a time (sequential reads keep the assignment and its prefetched data);
+//! * a metadata client (a consumer outside any group) for metadata and watermarks; it never
+//!   creates a topic it is asked about, and it checks at connect time that a cluster answers;
+//! * an admin client, created on first use, for topics, configs and groups;
+//! * a reader, created on the first read, that is never part of a group: reads of one assigned
+//!   partition at a time (sequential reads keep the assignment and its prefetched data) and
+//!   offsets by time;
 //! * one group-less consumer per consumer group, for commits with metadata and committed offsets.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -48,10 +52,16 @@ struct Reader {
 pub struct KafkaCluster {
     bootstrap: String,
     client_id: String,
-    producer: FutureProducer,
-    admin: AdminClient<DefaultClientContext>,
-    /// Metadata, offsets and reads (one partition assigned at a time).
-    reader: Mutex<Reader>,
+    /// The producer's configuration, checked when connecting.
+    producer_config: ClientConfig,
+    /// Created on first use, so that a client that only reads does not start one.
+    producer: OnceLock<FutureProducer>,
+    metadata: BaseConsumer,
+    /// Created on first use: closing an admin client takes a tenth of a second.
+    admin: OnceLock<AdminClient<DefaultClientContext>>,
+    /// Reads (one partition assigned at a time) and offsets by time; created on first use, so
+    /// that a client that only writes does not open (and close) a consumer.
+    reader: Mutex<Option<Reader>>,
     groups: Mutex<HashMap<String, BaseConsumer>>,
 }
 
@@ -92,35 +102,27 @@ impl KafkaCluster {
                 producer_config.set("enable.idempotence", "false");
             }
         }
-        let producer = producer_config.create().map_err(err)?;
-        let admin = base("-admin").create().map_err(err)?;
-        let reader = base("-reader")
-            // Never joins: partitions are assigned by hand and nothing is committed.
-            .set("group.id", format!("_{client_id}.reader"))
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
+        // Invalid producer properties fail here, not at the first write.
+        producer_config.create_native_config().map_err(err)?;
+        let metadata = base("-metadata")
+            // Asking whether a topic exists must not create it.
             .set("allow.auto.create.topics", "false")
-            // Reads are short scans that stop at the end of the partition: answer fast.
-            .set("fetch.wait.max.ms", "10")
-            .set("fetch.error.backoff.ms", "10")
             .create()
             .map_err(err)?;
         let cluster = KafkaCluster {
             bootstrap: bootstrap.to_string(),
             client_id: client_id.to_string(),
-            producer,
-            admin,
-            reader: Mutex::new(Reader { consumer: reader, position: None }),
+            producer_config,
+            producer: OnceLock::new(),
+            metadata,
+            admin: OnceLock::new(),
+            reader: Mutex::new(None),
             groups: Mutex::new(HashMap::new()),
         };
         // Fail early, with a clear message, when nothing listens there.
-        cluster.reader.lock().consumer.fetch_metadata(None, Duration::from_secs(10)).map_err(|e| {
-            Error::Remote {
-                bootstrap: bootstrap.to_string(),
-                message: format!(
-                    "cannot reach the cluster ({e}); is `brook server` (or Kafka) running there?"
-                ),
-            }
+        cluster.metadata.fetch_metadata(None, Duration::from_secs(10)).map_err(|e| Error::Remote {
+            bootstrap: bootstrap.to_string(),
+            message: format!("cannot reach the cluster ({e}); is `brook server` (or Kafka) running there?"),
         })?;
         Ok(cluster)
     }
@@ -132,6 +134,61 @@ impl KafkaCluster {
 
     fn err(&self, what: &str, e: impl std::fmt::Display) -> Error {
         Error::Remote { bootstrap: self.bootstrap.clone(), message: format!("{what}: {e}") }
+    }
+
+    /// The producer (created on first use).
+    fn producer(&self) -> Result<&FutureProducer> {
+        self.lazy(&self.producer, "creating a producer", || self.producer_config.create())
+    }
+
+    /// The admin client (created on first use).
+    fn admin(&self) -> Result<&AdminClient<DefaultClientContext>> {
+        self.lazy(&self.admin, "creating an admin client", || self.admin_config().create())
+    }
+
+    fn admin_config(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.bootstrap).set("client.id", format!("{}-admin", self.client_id));
+        c
+    }
+
+    /// The client in `cell`, created by `create` if it is not there yet.
+    fn lazy<'a, T>(
+        &self,
+        cell: &'a OnceLock<T>,
+        what: &str,
+        create: impl FnOnce() -> rdkafka::error::KafkaResult<T>,
+    ) -> Result<&'a T> {
+        if let Some(client) = cell.get() {
+            return Ok(client);
+        }
+        let created = create().map_err(|e| self.err(what, e))?;
+        // Two threads may race here; the loser's client is dropped unused.
+        let _ = cell.set(created);
+        cell.get().ok_or_else(|| self.err(what, "not kept"))
+    }
+
+    /// Runs `f` with the reader (created on first use).
+    fn with_reader<T>(&self, f: impl FnOnce(&mut Reader) -> Result<T>) -> Result<T> {
+        let mut guard = self.reader.lock();
+        if guard.is_none() {
+            let consumer = ClientConfig::new()
+                .set("bootstrap.servers", &self.bootstrap)
+                .set("client.id", format!("{}-reader", self.client_id))
+                // Never joins: partitions are assigned by hand and nothing is committed.
+                .set("group.id", format!("_{}.reader", self.client_id))
+                .set("enable.auto.commit", "false")
+                .set("enable.auto.offset.store", "false")
+                .set("allow.auto.create.topics", "false")
+                // Reads are short scans that stop at the end of the partition: answer fast.
+                .set("fetch.wait.max.ms", "10")
+                .set("fetch.error.backoff.ms", "10")
+                .create()
+                .map_err(|e| self.err("creating a reader", e))?;
+            *guard = Some(Reader { consumer, position: None });
+        }
+        let reader = guard.as_mut().ok_or_else(|| self.err("creating a reader", "not kept"))?;
+        f(reader)
     }
 
     fn unknown_topic(&self, topic: &str) -> Error {
@@ -161,7 +218,7 @@ impl KafkaCluster {
 
     fn configs(&self, topic: &str) -> Result<Vec<ConfigEntry>> {
         let results = futures::executor::block_on(
-            self.admin.describe_configs([&ResourceSpecifier::Topic(topic)], &Self::admin_options()),
+            self.admin()?.describe_configs([&ResourceSpecifier::Topic(topic)], &Self::admin_options()),
         )
         .map_err(|e| self.err("describing configs", e))?;
         let mut out = Vec::new();
@@ -205,17 +262,15 @@ impl Cluster for KafkaCluster {
     }
 
     fn list_topics(&self) -> Result<Vec<String>> {
-        let guard = self.reader.lock();
-        let md = guard.consumer.fetch_metadata(None, TIMEOUT).map_err(|e| self.err("reading metadata", e))?;
+        let md = self.metadata.fetch_metadata(None, TIMEOUT).map_err(|e| self.err("reading metadata", e))?;
         let mut names: Vec<String> = md.topics().iter().map(|t| t.name().to_string()).collect();
         names.sort();
         Ok(names)
     }
 
     fn partitions(&self, topic: &str) -> Result<Option<i32>> {
-        let guard = self.reader.lock();
-        let md = guard
-            .consumer
+        let md = self
+            .metadata
             .fetch_metadata(Some(topic), TIMEOUT)
             .map_err(|e| self.err("reading metadata", e))?;
         let Some(t) = md.topics().iter().find(|t| t.name() == topic) else { return Ok(None) };
@@ -246,8 +301,9 @@ impl Cluster for KafkaCluster {
         let new = config
             .iter()
             .fold(NewTopic::new(topic, partitions, TopicReplication::Fixed(1)), |t, (k, v)| t.set(k, v));
-        let results = futures::executor::block_on(self.admin.create_topics([&new], &Self::admin_options()))
-            .map_err(|e| self.err("creating a topic", e))?;
+        let results =
+            futures::executor::block_on(self.admin()?.create_topics([&new], &Self::admin_options()))
+                .map_err(|e| self.err("creating a topic", e))?;
         for r in results {
             match r {
                 Ok(_) => {}
@@ -259,8 +315,9 @@ impl Cluster for KafkaCluster {
     }
 
     fn delete_topic(&self, topic: &str) -> Result<()> {
-        let results = futures::executor::block_on(self.admin.delete_topics(&[topic], &Self::admin_options()))
-            .map_err(|e| self.err("deleting a topic", e))?;
+        let results =
+            futures::executor::block_on(self.admin()?.delete_topics(&[topic], &Self::admin_options()))
+                .map_err(|e| self.err("deleting a topic", e))?;
         for r in results {
             match r {
                 Ok(_) => {}
@@ -277,14 +334,18 @@ impl Cluster for KafkaCluster {
         partition: Option<i32>,
         records: Vec<NewRecord>,
     ) -> Result<Vec<(i32, i64)>> {
+        let producer = self.producer()?;
         let mut deliveries = Vec::with_capacity(records.len());
         for r in &records {
-            let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
-            for h in &r.headers {
-                headers = headers
-                    .insert(KHeader { key: &String::from_utf8_lossy(&h.key), value: h.value.as_deref() });
+            let mut rec: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic);
+            if !r.headers.is_empty() {
+                let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
+                for h in &r.headers {
+                    headers = headers
+                        .insert(KHeader { key: &String::from_utf8_lossy(&h.key), value: h.value.as_deref() });
+                }
+                rec = rec.headers(headers);
             }
-            let mut rec: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).headers(headers);
             if let Some(p) = partition {
                 rec = rec.partition(p);
             }
@@ -298,7 +359,7 @@ impl Cluster for KafkaCluster {
                 rec = rec.payload(v.as_ref());
             }
             loop {
-                match self.producer.send_result(rec) {
+                match producer.send_result(rec) {
                     Ok(f) => {
                         deliveries.push(f);
                         break;
@@ -332,9 +393,7 @@ impl Cluster for KafkaCluster {
     }
 
     fn offsets(&self, topic: &str, partition: i32) -> Result<(i64, i64)> {
-        let guard = self.reader.lock();
-        guard
-            .consumer
+        self.metadata
             .fetch_watermarks(topic, partition, TIMEOUT)
             .map_err(|e| self.err(&format!("reading offsets of {topic}-{partition}"), e))
     }
@@ -343,11 +402,12 @@ impl Cluster for KafkaCluster {
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition_offset(topic, partition, Offset::Offset(timestamp_ms))
             .map_err(|e| self.err("looking up an offset by time", e))?;
-        let guard = self.reader.lock();
-        let found = guard
-            .consumer
-            .offsets_for_times(tpl, TIMEOUT)
-            .map_err(|e| self.err(&format!("looking up an offset by time in {topic}-{partition}"), e))?;
+        let found = self.with_reader(|reader| {
+            reader
+                .consumer
+                .offsets_for_times(tpl, TIMEOUT)
+                .map_err(|e| self.err(&format!("looking up an offset by time in {topic}-{partition}"), e))
+        })?;
         let elem = found.find_partition(topic, partition);
         if let Some(e) = elem.as_ref().and_then(|e| e.error().err()) {
             return Err(self.err(&format!("looking up an offset by time in {topic}-{partition}"), e));
@@ -363,39 +423,40 @@ impl Cluster for KafkaCluster {
         if from >= end {
             return Ok(Vec::new());
         }
-        let mut guard = self.reader.lock();
-        let Reader { consumer, position: assigned } = &mut *guard;
-        if assigned.as_ref() != Some(&(topic.to_string(), partition, from)) {
-            let mut tpl = TopicPartitionList::new();
-            tpl.add_partition_offset(topic, partition, Offset::Offset(from))
-                .map_err(|e| self.err("assigning", e))?;
-            consumer.assign(&tpl).map_err(|e| self.err("assigning", e))?;
-        }
-        let mut out: Vec<Record> = Vec::new();
-        let mut bytes = 0usize;
-        let deadline = std::time::Instant::now() + TIMEOUT;
-        while bytes < max_bytes && std::time::Instant::now() < deadline {
-            let timeout = if out.is_empty() { Duration::from_millis(500) } else { Duration::ZERO };
-            let Some(msg) = consumer.poll(timeout) else {
-                if out.is_empty() {
+        self.with_reader(|Reader { consumer, position: assigned }| {
+            if assigned.as_ref() != Some(&(topic.to_string(), partition, from)) {
+                let mut tpl = TopicPartitionList::new();
+                tpl.add_partition_offset(topic, partition, Offset::Offset(from))
+                    .map_err(|e| self.err("assigning", e))?;
+                consumer.assign(&tpl).map_err(|e| self.err("assigning", e))?;
+            }
+            let mut out: Vec<Record> = Vec::new();
+            let mut bytes = 0usize;
+            let deadline = std::time::Instant::now() + TIMEOUT;
+            while bytes < max_bytes && std::time::Instant::now() < deadline {
+                let timeout = if out.is_empty() { Duration::from_millis(500) } else { Duration::ZERO };
+                let Some(msg) = consumer.poll(timeout) else {
+                    if out.is_empty() {
+                        continue;
+                    }
+                    break;
+                };
+                let msg = msg.map_err(|e| self.err(&format!("reading {topic}-{partition}"), e))?;
+                if msg.topic() != topic || msg.partition() != partition || msg.offset() < from {
                     continue;
                 }
-                break;
-            };
-            let msg = msg.map_err(|e| self.err(&format!("reading {topic}-{partition}"), e))?;
-            if msg.topic() != topic || msg.partition() != partition || msg.offset() < from {
-                continue;
+                let record = to_record(&msg);
+                bytes +=
+                    record.key.as_ref().map_or(0, Bytes::len) + record.value.as_ref().map_or(0, Bytes::len);
+                let last = record.offset;
+                out.push(record);
+                if last + 1 >= end {
+                    break;
+                }
             }
-            let record = to_record(&msg);
-            bytes += record.key.as_ref().map_or(0, Bytes::len) + record.value.as_ref().map_or(0, Bytes::len);
-            let last = record.offset;
-            out.push(record);
-            if last + 1 >= end {
-                break;
-            }
-        }
-        *assigned = out.last().map(|r| (topic.to_string(), partition, r.offset + 1));
-        Ok(out)
+            *assigned = out.last().map(|r| (topic.to_string(), partition, r.offset + 1));
+            Ok(out)
+        })
     }
 
     fn commit(&self, group: &str, positions: &[(&str, i32, Committed)]) -> Result<()> {
@@ -436,11 +497,8 @@ impl Cluster for KafkaCluster {
         // failure path drops one reference too many on the client's queue, and destroying that
         // client later aborts the process (librdkafka issue #3663, still open). That client is
         // leaked instead, once per refused call.
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", &self.bootstrap)
-            .set("client.id", format!("{}-admin", self.client_id))
-            .create()
-            .map_err(|e| self.err("creating an admin client", e))?;
+        let admin: AdminClient<DefaultClientContext> =
+            self.admin_config().create().map_err(|e| self.err("creating an admin client", e))?;
         let results = futures::executor::block_on(admin.delete_groups(&[group], &Self::admin_options()))
             .map_err(|e| self.err("deleting a group", e));
         let mut unsupported = false;
