@@ -2,19 +2,20 @@
 //! `rdkafka` crate; the crate docs say why), against Apache Kafka, Redpanda, or a
 //! `brook server` elsewhere.
 //!
-//! Four librdkafka clients share the work:
-//! * a producer, created on the first write, idempotent with `acks=all` by default: records of one partition land in order
+//! Several librdkafka clients share the work; all but the metadata client are created on first
+//! use, since closing one costs up to a tenth of a second and a one-shot tool needs few of them:
+//! * a producer, idempotent with `acks=all` by default: records of one partition land in order
 //!   without gaps or duplicates from retries (the prefix property of the [`Cluster`] contract),
 //!   placed by Kafka's murmur2 partitioner when no partition is given. An acknowledged record
 //!   is durable (Brook acknowledges `acks=all` after fsync; Kafka after replication), so
 //!   [`Cluster::sync`] has nothing left to wait for;
 //! * a metadata client (a consumer outside any group) for metadata and watermarks; it never
 //!   creates a topic it is asked about, and it checks at connect time that a cluster answers;
-//! * an admin client, created on first use, for topics, configs and groups;
-//! * a reader, created on the first read, that is never part of a group: reads of one assigned
-//!   partition at a time (sequential reads keep the assignment and its prefetched data) and
-//!   offsets by time;
-//! * one group-less consumer per consumer group, for commits with metadata and committed offsets.
+//! * an admin client for topics, configs and groups;
+//! * a reader that is never part of a group: reads of one assigned partition at a time
+//!   (sequential reads keep the assignment and its prefetched data) and offsets by time;
+//! * one consumer per consumer group, which never subscribes (so never joins or rebalances the
+//!   group), for commits with metadata and committed offsets.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -56,12 +57,14 @@ pub struct KafkaCluster {
     producer_config: ClientConfig,
     /// Created on first use, so that a client that only reads does not start one.
     producer: OnceLock<FutureProducer>,
+    /// Metadata and watermarks; outside any group, never auto-creates topics.
     metadata: BaseConsumer,
     /// Created on first use: closing an admin client takes a tenth of a second.
     admin: OnceLock<AdminClient<DefaultClientContext>>,
     /// Reads (one partition assigned at a time) and offsets by time; created on first use, so
     /// that a client that only writes does not open (and close) a consumer.
     reader: Mutex<Option<Reader>>,
+    /// One consumer per group this client committed for or asked about (never subscribed).
     groups: Mutex<HashMap<String, BaseConsumer>>,
 }
 
