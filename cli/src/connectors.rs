@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use brook_broker::Broker;
+use brook_client::EmbeddedCluster;
 use brook_connect::{ConnectorDefinition, ConnectorManager, ConnectorStatus};
 use brook_sql::Engine;
 use brook_sql::connector::{
@@ -24,8 +25,10 @@ pub struct ManagerHost(pub Arc<ConnectorManager>);
 /// Opens the connector manager on `broker` (restarting stored connectors) and installs it in
 /// `engine`. Call [`ConnectorManager::shutdown`] on the result before closing the broker.
 pub fn install(engine: &Engine, broker: &Broker) -> anyhow::Result<Arc<ConnectorManager>> {
-    let manager =
-        Arc::new(ConnectorManager::open(Arc::new(broker.clone())).context("starting the stored connectors")?);
+    let manager = Arc::new(
+        ConnectorManager::open(Arc::new(EmbeddedCluster::new(broker.clone())))
+            .context("starting the stored connectors")?,
+    );
     engine.set_connector_host(Arc::new(ManagerHost(manager.clone())));
     Ok(manager)
 }

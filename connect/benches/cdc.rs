@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use brook_broker::{Broker, BrokerConfig};
+use brook_client::EmbeddedCluster;
 use brook_connect::synthetic::CdcGenerator;
 use brook_connect::{ConnectorConfig, ConnectorDefinition, ConnectorKind, Metrics, StopSignal};
 use brook_streams::dsl::StreamsBuilder;
@@ -103,9 +104,14 @@ fn main() {
     let ConnectorConfig::Source(source) = def.config().unwrap() else { panic!("expected a source") };
     let metrics = Arc::new(Metrics::default());
     let (start, cpu0) = (Instant::now(), cpu_seconds());
-    brook_connect::source::FileSource::new("cdc-bench", source, Arc::new(broker.clone()), metrics.clone())
-        .run(&StopSignal::new())
-        .unwrap();
+    brook_connect::source::FileSource::new(
+        "cdc-bench",
+        source,
+        Arc::new(EmbeddedCluster::new(broker.clone())),
+        metrics.clone(),
+    )
+    .run(&StopSignal::new())
+    .unwrap();
     let (wall1, cpu1) = (start.elapsed().as_secs_f64(), cpu_seconds() - cpu0);
     let m = metrics.snapshot();
     assert_eq!(m.dlq, 0, "the generated events are well-formed");

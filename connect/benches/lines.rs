@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use brook_broker::{Broker, BrokerConfig};
+use brook_client::EmbeddedCluster;
 use brook_connect::reader::{Framing, ReadFrom, RecordReader};
 use brook_connect::synthetic::BidGenerator;
 use brook_connect::{ConnectorConfig, ConnectorDefinition, ConnectorKind, Metrics, StopSignal};
@@ -75,8 +76,12 @@ fn ingest(broker: &Broker, path: &std::path::Path, keyed: bool, n: u64) -> (Dura
     let def = ConnectorDefinition::new(&name, ConnectorKind::Source, props).unwrap();
     let ConnectorConfig::Source(config) = def.config().unwrap() else { panic!("expected a source") };
     let metrics = Arc::new(Metrics::default());
-    let mut source =
-        brook_connect::source::FileSource::new(&name, config, Arc::new(broker.clone()), metrics.clone());
+    let mut source = brook_connect::source::FileSource::new(
+        &name,
+        config,
+        Arc::new(EmbeddedCluster::new(broker.clone())),
+        metrics.clone(),
+    );
     let (wall, cpu) = (Instant::now(), process_cpu());
     source.run(&StopSignal::new()).unwrap();
     let times = (process_cpu() - cpu, wall.elapsed());

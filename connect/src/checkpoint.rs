@@ -10,7 +10,7 @@
 //!    (`line end offset`, `index`).
 //! 2. **Each partition is a prefix.** A source appends a file's records to each partition in
 //!    input order, and after a crash a partition holds a prefix of what was appended to it
-//!    ([`Cluster`] contract). So, per partition and per file, "has this record been written?"
+//!    ([`brook_client::cluster`] contract). So, per partition and per file, "has this record been written?"
 //!    is answered by one number: the highest position of that file found in the partition.
 //!
 //! Periodically (`commit_interval`) the source makes everything it appended durable and then
@@ -52,13 +52,13 @@ use serde::{Deserialize, Serialize};
 
 use brook_broker::NewRecord;
 
-use crate::cluster::Cluster;
 use crate::config::ConnectorKind;
 use crate::debezium::SourcePosition;
 use crate::debezium::keys::KeyStates;
 use crate::error::{Error, Result};
 use crate::metrics::MetricsSnapshot;
 use crate::position::{CDC_POSITION_HEADER, LinePosition, SOURCE_HEADER, SourceHeader, header, written_by};
+use brook_client::Cluster;
 
 /// The compacted topic holding every connector's last checkpoint.
 pub const OFFSETS_TOPIC: &str = "_brook_connect_offsets";
@@ -105,7 +105,8 @@ pub struct OffsetStore;
 impl OffsetStore {
     /// Creates the offsets topic if needed.
     pub fn ensure(cluster: &dyn Cluster) -> Result<()> {
-        cluster.ensure_topic(OFFSETS_TOPIC, 1, COMPACTED).map(|_| ())
+        cluster.ensure_topic(OFFSETS_TOPIC, 1, COMPACTED)?;
+        Ok(())
     }
 
     /// The last checkpoint of every connector.
@@ -147,7 +148,7 @@ impl OffsetStore {
             0,
             vec![NewRecord::new(Some(connector.to_string()), Some(value))],
         )?;
-        cluster.sync(OFFSETS_TOPIC, 0, end)
+        Ok(cluster.sync(OFFSETS_TOPIC, 0, end)?)
     }
 
     /// Forgets a connector's position (a tombstone).
@@ -160,7 +161,7 @@ impl OffsetStore {
             0,
             vec![NewRecord::new(Some(connector.to_string()), None::<Bytes>)],
         )?;
-        cluster.sync(OFFSETS_TOPIC, 0, end)
+        Ok(cluster.sync(OFFSETS_TOPIC, 0, end)?)
     }
 }
 

@@ -1,5 +1,5 @@
 //! The crate's error type. Variants are named by who is at fault: the connector's
-//! configuration, the file system, the broker, a remote cluster, or stored state.
+//! configuration, the file system, the broker, the cluster the topics live in, or stored state.
 //!
 //! Bad *input data* (a malformed line) is not an [`Error`]: it is a [`DecodeError`] that the
 //! source sends to the dead-letter topic while the connector keeps going.
@@ -31,14 +31,9 @@ pub enum Error {
     /// The embedded broker refused an operation.
     #[error("broker: {0}")]
     Broker(#[from] brook_broker::Error),
-    /// A remote Kafka-protocol cluster (`--bootstrap`) failed or refused an operation.
-    #[error("cluster at {bootstrap}: {message}")]
-    Remote {
-        /// The bootstrap servers.
-        bootstrap: String,
-        /// What failed.
-        message: String,
-    },
+    /// The cluster the topics live in (embedded or remote) failed or refused an operation.
+    #[error("{0}")]
+    Cluster(#[from] brook_client::Error),
     /// Stored connector state (a checkpoint or a registry entry) could not be decoded.
     #[error("stored state of connector '{connector}' is unreadable: {reason}")]
     CorruptState {

@@ -20,8 +20,8 @@
 //! [`mod@format`] decodes one record — for change events, [`debezium`] keys it by the row's
 //! primary key and turns deletes into a delete marker plus a tombstone; [`source`] routes the
 //! result to a partition with Kafka's partitioner, stamps its input position in the headers
-//! ([`position`]) and appends it through a [`Cluster`] (the embedded [`brook_broker::Broker`],
-//! or a Kafka-protocol cluster via [`kafka`]). [`checkpoint`] explains why that is exactly
+//! ([`position`]) and appends it through a [`brook_client::Cluster`] (the embedded broker, or a
+//! Kafka-protocol cluster). [`checkpoint`] explains why that is exactly
 //! once. [`sink`] goes the other way.
 //!
 //! # For the SQL layer
@@ -47,7 +47,7 @@
 //! use brook_connect::{ConnectorDefinition, ConnectorKind, ConnectorManager};
 //! # fn main() -> brook_connect::Result<()> {
 //! let broker = brook_broker::Broker::open(brook_broker::BrokerConfig::new("/var/lib/brook"))?;
-//! let manager = ConnectorManager::open(Arc::new(broker.clone()))?;
+//! let manager = ConnectorManager::open(Arc::new(brook_client::EmbeddedCluster::new(broker.clone())))?;
 //! manager.create(ConnectorDefinition::new(
 //!     "customers",
 //!     ConnectorKind::Source,
@@ -63,14 +63,12 @@
 //! ```
 
 pub mod checkpoint;
-pub mod cluster;
 pub mod config;
 pub mod csv;
 pub mod debezium;
 pub mod error;
 pub mod files;
 pub mod format;
-pub mod kafka;
 pub mod manager;
 pub mod metrics;
 pub mod position;
@@ -80,7 +78,6 @@ pub mod source;
 pub mod stop;
 pub mod synthetic;
 
-pub use cluster::Cluster;
 pub use config::{ConnectorConfig, ConnectorDefinition, ConnectorKind, definitions_from_toml};
 pub use error::{DecodeError, Error, Result};
 pub use manager::{ConnectorManager, ConnectorStatus};

@@ -24,13 +24,13 @@ use serde::Serialize;
 use brook_broker::NewRecord;
 
 use crate::checkpoint::{COMPACTED, Checkpoint, OffsetStore};
-use crate::cluster::Cluster;
 use crate::config::{ConnectorConfig, ConnectorDefinition, ConnectorKind, Mode};
 use crate::error::{Error, Result};
 use crate::metrics::{ConnectorState, Metrics, MetricsSnapshot};
 use crate::sink::FileSink;
 use crate::source::{FileSource, RunEnd};
 use crate::stop::StopSignal;
+use brook_client::Cluster;
 
 /// The compacted topic holding connector definitions (server mode).
 pub const CONNECTORS_TOPIC: &str = "_brook_connectors";

@@ -39,7 +39,6 @@ use brook_broker::partitioner::{murmur2, partition_for_key};
 use brook_broker::util::now_ms;
 
 use crate::checkpoint::{COMPACTED, Checkpoint, FileCheckpoint, OffsetStore, Recovery};
-use crate::cluster::Cluster;
 use crate::config::{ConnectorKind, Format, Mode, SourceConfig};
 use crate::error::{Error, Result};
 use crate::files::{FileEntry, list_files};
@@ -48,6 +47,7 @@ use crate::metrics::{ConnectorState, Counter, Metrics};
 use crate::position::{CDC_POSITION_HEADER, CONNECTOR_HEADER, LinePosition, SOURCE_HEADER, SourceHeader};
 use crate::reader::{Framing, RawRecord, ReadFrom, RecordReader};
 use crate::stop::StopSignal;
+use brook_client::Cluster;
 
 /// Append a partition's pending batch before a record would take it past this size (stays
 /// well below the default `max.message.bytes`).

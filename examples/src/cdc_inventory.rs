@@ -22,13 +22,10 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use brook_connect::debezium::{key_string, table};
-use brook_connect::{
-    Cluster as LogCluster, ConnectorDefinition, ConnectorKind, ConnectorManager, ConnectorState,
-};
+use brook_connect::{ConnectorDefinition, ConnectorKind, ConnectorManager, ConnectorState};
 use brook_streams::dsl::StreamsBuilder;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -178,22 +175,13 @@ pub struct Report {
     pub by_country: BTreeMap<String, Totals>,
 }
 
-fn log_cluster(cluster: &Cluster) -> Result<Arc<dyn LogCluster>> {
-    Ok(match cluster {
-        Cluster::Embedded { broker, .. } => Arc::new(broker.clone()),
-        Cluster::Remote { bootstrap, .. } => {
-            Arc::new(brook_connect::kafka::KafkaCluster::connect(bootstrap)?)
-        }
-    })
-}
-
 /// Ingests the CDC files under `data` (customers/, products/, orders/) and runs the topology.
 pub fn run(cluster: &Cluster, data: &Path) -> Result<Report> {
     let topic = |t: &str| cluster.name(&format!("inventory.{t}"));
     let (customers_t, products_t, orders_t) = (topic("customers"), topic("products"), topic("orders"));
 
     // 1. Ingest: one file source per table directory, run to the end of the files.
-    let manager = ConnectorManager::standalone(log_cluster(cluster)?);
+    let manager = ConnectorManager::standalone(cluster.topics());
     let sources = [
         ("customers", &customers_t, Some("id")), // envelope lines: the key column is configured
         ("products", &products_t, None),         // record dumps: key documents give the key

@@ -24,7 +24,7 @@ pub fn cluster_from_args() -> anyhow::Result<Cluster> {
     match args.iter().position(|a| a == "--bootstrap") {
         Some(i) => {
             let b = args.get(i + 1).ok_or_else(|| anyhow::anyhow!("--bootstrap needs HOST:PORT"))?;
-            Ok(Cluster::remote(b))
+            Cluster::remote(b)
         }
         None => Cluster::embedded(),
     }

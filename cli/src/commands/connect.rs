@@ -16,9 +16,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use brook_connect::kafka::KafkaCluster;
+use brook_client::{Cluster, KafkaCluster};
 use brook_connect::manager::stored_status;
-use brook_connect::{Cluster, ConnectorManager, ConnectorState, ConnectorStatus, MetricsSnapshot};
+use brook_connect::{ConnectorManager, ConnectorState, ConnectorStatus, MetricsSnapshot};
 use clap::Subcommand;
 
 use crate::target::{Target, TargetArgs};
@@ -73,13 +73,15 @@ async fn run_connectors(file: &Path, once: bool, interval: u64, target: &TargetA
             d.properties.insert("mode".into(), "once".into());
         }
     }
-    let (cluster, broker, status_path): (Arc<dyn Cluster>, _, _) = match target.open()? {
-        Target::Local(b) => (Arc::new(b.clone()), Some(b), Some(target.data_dir.join(STATUS_FILE))),
-        Target::Remote(bootstrap) => {
-            let c = tokio::task::spawn_blocking(move || KafkaCluster::connect(&bootstrap)).await??;
-            (Arc::new(c), None, None)
-        }
-    };
+    let args = target.clone();
+    let (cluster, broker, status_path): (Arc<dyn Cluster>, _, _) =
+        match tokio::task::spawn_blocking(move || args.open_as("brook-connect", &[])).await?? {
+            Target::Local(c) => {
+                let broker = c.broker().clone();
+                (Arc::new(c), Some(broker), Some(target.data_dir.join(STATUS_FILE)))
+            }
+            Target::Remote(c) => (Arc::new(*c), None, None),
+        };
     let manager = Arc::new(ConnectorManager::standalone(cluster));
     for d in defs {
         manager.create(d)?;
@@ -141,9 +143,9 @@ fn status(json: bool, target: &TargetArgs) -> anyhow::Result<()> {
     let rows = match &target.bootstrap {
         Some(bootstrap) => stored_rows(&KafkaCluster::connect(bootstrap)?)?,
         None => match target.open() {
-            Ok(Target::Local(broker)) => {
-                let rows = stored_rows(&broker);
-                broker.close()?;
+            Ok(Target::Local(cluster)) => {
+                let rows = stored_rows(&cluster);
+                cluster.broker().close()?;
                 rows?
             }
             Ok(Target::Remote(_)) => unreachable!("no --bootstrap was given"),

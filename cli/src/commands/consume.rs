@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
-use brook_broker::{Broker, OffsetAndMetadata, OffsetSpec};
+use anyhow::{Context, bail};
+use brook_client::{Cluster, Committed};
 use clap::{Args, ValueEnum};
 use rdkafka::Message;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
@@ -80,35 +80,39 @@ fn print(format: Format, r: &Printed<'_>) {
 /// Reads and prints records.
 pub async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
     match args.target.open()? {
-        Target::Local(broker) => {
-            let result = consume_local(&broker, &args).await;
-            broker.close()?;
+        Target::Local(cluster) => {
+            let result = consume_local(&cluster, &args);
+            cluster.broker().close()?;
             result
         }
-        Target::Remote(bootstrap) => consume_remote(&bootstrap, &args).await,
+        // Group membership and waiting for new records are not in `Cluster` yet: a consumer.
+        Target::Remote(cluster) => consume_remote(cluster.bootstrap(), &args).await,
     }
 }
 
 /// With a data directory nobody else can write, so reading stops at the end of the log.
-async fn consume_local(broker: &Broker, args: &ConsumeArgs) -> anyhow::Result<()> {
-    let topic = broker.topic(&args.topic)?;
-    let partitions: Vec<i32> = match args.partition {
-        Some(p) => vec![p],
-        None => (0..topic.partition_count()).collect(),
+fn consume_local(cluster: &dyn Cluster, args: &ConsumeArgs) -> anyhow::Result<()> {
+    let partitions: Vec<i32> = match (args.partition, cluster.partitions(&args.topic)?) {
+        (_, None) => bail!("topic '{}' does not exist in {}", args.topic, cluster.describe()),
+        (Some(p), Some(_)) => vec![p],
+        (None, Some(n)) => (0..n).collect(),
     };
     let mut printed = 0usize;
     let limit = args.max_messages.unwrap_or(usize::MAX);
     let mut commits = Vec::new();
     for p in partitions {
-        let committed = args.group.as_ref().and_then(|g| broker.committed_offset(g, &args.topic, p));
-        let spec = if args.from_beginning { OffsetSpec::Earliest } else { OffsetSpec::Latest };
+        let committed = match &args.group {
+            Some(g) => cluster.committed(g, &args.topic, p)?,
+            None => None,
+        };
+        let (start, end) = cluster.offsets(&args.topic, p)?;
         let mut next = match committed {
             Some(c) => c.offset,
-            None => broker.list_offset(&args.topic, p, spec)?.map_or(0, |o| o.0),
+            None if args.from_beginning => start,
+            None => end,
         };
-        let end = broker.list_offset(&args.topic, p, OffsetSpec::Latest)?.map_or(0, |o| o.0);
         while next < end && printed < limit {
-            let records = broker.read(&args.topic, p, next, 1 << 20)?;
+            let records = cluster.read(&args.topic, p, next, 1 << 20)?;
             if records.is_empty() {
                 break;
             }
@@ -130,10 +134,10 @@ async fn consume_local(broker: &Broker, args: &ConsumeArgs) -> anyhow::Result<()
                 printed += 1;
             }
         }
-        commits.push((args.topic.clone(), p, OffsetAndMetadata::new(next)));
+        commits.push((args.topic.as_str(), p, Committed::new(next)));
     }
     if let Some(g) = &args.group {
-        broker.commit_offsets(g, commits).await.context("committing group offsets")?;
+        cluster.commit(g, &commits).context("committing group offsets")?;
     }
     eprintln!("Consumed {printed} record(s).");
     Ok(())

@@ -1,15 +1,13 @@
 //! `brook produce TOPIC`: one record per stdin line.
 
+use std::collections::BTreeMap;
 use std::io::BufRead;
-use std::time::Duration;
 
 use anyhow::Context;
-use brook_broker::NewRecord;
+use brook_client::{Cluster, NewRecord};
 use clap::Args;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 
-use crate::target::{Target, TargetArgs, producer_config};
+use crate::target::{Target, TargetArgs, close};
 
 /// Options of `brook produce`.
 #[derive(Debug, Args)]
@@ -29,7 +27,8 @@ pub struct ProduceArgs {
     pub target: TargetArgs,
 }
 
-/// Reads stdin and produces; returns once every record is acknowledged (durable locally).
+/// Reads stdin and produces it in chunks; returns once every record is acknowledged (and, on a
+/// data directory, durable).
 pub async fn run(args: ProduceArgs) -> anyhow::Result<()> {
     let split = |line: String| -> (Option<String>, String) {
         match &args.key_separator {
@@ -40,91 +39,48 @@ pub async fn run(args: ProduceArgs) -> anyhow::Result<()> {
             None => (None, line),
         }
     };
-    let stdin = std::io::stdin();
+    // A console producer, as Kafka's: not idempotent, so --acks may be 0 or 1, and writing runs
+    // at a plain producer's speed (about twice an idempotent one's against `brook server`).
+    let producer = [("acks", args.acks.as_str()), ("enable.idempotence", "false")];
+    let target = args.target.open_with(&producer)?;
+    // Each chunk waits for its acknowledgements. In-process a chunk is one record batch per
+    // partition; over the network a larger chunk keeps the producer's pipeline full.
+    let chunk = match &target {
+        Target::Local(_) => 1000,
+        Target::Remote(_) => 50_000,
+    };
+    let cluster = target.cluster();
     let mut count = 0usize;
-    match args.target.open()? {
-        Target::Local(broker) => {
-            let mut batch = Vec::new();
-            let mut ends = std::collections::BTreeMap::new();
-            for line in stdin.lock().lines() {
-                let (key, value) = split(line.context("reading stdin")?);
-                batch.push(NewRecord::new(key, Some(value)));
-                if batch.len() >= 1000 {
-                    count += flush(&broker, &args, &mut batch, &mut ends)?;
-                }
-            }
-            count += flush(&broker, &args, &mut batch, &mut ends)?;
-            for (p, end) in ends {
-                broker.wait_durable(&args.topic, p, end).await?;
-            }
-            broker.close()?;
-        }
-        Target::Remote(bootstrap) => {
-            let producer: FutureProducer = producer_config(&bootstrap)
-                .set("acks", &args.acks)
-                .set("linger.ms", "5")
-                .create()
-                .with_context(|| format!("connecting to {bootstrap}"))?;
-            // Enqueue without waiting for each delivery; wait for all of them at the end.
-            let mut pending = std::collections::VecDeque::new();
-            for line in stdin.lock().lines() {
-                let (key, value) = split(line.context("reading stdin")?);
-                let mut record = FutureRecord::to(&args.topic).payload(&value);
-                if let Some(k) = &key {
-                    record = record.key(k);
-                }
-                if let Some(p) = args.partition {
-                    record = record.partition(p);
-                }
-                loop {
-                    match producer.send_result(record) {
-                        Ok(delivery) => {
-                            pending.push_back(delivery);
-                            break;
-                        }
-                        Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
-                            record = r;
-                            tokio::time::sleep(Duration::from_millis(10)).await;
-                        }
-                        Err((e, _)) => anyhow::bail!("produce failed: {e}"),
-                    }
-                }
-                count += 1;
-                // Bound memory on long inputs by settling the oldest deliveries.
-                while pending.len() > 100_000 {
-                    if let Some(d) = pending.pop_front() {
-                        settle(d).await?;
-                    }
-                }
-            }
-            for d in pending {
-                settle(d).await?;
-            }
+    let mut ends = BTreeMap::new();
+    let mut batch = Vec::new();
+    for line in std::io::stdin().lock().lines() {
+        let (key, value) = split(line.context("reading stdin")?);
+        batch.push(NewRecord::new(key, Some(value)));
+        if batch.len() >= chunk {
+            count += flush(cluster, &args, &mut batch, &mut ends)?;
         }
     }
+    count += flush(cluster, &args, &mut batch, &mut ends)?;
+    for (p, end) in ends {
+        cluster.sync(&args.topic, p, end)?;
+    }
+    close(target)?;
     eprintln!("Produced {count} record(s) to {}.", args.topic);
     Ok(())
 }
 
-async fn settle(delivery: DeliveryFuture) -> anyhow::Result<()> {
-    delivery
-        .await
-        .context("the producer shut down before delivering")?
-        .map_err(|(e, _)| anyhow::anyhow!("produce failed: {e}"))?;
-    Ok(())
-}
-
+/// Produces `batch` and notes the end offset per partition; returns how many records it held.
 fn flush(
-    broker: &brook_broker::Broker,
+    cluster: &dyn Cluster,
     args: &ProduceArgs,
     batch: &mut Vec<NewRecord>,
-    ends: &mut std::collections::BTreeMap<i32, i64>,
+    ends: &mut BTreeMap<i32, i64>,
 ) -> anyhow::Result<usize> {
     if batch.is_empty() {
         return Ok(0);
     }
     let n = batch.len();
-    for (p, offset) in broker.produce(&args.topic, args.partition, std::mem::take(batch))? {
+    for (p, offset) in cluster.produce(&args.topic, args.partition, std::mem::take(batch))? {
         let e = ends.entry(p).or_insert(0);
         *e = (*e).max(offset + 1);
     }

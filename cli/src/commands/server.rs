@@ -118,7 +118,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     // Connectors stored by `CREATE … CONNECTOR` run whether or not SQL is served.
     let b = broker.clone();
     let connectors = match tokio::task::spawn_blocking(move || {
-        brook_connect::ConnectorManager::open(std::sync::Arc::new(b))
+        brook_connect::ConnectorManager::open(std::sync::Arc::new(brook_client::EmbeddedCluster::new(b)))
     })
     .await
     .context("starting the stored connectors")?

@@ -3,12 +3,9 @@
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use brook_broker::TopicConfig;
-use brook_broker::log::config::TOPIC_CONFIGS;
 use clap::Subcommand;
-use rdkafka::admin::{AdminClient, AdminOptions, AlterConfig, NewTopic, ResourceSpecifier, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, AlterConfig, ResourceSpecifier};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 
 use crate::target::{Target, TargetArgs, close, kafka_config};
 
@@ -73,106 +70,58 @@ pub fn parse_kv(s: &str) -> Result<(String, String), String> {
 pub async fn run(cmd: TopicCommand) -> anyhow::Result<()> {
     match cmd {
         TopicCommand::Create { name, partitions, configs, target } => {
-            match target.open()? {
-                Target::Local(b) => {
-                    b.create_topic(&name, partitions, TopicConfig::from_pairs(configs)?)?;
-                    b.close()?;
-                }
-                Target::Remote(bootstrap) => {
-                    let admin = admin(&bootstrap)?;
-                    let mut topic = NewTopic::new(&name, partitions, TopicReplication::Fixed(1));
-                    for (k, v) in &configs {
-                        topic = topic.set(k, v);
-                    }
-                    let res = admin.create_topics([&topic], &opts()).await?;
-                    for r in res {
-                        r.map_err(|(t, e)| anyhow::anyhow!("creating {t}: {e}"))?;
-                    }
-                }
-            }
+            let target = target.open()?;
+            let pairs: Vec<(&str, &str)> = configs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let created = target.cluster().create_topic(&name, partitions, &pairs);
+            close(target)?;
+            created?;
             println!("Created topic {name} with {partitions} partition(s).");
         }
         TopicCommand::List { target } => {
             let target = target.open()?;
-            let names = match &target {
-                Target::Local(b) => b.topic_names(),
-                Target::Remote(bootstrap) => {
-                    let consumer: BaseConsumer = kafka_config(bootstrap).create()?;
-                    let md = consumer.fetch_metadata(None, Duration::from_secs(10))?;
-                    let mut names: Vec<_> = md.topics().iter().map(|t| t.name().to_string()).collect();
-                    names.sort();
-                    names
-                }
-            };
-            for n in names {
+            let names = target.cluster().list_topics();
+            close(target)?;
+            for n in names? {
                 println!("{n}");
             }
-            close(target)?;
         }
         TopicCommand::Describe { name, target } => {
             let target = target.open()?;
-            match &target {
-                Target::Local(b) => {
-                    let d = b.describe_topic(&name)?;
-                    println!(
-                        "Topic: {}\tPartitions: {}\tInternal: {}",
-                        d.name,
-                        d.partitions.len(),
-                        d.internal
-                    );
-                    for p in &d.partitions {
-                        println!(
-                            "  Partition: {}\tLogStart: {}\tLogEnd: {}\tSize: {} B\tSegments: {}",
-                            p.partition, p.log_start_offset, p.log_end_offset, p.size_bytes, p.segments
-                        );
-                    }
-                    print_configs(|k| d.config.get(k));
-                }
-                Target::Remote(bootstrap) => {
-                    let consumer: BaseConsumer = kafka_config(bootstrap).create()?;
-                    let md = consumer.fetch_metadata(Some(&name), Duration::from_secs(10))?;
-                    let t = md.topics().first().context("no metadata returned")?;
-                    if let Some(e) = t.error() {
-                        bail!("topic {name}: {e:?}");
-                    }
-                    println!("Topic: {}\tPartitions: {}", t.name(), t.partitions().len());
-                    for p in t.partitions() {
-                        let (lo, hi) = consumer.fetch_watermarks(&name, p.id(), Duration::from_secs(10))?;
-                        println!(
-                            "  Partition: {}\tLeader: {}\tLogStart: {lo}\tLogEnd: {hi}",
-                            p.id(),
-                            p.leader()
-                        );
-                    }
-                    let admin = admin(bootstrap)?;
-                    let res = admin.describe_configs([&ResourceSpecifier::Topic(&name)], &opts()).await?;
-                    for r in res {
-                        let r = r.map_err(|e| anyhow::anyhow!("describing configs: {e}"))?;
-                        println!("  Configs:");
-                        for e in r.entries {
-                            let marker = if e.is_default { "" } else { "  (set)" };
-                            println!("    {}={}{marker}", e.name, e.value.unwrap_or_default());
-                        }
-                    }
-                }
-            }
+            let info = target.cluster().describe_topic(&name);
             close(target)?;
+            let info = info?;
+            println!("Topic: {}\tPartitions: {}", info.name, info.partitions.len());
+            for p in &info.partitions {
+                print!(
+                    "  Partition: {}\tLogStart: {}\tLogEnd: {}",
+                    p.partition, p.log_start_offset, p.log_end_offset
+                );
+                if let (Some(size), Some(segments)) = (p.size_bytes, p.segments) {
+                    print!("\tSize: {size} B\tSegments: {segments}");
+                }
+                println!();
+            }
+            println!("  Configs:");
+            for c in &info.configs {
+                let marker = if c.is_default { "" } else { "  (set)" };
+                println!("    {}={}{marker}", c.name, c.value);
+            }
         }
         TopicCommand::Alter { name, configs, delete, target } => {
             if configs.is_empty() && delete.is_empty() {
                 bail!("nothing to change: give --config KEY=VALUE or --delete-config KEY");
             }
             match target.open()? {
-                Target::Local(b) => {
+                Target::Local(c) => {
                     let mut changes: Vec<(String, Option<String>)> =
                         configs.into_iter().map(|(k, v)| (k, Some(v))).collect();
                     changes.extend(delete.into_iter().map(|k| (k, None)));
-                    b.alter_topic_config(&name, &changes)?;
-                    b.close()?;
+                    c.broker().alter_topic_config(&name, &changes)?;
+                    c.broker().close()?;
                 }
-                Target::Remote(bootstrap) => {
+                Target::Remote(c) => {
                     // AlterConfigs replaces all overrides, so merge with the current ones.
-                    let admin = admin(&bootstrap)?;
+                    let admin = admin(c.bootstrap())?;
                     let res = admin.describe_configs([&ResourceSpecifier::Topic(&name)], &opts()).await?;
                     let mut current: Vec<(String, String)> = Vec::new();
                     for r in res {
@@ -197,31 +146,14 @@ pub async fn run(cmd: TopicCommand) -> anyhow::Result<()> {
             println!("Updated configs of {name}.");
         }
         TopicCommand::Delete { name, target } => {
-            match target.open()? {
-                Target::Local(b) => {
-                    b.delete_topic(&name)?;
-                    b.close()?;
-                }
-                Target::Remote(bootstrap) => {
-                    for r in admin(&bootstrap)?.delete_topics(&[&name], &opts()).await? {
-                        r.map_err(|(t, e)| anyhow::anyhow!("deleting {t}: {e}"))?;
-                    }
-                }
-            }
+            let target = target.open()?;
+            let deleted = target.cluster().delete_topic(&name);
+            close(target)?;
+            deleted?;
             println!("Deleted topic {name}.");
         }
     }
     Ok(())
-}
-
-fn print_configs(get: impl Fn(&str) -> Option<(String, bool)>) {
-    println!("  Configs:");
-    for def in TOPIC_CONFIGS {
-        if let Some((value, is_default)) = get(def.name) {
-            let marker = if is_default { "" } else { "  (set)" };
-            println!("    {}={value}{marker}", def.name);
-        }
-    }
 }
 
 fn admin(bootstrap: &str) -> anyhow::Result<AdminClient<DefaultClientContext>> {

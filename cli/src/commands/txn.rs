@@ -91,9 +91,9 @@ pub async fn run(cmd: TxnCommand) -> anyhow::Result<()> {
         TxnCommand::List { states, json, target } => {
             let target = target.open()?;
             let mut views = match &target {
-                Target::Local(b) => b.transactions().list().into_iter().map(TxnView::from).collect(),
-                Target::Remote(bootstrap) => {
-                    let mut client = AdminConnection::connect(bootstrap)?;
+                Target::Local(c) => c.broker().transactions().list().into_iter().map(TxnView::from).collect(),
+                Target::Remote(c) => {
+                    let mut client = AdminConnection::connect(c.bootstrap())?;
                     let ids = client.list_transactions(&states)?;
                     client.describe_transactions(&ids)?
                 }
@@ -123,10 +123,10 @@ pub async fn run(cmd: TxnCommand) -> anyhow::Result<()> {
         TxnCommand::Describe { id, json, target } => {
             let target = target.open()?;
             let view = match &target {
-                Target::Local(b) => {
-                    b.transactions().describe(&id).map(TxnView::from).map_err(anyhow::Error::from)
+                Target::Local(c) => {
+                    c.broker().transactions().describe(&id).map(TxnView::from).map_err(anyhow::Error::from)
                 }
-                Target::Remote(bootstrap) => AdminConnection::connect(bootstrap)?
+                Target::Remote(c) => AdminConnection::connect(c.bootstrap())?
                     .describe_transactions(std::slice::from_ref(&id))
                     .and_then(|mut v| {
                         v.pop().with_context(|| format!("no answer for transactional id '{id}'"))

@@ -1,5 +1,5 @@
 //! The folder layout is the architecture: dependencies between Brook's crates point one way
-//! (`streams` never depends on `sql`, and so on). This reads each crate's manifest and fails if
+//! (`client` depends only on `broker`, `streams` never depends on `sql`, and so on). This reads each crate's manifest and fails if
 //! a crate depends on one it must not.
 
 use std::path::Path;
@@ -30,11 +30,13 @@ fn brook_dependencies(krate: &str) -> Vec<String> {
 fn crate_dependencies_point_one_way() {
     let allowed: &[(&str, &[&str])] = &[
         ("broker", &[]),
-        ("streams", &["brook-broker"]),
-        ("sql", &["brook-broker", "brook-streams"]),
-        ("connect", &["brook-broker", "brook-streams"]),
-        ("examples", &["brook-broker", "brook-streams", "brook-sql", "brook-connect"]),
-        ("cli", &["brook-broker", "brook-streams", "brook-sql", "brook-connect"]),
+        // Where topics live: the embedded broker or a remote cluster; nothing above it.
+        ("client", &["brook-broker"]),
+        ("streams", &["brook-broker", "brook-client"]),
+        ("sql", &["brook-broker", "brook-client", "brook-streams"]),
+        ("connect", &["brook-broker", "brook-client", "brook-streams"]),
+        ("examples", &["brook-broker", "brook-client", "brook-streams", "brook-sql", "brook-connect"]),
+        ("cli", &["brook-broker", "brook-client", "brook-streams", "brook-sql", "brook-connect"]),
     ];
     for (krate, ok) in allowed {
         for dep in brook_dependencies(krate) {
@@ -42,4 +44,11 @@ fn crate_dependencies_point_one_way() {
         }
     }
     assert!(brook_dependencies("streams").contains(&"brook-broker".to_string()), "the manifest parser works");
+    // Connectors, tools and examples reach topics through the client, not a cluster of their own.
+    for krate in ["connect", "cli", "examples"] {
+        assert!(
+            brook_dependencies(krate).contains(&"brook-client".to_string()),
+            "{krate} must use brook-client"
+        );
+    }
 }

@@ -11,6 +11,7 @@
 use std::sync::Arc;
 
 use brook_broker::{Broker, BrokerConfig};
+use brook_client::EmbeddedCluster;
 use brook_connect::source::FileSource;
 use brook_connect::{ConnectorConfig, ConnectorDefinition, ConnectorKind, Metrics, StopSignal};
 
@@ -52,7 +53,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("expected a source".into());
     };
     let metrics = Arc::new(Metrics::default());
-    FileSource::new("cdc", source, Arc::new(broker.clone()), metrics.clone()).run(&StopSignal::new())?;
+    FileSource::new("cdc", source, Arc::new(EmbeddedCluster::new(broker.clone())), metrics.clone())
+        .run(&StopSignal::new())?;
     broker.close()?;
     let m = metrics.snapshot();
     println!("DONE {} {} {}", m.records_in, m.records_out, m.dlq);

@@ -34,12 +34,12 @@ use brook_broker::Record;
 use brook_broker::util::now_ms;
 
 use crate::checkpoint::{Checkpoint, OffsetStore};
-use crate::cluster::Cluster;
 use crate::config::{ConnectorKind, Mode, SinkConfig, SinkFormat};
 use crate::error::{Error, Result};
 use crate::metrics::{ConnectorState, Counter, Metrics};
 use crate::source::RunEnd;
 use crate::stop::StopSignal;
+use brook_client::{Cluster, Committed};
 
 /// One output file being written.
 pub trait PartFile: Send {
@@ -178,7 +178,7 @@ impl FileSink {
     fn initial_position(&self, p: i32) -> Result<i64> {
         let from_files = self.completed.get(&p).map_or(0, |last| last + 1);
         let committed = self.cluster.committed(&self.group(), &self.config.topic, p)?;
-        let next = from_files.max(committed.unwrap_or(0));
+        let next = from_files.max(committed.map_or(0, |c| c.offset));
         let end = self.cluster.offsets(&self.config.topic, p)?.1;
         if next > end {
             let msg = format!(
@@ -272,7 +272,7 @@ impl FileSink {
         sync_dir(&self.config.path)?;
         self.metrics.add(Counter::RecordsOut, rows);
         self.metrics.add(Counter::FilesDone, 1);
-        self.cluster.commit(&self.group(), &self.config.topic, p, open.last + 1)?;
+        self.cluster.commit(&self.group(), &[(&self.config.topic, p, Committed::new(open.last + 1))])?;
         let cp = Checkpoint {
             kind: Some(ConnectorKind::Sink),
             topic: Some(self.config.topic.clone()),

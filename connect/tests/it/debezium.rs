@@ -5,6 +5,7 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use brook_client::EmbeddedCluster;
 use brook_connect::metrics::Metrics;
 use brook_connect::source::FileSource;
 use brook_connect::{RunEnd, StopSignal};
@@ -306,7 +307,8 @@ fn follow(broker: &brook_broker::Broker, name: &str, props: &[(&str, &str)]) -> 
     let metrics = Arc::new(Metrics::default());
     let stop = Arc::new(StopSignal::new());
     let (m, s, b, n) = (metrics.clone(), stop.clone(), broker.clone(), name.to_string());
-    let thread = std::thread::spawn(move || FileSource::new(&n, config, Arc::new(b), m).run(&s));
+    let thread =
+        std::thread::spawn(move || FileSource::new(&n, config, Arc::new(EmbeddedCluster::new(b)), m).run(&s));
     Running { metrics, stop, thread }
 }
 

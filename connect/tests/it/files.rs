@@ -5,6 +5,7 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use brook_client::EmbeddedCluster;
 use brook_connect::StopSignal;
 use brook_connect::metrics::Metrics;
 use brook_connect::source::FileSource;
@@ -157,7 +158,9 @@ fn a_directory_source_picks_up_new_files_and_follows_growing_ones() {
     let stop = Arc::new(StopSignal::new());
     let (m, s, b) = (metrics.clone(), stop.clone(), broker.clone());
     let config = source_config("dir", &props);
-    let thread = std::thread::spawn(move || FileSource::new("dir", config, Arc::new(b), m).run(&s));
+    let thread = std::thread::spawn(move || {
+        FileSource::new("dir", config, Arc::new(EmbeddedCluster::new(b)), m).run(&s)
+    });
     let wait = |n: u64| {
         let deadline = Instant::now() + Duration::from_secs(20);
         while metrics.snapshot().records_out < n {

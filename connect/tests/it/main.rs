@@ -14,6 +14,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use brook_broker::{Broker, BrokerConfig, Record};
+use brook_client::EmbeddedCluster;
 use brook_connect::config::SourceConfig;
 use brook_connect::{ConnectorConfig, ConnectorDefinition, ConnectorKind, MetricsSnapshot};
 use serde_json::Value;
@@ -49,8 +50,12 @@ pub fn source_config(name: &str, props: &[(&str, &str)]) -> SourceConfig {
 
 /// Runs a source to the end of its input (once mode) and returns its counters.
 pub fn ingest(broker: &Broker, name: &str, props: &[(&str, &str)]) -> MetricsSnapshot {
-    let metrics = brook_connect::source::run_once(name, source_config(name, props), Arc::new(broker.clone()))
-        .expect("source runs");
+    let metrics = brook_connect::source::run_once(
+        name,
+        source_config(name, props),
+        Arc::new(EmbeddedCluster::new(broker.clone())),
+    )
+    .expect("source runs");
     metrics.snapshot()
 }
 

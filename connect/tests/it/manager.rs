@@ -5,6 +5,7 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use brook_client::EmbeddedCluster;
 use brook_connect::{ConnectorDefinition, ConnectorKind, ConnectorManager, ConnectorState, Error};
 
 use crate::{open_broker, read_topic, write_lines};
@@ -53,7 +54,7 @@ fn connectors_are_managed_and_survive_a_restart() {
     .unwrap();
     {
         let broker = open_broker(&data);
-        let manager = ConnectorManager::open(Arc::new(broker.clone())).unwrap();
+        let manager = ConnectorManager::open(Arc::new(EmbeddedCluster::new(broker.clone()))).unwrap();
         manager.create(source.clone()).unwrap();
         assert!(matches!(manager.create(source.clone()), Err(Error::ConnectorExists(_))));
         manager.create(sink).unwrap();
@@ -78,7 +79,7 @@ fn connectors_are_managed_and_survive_a_restart() {
     writeln!(f, r#"{{"id":3,"v":"c"}}"#).unwrap();
     {
         let broker = open_broker(&data);
-        let manager = ConnectorManager::open(Arc::new(broker.clone())).unwrap();
+        let manager = ConnectorManager::open(Arc::new(EmbeddedCluster::new(broker.clone()))).unwrap();
         let names: Vec<String> = manager.list().into_iter().map(|s| s.name).collect();
         assert_eq!(names, ["events"], "the stored source restarted; the dropped sink did not");
         wait_for("the new line", || manager.describe("events").unwrap().metrics.records_out == 3);
@@ -100,10 +101,12 @@ fn connectors_are_managed_and_survive_a_restart() {
         broker.close().unwrap();
     }
     let broker = open_broker(&data);
-    let manager = ConnectorManager::open(Arc::new(broker.clone())).unwrap();
+    let manager = ConnectorManager::open(Arc::new(EmbeddedCluster::new(broker.clone()))).unwrap();
     assert!(manager.list().is_empty());
     assert!(
-        brook_connect::checkpoint::OffsetStore::load(&broker, "events").unwrap().is_none(),
+        brook_connect::checkpoint::OffsetStore::load(&EmbeddedCluster::new(broker.clone()), "events")
+            .unwrap()
+            .is_none(),
         "a drop forgets the position"
     );
 }

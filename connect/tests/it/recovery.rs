@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::sync::Arc;
 
+use brook_client::{Cluster, EmbeddedCluster};
 use brook_connect::checkpoint::OffsetStore;
 use brook_connect::synthetic::CdcGenerator;
 
@@ -50,7 +51,7 @@ fn a_lost_checkpoint_neither_duplicates_nor_loses_records() {
     let input = dir.path().join("cdc.json");
     let mut generator = CdcGenerator::new(500, 2);
     append_lines(&input, &mut generator, 3000);
-    let cluster: Arc<dyn brook_connect::Cluster> = Arc::new(broker.clone());
+    let cluster: Arc<dyn Cluster> = Arc::new(EmbeddedCluster::new(broker.clone()));
     ingest(&broker, "cdc", &cdc_props(input.to_str().unwrap()));
     let written = read_topic(&broker, "customers");
 
@@ -80,7 +81,7 @@ fn an_old_checkpoint_replays_only_what_is_missing() {
     let input = dir.path().join("cdc.json");
     let mut generator = CdcGenerator::new(300, 3);
     append_lines(&input, &mut generator, 2000);
-    let cluster: Arc<dyn brook_connect::Cluster> = Arc::new(broker.clone());
+    let cluster: Arc<dyn Cluster> = Arc::new(EmbeddedCluster::new(broker.clone()));
     ingest(&broker, "cdc", &cdc_props(input.to_str().unwrap()));
     let old = OffsetStore::load(cluster.as_ref(), "cdc").unwrap().unwrap();
     append_lines(&input, &mut generator, 2000);

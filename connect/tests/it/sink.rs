@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{Int32Type, Int64Type};
 use brook_broker::{Broker, NewRecord, TopicConfig};
+use brook_client::EmbeddedCluster;
 use brook_connect::config::SinkConfig;
 use brook_connect::metrics::Metrics;
 use brook_connect::{ConnectorConfig, ConnectorDefinition, ConnectorKind, FileSink, RunEnd, StopSignal};
@@ -28,7 +29,12 @@ fn run_sink(broker: &Broker, name: &str, props: &[(&str, &str)]) -> brook_connec
     let mut props = props.to_vec();
     props.push(("mode", "once"));
     let metrics = Arc::new(Metrics::default());
-    let mut sink = FileSink::new(name, sink_config(&props), Arc::new(broker.clone()), metrics.clone());
+    let mut sink = FileSink::new(
+        name,
+        sink_config(&props),
+        Arc::new(EmbeddedCluster::new(broker.clone())),
+        metrics.clone(),
+    );
     assert_eq!(sink.run(&StopSignal::new()).unwrap(), RunEnd::Finished);
     metrics.snapshot()
 }
@@ -229,7 +235,8 @@ fn files_roll_by_time_while_following() {
     let stop = Arc::new(StopSignal::new());
     let (s, b) = (stop.clone(), broker.clone());
     let thread = std::thread::spawn(move || {
-        FileSink::new("timed", config, Arc::new(b), Arc::new(Metrics::default())).run(&s)
+        FileSink::new("timed", config, Arc::new(EmbeddedCluster::new(b)), Arc::new(Metrics::default()))
+            .run(&s)
     });
     let deadline = Instant::now() + Duration::from_secs(20);
     while !outputs(&out).iter().any(|f| f.ends_with(".jsonl")) {

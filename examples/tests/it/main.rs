@@ -70,7 +70,7 @@ fn examples_over_the_kafka_protocol() {
         .unwrap();
     let addr = server.local_addr();
     let handle = rt.block_on(async { server.spawn() });
-    check_all(&Cluster::remote(&addr.to_string()));
+    check_all(&Cluster::remote(&addr.to_string()).unwrap());
     rt.block_on(handle.shutdown()).unwrap();
     broker.close().unwrap();
 }
