@@ -31,6 +31,7 @@
 mod connection;
 mod decode_guard;
 pub mod handlers;
+mod loopback;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -49,6 +50,7 @@ use crate::error::{Error, Result};
 use crate::group::{CoordinatorConfig, GroupCoordinator};
 
 pub use handlers::SUPPORTED_APIS;
+pub use loopback::LoopbackServer;
 
 /// Kafka's default `socket.request.max.bytes` (100 MiB).
 pub const DEFAULT_SOCKET_REQUEST_MAX_BYTES: usize = 100 * 1024 * 1024;

@@ -2,7 +2,7 @@
 //! it writes is checked again through the embedded broker behind that server.
 
 use brook_broker::Broker;
-use brook_broker::server::{KafkaServer, ServerConfig, ServerHandle};
+use brook_broker::server::LoopbackServer;
 use brook_client::{Cluster, Committed, EmbeddedCluster, Error, KafkaCluster};
 
 use crate::open_broker;
@@ -11,24 +11,16 @@ use crate::open_broker;
 struct Remote {
     broker: Broker,
     cluster: KafkaCluster,
-    _server: ServerHandle,
-    _rt: tokio::runtime::Runtime,
+    _server: LoopbackServer,
     _dir: tempfile::TempDir,
 }
 
 fn remote() -> Remote {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let broker = open_broker(&dir.path().join("data"));
-    let server = rt
-        .block_on(async {
-            KafkaServer::bind(broker.clone(), ServerConfig::new("127.0.0.1:0".parse().unwrap()))
-        })
-        .unwrap();
-    let addr = server.local_addr().to_string();
-    let server = rt.block_on(async { server.spawn() });
-    let cluster = KafkaCluster::connect(&addr).expect("connect");
-    Remote { broker, cluster, _server: server, _rt: rt, _dir: dir }
+    let server = LoopbackServer::start(broker.clone()).unwrap();
+    let cluster = KafkaCluster::connect(&server.bootstrap()).expect("connect");
+    Remote { broker, cluster, _server: server, _dir: dir }
 }
 
 #[test]

@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::sync::Arc;
 
-use brook_broker::server::{KafkaServer, ServerConfig};
+use brook_broker::server::LoopbackServer;
 use brook_client::{Cluster, KafkaCluster};
 use brook_connect::metrics::Metrics;
 use brook_connect::synthetic::CdcGenerator;
@@ -14,16 +14,10 @@ use crate::{open_broker, read_topic, source_config, table_of};
 
 #[test]
 fn source_and_sink_over_the_kafka_protocol() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let broker = open_broker(&dir.path().join("data"));
-    let server = rt
-        .block_on(async {
-            KafkaServer::bind(broker.clone(), ServerConfig::new("127.0.0.1:0".parse().unwrap()))
-        })
-        .unwrap();
-    let addr = server.local_addr().to_string();
-    let handle = rt.block_on(async { server.spawn() });
+    let server = LoopbackServer::start(broker.clone()).unwrap();
+    let addr = server.bootstrap();
     // As `brook connect run --bootstrap` names itself: the client a Brook server lets write
     // the connector's internal offsets topic.
     let cluster: Arc<dyn Cluster> =
@@ -81,6 +75,6 @@ fn source_and_sink_over_the_kafka_protocol() {
     );
 
     drop(cluster);
-    rt.block_on(handle.shutdown()).unwrap();
+    server.shutdown().unwrap();
     broker.close().unwrap();
 }

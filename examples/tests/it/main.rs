@@ -55,22 +55,12 @@ fn examples_on_an_embedded_broker() {
 
 #[test]
 fn examples_over_the_kafka_protocol() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut config = brook_broker::BrokerConfig::new(dir.path());
     config.flush_interval = Some(std::time::Duration::from_millis(50));
     let broker = brook_broker::Broker::open(config).unwrap();
-    let server = rt
-        .block_on(async {
-            brook_broker::server::KafkaServer::bind(
-                broker.clone(),
-                brook_broker::server::ServerConfig::new("127.0.0.1:0".parse().unwrap()),
-            )
-        })
-        .unwrap();
-    let addr = server.local_addr();
-    let handle = rt.block_on(async { server.spawn() });
-    check_all(&Cluster::remote(&addr.to_string()).unwrap());
-    rt.block_on(handle.shutdown()).unwrap();
+    let server = brook_broker::server::LoopbackServer::start(broker.clone()).unwrap();
+    check_all(&Cluster::remote(&server.bootstrap()).unwrap());
+    server.shutdown().unwrap();
     broker.close().unwrap();
 }

@@ -75,21 +75,12 @@ fn missing_source_topic_is_a_clear_error() {
 /// through their consumer group, as Kafka Streams instances do; every record is processed.
 #[test]
 fn two_instances_share_partitions_through_a_consumer_group() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let broker = Broker::open(BrokerConfig::new(dir.path().join("broker"))).unwrap();
     broker.create_topic("in", 4, TopicConfig::default()).unwrap();
     broker.create_topic("out", 4, TopicConfig::default()).unwrap();
-    let server = rt
-        .block_on(async {
-            brook_broker::server::KafkaServer::bind(
-                broker.clone(),
-                brook_broker::server::ServerConfig::new("127.0.0.1:0".parse().unwrap()),
-            )
-        })
-        .unwrap();
-    let bootstrap = server.local_addr().to_string();
-    let handle = rt.block_on(async { server.spawn() });
+    let server = brook_broker::server::LoopbackServer::start(broker.clone()).unwrap();
+    let bootstrap = server.bootstrap();
     let topology = || {
         let b = StreamsBuilder::new();
         b.stream::<String, String>("in").map_values(|v| format!("seen-{v}")).to("out");
@@ -127,5 +118,5 @@ fn two_instances_share_partitions_through_a_consumer_group() {
         }
     }
     assert_eq!(values.len(), 2000, "every input record was processed");
-    rt.block_on(handle.shutdown()).unwrap();
+    server.shutdown().unwrap();
 }
