@@ -5,7 +5,7 @@
 //! source (the batch-encoding fast path: no key, lines spread over two partitions).
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -33,6 +33,16 @@ fn ingester(data: &Path, input: &Path, mode: &str, json: bool) -> Command {
     c
 }
 
+/// A temporary directory with `input/` (created) for the files, and the paths of the data
+/// directories of the killed run and of the uninterrupted reference run.
+fn kill_dirs() -> (tempfile::TempDir, PathBuf, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("input");
+    std::fs::create_dir(&input).unwrap();
+    let (data, reference) = (dir.path().join("killed"), dir.path().join("reference"));
+    (dir, input, data, reference)
+}
+
 fn run_to_end(data: &Path, input: &Path, json: bool) -> String {
     let mut child = ingester(data, input, "once", json).spawn().expect("start the ingester");
     let stdout = child.stdout.take().expect("stdout");
@@ -45,11 +55,7 @@ fn run_to_end(data: &Path, input: &Path, json: bool) -> String {
 #[test]
 fn sigkilled_directory_source_builds_the_same_table_as_an_uninterrupted_run() {
     let started = Instant::now();
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("input");
-    let data = dir.path().join("killed");
-    let reference = dir.path().join("reference");
-    std::fs::create_dir(&input).unwrap();
+    let (_dir, input, data, reference) = kill_dirs();
 
     // The writer appends events to numbered files in chunks that cut lines anywhere, with a
     // few malformed lines for the dead-letter topic.
@@ -97,11 +103,7 @@ fn sigkilled_json_lines_source_writes_the_same_topic_as_an_uninterrupted_run() {
     const LINES: usize = 300_000;
     const JSON_FILES: usize = 6;
     let started = Instant::now();
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("input");
-    let data = dir.path().join("killed");
-    let reference = dir.path().join("reference");
-    std::fs::create_dir(&input).unwrap();
+    let (_dir, input, data, reference) = kill_dirs();
 
     // Bids with a malformed line and a line that is not UTF-8 now and then, appended in cuts.
     let writer_dir = input.clone();
