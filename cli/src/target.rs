@@ -16,8 +16,9 @@ pub struct TargetArgs {
     /// Work directly on this data directory (no server may be running on it).
     #[arg(long, default_value = "./brook-data")]
     pub data_dir: PathBuf,
-    /// Talk to a running Brook server (or any Kafka cluster) at HOST:PORT instead.
-    #[arg(long, env = "BROOK_BOOTSTRAP", value_name = "HOST:PORT")]
+    /// Talk to a running Brook server (or any Kafka cluster) at HOST:PORT[,HOST:PORT…] instead
+    /// (also spelled `--bootstrap-servers`, Kafka's `bootstrap.servers`).
+    #[arg(long, visible_alias = "bootstrap-servers", env = "BROOK_BOOTSTRAP", value_name = "HOST:PORT")]
     pub bootstrap: Option<String>,
 }
 

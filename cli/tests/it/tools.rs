@@ -105,7 +105,8 @@ fn tools_through_a_server_and_clean_restart() {
     let b = server.bootstrap.clone();
     ok(&["topic", "create", "events", "--partitions", "2", "--bootstrap", &b], None);
     let input: String = (0..50).map(|i| format!("key{i}:value{i}\n")).collect();
-    ok(&["produce", "events", "--key-separator", ":", "--bootstrap", &b], Some(&input));
+    // Kafka's spelling works too.
+    ok(&["produce", "events", "--key-separator", ":", "--bootstrap-servers", &b], Some(&input));
     let out = ok(
         &[
             "consume",
