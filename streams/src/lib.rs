@@ -32,6 +32,7 @@ pub mod task;
 pub mod test_driver;
 pub mod time;
 pub mod topology;
+pub mod windowed_key;
 
 pub use error::{Error, Result};
 pub use record::{InputRecord, OutputRecord, Record};

@@ -358,7 +358,7 @@ fn output_rows(broker: &Broker, topic: &str, windowed: bool) -> anyhow::Result<(
                 let field = |name: &str| value.get(name).and_then(Value::as_i64).unwrap_or(i64::MIN);
                 if windowed {
                     let key = r.key.as_deref().unwrap_or_default();
-                    let (auction, start, _) = brook_sql::format::split_window(key, Some(WINDOW_MS))
+                    let (auction, start, _) = brook_streams::windowed_key::split(key, Some(WINDOW_MS))
                         .context("an output key is not a windowed key")?;
                     rows.push([key_number(auction)?, start, field("BIDS"), field("MAX_PRICE")]);
                 } else {

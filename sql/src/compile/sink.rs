@@ -22,7 +22,9 @@ use super::operator::Operator;
 use super::stateless::eval;
 use crate::catalog::ColumnRole;
 use crate::error::{Error, Result};
-use crate::format::{JsonRowEncoder, PayloadEncoder, append_window};
+use brook_streams::windowed_key;
+
+use crate::format::{JsonRowEncoder, PayloadEncoder};
 use crate::planner::expr::PhysExpr;
 
 /// Writes rows to a topic.
@@ -93,7 +95,7 @@ impl Operator for TopicSink {
         for (row, key) in keys.iter_mut().enumerate() {
             if let Some((s, e, session)) = &windows {
                 let mut k = key.as_deref().map(<[u8]>::to_vec).unwrap_or_default();
-                append_window(&mut k, s.value(row), e.value(row), *session);
+                windowed_key::append(&mut k, s.value(row), e.value(row), *session);
                 *key = Some(Bytes::from(k));
             }
             let tombstone = dead.as_ref().is_some_and(|d| d.value(row));

@@ -23,7 +23,9 @@ use super::log::{ProcessingLog, RecordRef};
 use crate::catalog::{ColumnRole, SourceDef};
 use crate::error::{Error, Result};
 use crate::format::debezium::{Change, read_change};
-use crate::format::{Codec, Format, PayloadDecoder, split_window};
+use brook_streams::windowed_key;
+
+use crate::format::{Codec, Format, PayloadDecoder};
 use crate::planner::schema::RelSchema;
 
 /// How event time is read.
@@ -152,7 +154,7 @@ impl SourceDecoder {
                 continue;
             }
             if let (Some(size), Some(k)) = (self.window_size, key) {
-                match split_window(k, size) {
+                match windowed_key::split(k, size) {
                     Some((inner, s, e)) => {
                         key = Some(inner);
                         windows.push((s, e));

@@ -255,32 +255,5 @@ impl PayloadEncoder for KeyDocumentEncoder {
     }
 }
 
-/// Appends a window to key bytes (Kafka Streams' windowed key layout).
-pub fn append_window(key: &mut Vec<u8>, start: i64, end: i64, session: bool) {
-    if session {
-        key.extend_from_slice(&end.to_be_bytes());
-    }
-    key.extend_from_slice(&start.to_be_bytes());
-}
-
-/// Splits a windowed key into the inner key and (start, end). `size` is the time-window
-/// size (`None` for session windows, whose end is in the key).
-pub fn split_window(key: &[u8], size: Option<i64>) -> Option<(&[u8], i64, i64)> {
-    let be = |b: &[u8]| b.try_into().ok().map(i64::from_be_bytes);
-    match size {
-        Some(size) => {
-            let n = key.len().checked_sub(8)?;
-            let start = be(&key[n..])?;
-            Some((&key[..n], start, start.saturating_add(size)))
-        }
-        None => {
-            let n = key.len().checked_sub(16)?;
-            let end = be(&key[n..n + 8])?;
-            let start = be(&key[n + 8..])?;
-            Some((&key[..n], start, end))
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests;

@@ -116,17 +116,6 @@ fn delimited_round_trip() {
 }
 
 #[test]
-fn windowed_keys() {
-    let mut k = b"key".to_vec();
-    append_window(&mut k, 1000, 2000, false);
-    assert_eq!(split_window(&k, Some(1000)), Some((&b"key"[..], 1000, 2000)));
-    let mut s = b"key".to_vec();
-    append_window(&mut s, 1000, 1500, true);
-    assert_eq!(split_window(&s, None), Some((&b"key"[..], 1000, 1500)));
-    assert_eq!(split_window(b"short", None), None);
-}
-
-#[test]
 fn json_decodes_a_spelling_first_used_in_a_later_batch() {
     let c = codec(Format::Json, &[("ID", SqlType::Bigint), ("NAME", SqlType::String)]);
     let mut d = c.decoder().unwrap();

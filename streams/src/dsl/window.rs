@@ -10,9 +10,10 @@
 
 use std::sync::Arc;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 
 use crate::serde::{Serde, SerdeRef};
+use crate::windowed_key;
 
 /// A time interval. Time windows are `[start, end)`; session windows are `[start, end]`
 /// (the timestamps of their first and last record).
@@ -139,31 +140,17 @@ impl<K: 'static> WindowedSerde<K> {
 impl<K: 'static> Serde<Windowed<K>> for WindowedSerde<K> {
     fn serialize(&self, value: &Windowed<K>) -> Result<Option<Bytes>, String> {
         let key = self.inner.serialize(&value.key)?.unwrap_or_default();
-        let mut out = BytesMut::with_capacity(key.len() + 16);
-        out.put_slice(&key);
-        if self.size.is_none() {
-            out.put_i64(value.window.end);
-        }
-        out.put_i64(value.window.start);
-        Ok(Some(out.freeze()))
+        let mut out = Vec::with_capacity(key.len() + 16);
+        out.extend_from_slice(&key);
+        windowed_key::append(&mut out, value.window.start, value.window.end, self.size.is_none());
+        Ok(Some(Bytes::from(out)))
     }
 
     fn deserialize(&self, bytes: Option<&[u8]>) -> Result<Windowed<K>, String> {
         let b = bytes.ok_or("null windowed key")?;
-        let tail = if self.size.is_some() { 8 } else { 16 };
-        if b.len() < tail {
-            return Err(format!("windowed key of {} bytes is too short", b.len()));
-        }
-        let (key, rest) = b.split_at(b.len() - tail);
-        let read = |s: &[u8]| i64::from_be_bytes(s.try_into().unwrap_or([0; 8]));
-        let window = match self.size {
-            Some(size) => {
-                let start = read(&rest[..8]);
-                Window { start, end: start + size }
-            }
-            None => Window { start: read(&rest[8..16]), end: read(&rest[..8]) },
-        };
-        Ok(Windowed { key: self.inner.deserialize(Some(key))?, window })
+        let (key, start, end) = windowed_key::split(b, self.size)
+            .ok_or_else(|| format!("windowed key of {} bytes is too short", b.len()))?;
+        Ok(Windowed { key: self.inner.deserialize(Some(key))?, window: Window { start, end } })
     }
 }
 
