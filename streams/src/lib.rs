@@ -23,6 +23,7 @@
 
 pub mod dsl;
 pub mod error;
+pub mod key_document;
 pub mod operator;
 pub mod record;
 pub mod runtime;

@@ -1,10 +1,11 @@
 //! Row keys and the per-key state of a change stream.
 //!
-//! **The record key** of a change is the JSON object of the row's primary-key columns, with
-//! column names in ascending order and no whitespace: `{"id":1001}`, `{"line":2,"order_id":7}`.
-//! One canonical form means the same row always gets the same key bytes — whether the columns
-//! came from a Debezium key document or from the configured `key` column list — and therefore
-//! the same partition and the same compacted-topic slot.
+//! **The record key** of a change is the row's key document
+//! ([`brook_streams::key_document`]: the primary-key columns as a JSON object, names in lower
+//! case and ascending order): `{"id":1001}`, `{"line":2,"order_id":7}`. One canonical form
+//! means the same row always gets the same key bytes — whether the columns came from a
+//! Debezium key document, from the configured `key` column list or from a SQL query that
+//! re-keys a change table — and therefore the same partition and compacted-topic slot.
 //!
 //! **[`KeyStates`]** remembers, per key, the newest database position applied and whether the
 //! row currently exists. It drops replayed events ([`SourcePosition::is_at_or_before`]), tells
@@ -48,21 +49,11 @@ pub fn key_from_document(doc: &Map<String, Value>) -> Bytes {
     canonical(doc.iter().map(|(k, v)| (k.as_str(), v)).collect())
 }
 
-fn canonical(mut fields: Vec<(&str, &Value)>) -> Bytes {
-    fields.sort_by(|a, b| a.0.cmp(b.0));
-    let mut out = Vec::with_capacity(16 * fields.len() + 2);
-    out.push(b'{');
-    for (i, (name, value)) in fields.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        // Serializing a string or a JSON value into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut out, name);
-        out.push(b':');
-        let _ = serde_json::to_writer(&mut out, value);
-    }
-    out.push(b'}');
-    Bytes::from(out)
+fn canonical(fields: Vec<(&str, &Value)>) -> Bytes {
+    // Serializing a JSON value into a Vec cannot fail.
+    let fields: Vec<(&str, Vec<u8>)> =
+        fields.into_iter().map(|(n, v)| (n, serde_json::to_vec(v).unwrap_or_default())).collect();
+    brook_streams::key_document::encode(&fields)
 }
 
 /// What is known about one key.

@@ -226,9 +226,9 @@ impl Codec {
     }
 }
 
-/// Debezium key documents: a JSON object of the key columns with lower-case names in
-/// ascending order, byte for byte what Brook's Debezium source writes as record keys (so a
-/// repartitioned row lands on the partition of the change table's row with the same key).
+/// Debezium key documents ([`brook_streams::key_document`]), byte for byte what Brook's
+/// Debezium source writes as record keys (so a repartitioned row lands on the partition of the
+/// change table's row with the same key).
 struct KeyDocumentEncoder {
     inner: JsonEncoder,
     /// Input column index for each encoded field, in name order.
@@ -237,10 +237,11 @@ struct KeyDocumentEncoder {
 
 impl KeyDocumentEncoder {
     fn new(columns: &[(String, SqlType)]) -> Self {
-        let mut order: Vec<usize> = (0..columns.len()).collect();
-        order.sort_by_key(|&i| columns[i].0.to_lowercase());
+        use brook_streams::key_document::{field_name, field_order};
+        let names: Vec<&str> = columns.iter().map(|(n, _)| n.as_str()).collect();
+        let order = field_order(&names);
         let sorted: Vec<(String, SqlType)> =
-            order.iter().map(|&i| (columns[i].0.to_lowercase(), columns[i].1.clone())).collect();
+            order.iter().map(|&i| (field_name(&columns[i].0), columns[i].1.clone())).collect();
         KeyDocumentEncoder { inner: JsonEncoder::new(&sorted, false), order }
     }
 }

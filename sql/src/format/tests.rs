@@ -140,3 +140,24 @@ fn json_decodes_a_spelling_first_used_in_a_later_batch() {
     let out = d.decode(&first);
     assert_eq!(out.columns[1].null_count(), 2);
 }
+
+#[test]
+fn debezium_keys_are_the_key_documents_connect_writes() {
+    use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray};
+    let c = codec(
+        Format::DebeziumJson,
+        &[("ORDER_ID", SqlType::Bigint), ("Line", SqlType::Bigint), ("sku", SqlType::String)],
+    );
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(Int64Array::from(vec![7, -1])),
+        Arc::new(Int64Array::from(vec![2, 0])),
+        Arc::new(StringArray::from(vec!["a\"b", "é"])),
+    ];
+    let keys = c.encoder().unwrap().encode(&columns, 2).unwrap();
+    for (row, (order, line, sku)) in [(7, 2, "a\"b"), (-1, 0, "é")].into_iter().enumerate() {
+        let sku = serde_json::to_string(sku).unwrap();
+        let (order, line) = (order.to_string(), line.to_string());
+        let want = brook_streams::key_document::encode(&[("ORDER_ID", order), ("Line", line), ("sku", sku)]);
+        assert_eq!(keys[row].as_deref(), Some(&want[..]), "row {row}");
+    }
+}
