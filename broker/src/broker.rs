@@ -51,8 +51,13 @@ pub struct BrokerConfig {
     pub cleaner_interval: Duration,
     /// Partitions of auto-created topics.
     pub default_partitions: i32,
-    /// Whether Metadata/produce requests may create unknown topics.
+    /// Kafka's `auto.create.topics.enable`: whether a Metadata request that allows it
+    /// (v4+ `allow_auto_topic_creation`, always before v4) creates an unknown topic. Internal
+    /// names (`__*`, `_brook_*`) are never created this way.
     pub auto_create_topics: bool,
+    /// Kafka's `message.max.bytes`: the largest record batch accepted from a client, as sent
+    /// and decompressed, unless the topic sets `max.message.bytes`.
+    pub message_max_bytes: usize,
     /// Transaction coordinator settings (`transaction.max.timeout.ms`, timeout sweep).
     pub transactions: TxnConfig,
 }
@@ -67,9 +72,21 @@ impl BrokerConfig {
             cleaner_interval: Duration::from_secs(30),
             default_partitions: 1,
             auto_create_topics: true,
+            message_max_bytes: DEFAULT_MESSAGE_MAX_BYTES,
             transactions: TxnConfig::default(),
         }
     }
+}
+
+/// Kafka's default `message.max.bytes` (1 MiB plus batch overhead).
+pub const DEFAULT_MESSAGE_MAX_BYTES: usize = 1_048_588;
+
+/// Whether `name` is an internal topic: `__*` (the broker's own — group offsets, transaction
+/// state) or `_brook_*` (Brook's components — the SQL command log, connector definitions and
+/// offsets, query state). Kafka clients may read them; only the broker and Brook's own
+/// components write them (see `server::ServerConfig::internal_topic_writers`).
+pub fn is_internal_topic(name: &str) -> bool {
+    name.starts_with("__") || name.starts_with("_brook_")
 }
 
 #[derive(Serialize, Deserialize)]
@@ -113,6 +130,15 @@ impl Topic {
     /// Whether this is one of the broker's internal topics.
     pub fn is_internal(&self) -> bool {
         self.name.starts_with("__")
+    }
+
+    /// The largest batch a client may produce here: the topic's `max.message.bytes` if set,
+    /// else the broker's `message.max.bytes` (`broker_default`).
+    pub fn max_message_bytes(&self, broker_default: usize) -> usize {
+        match self.config.read().overrides.get("max.message.bytes").map(|v| v.trim().parse::<usize>()) {
+            Some(Ok(n)) => n,
+            _ => broker_default,
+        }
     }
 
     /// One partition's log.
@@ -574,13 +600,21 @@ impl Broker {
             s.stop();
         }
         let topics: Vec<_> = self.inner.topics.read().values().cloned().collect();
+        // Close every partition even if one fails; a failure (an offline partition) leaves no
+        // clean-shutdown marker, so the next open runs full recovery.
+        let mut failure = None;
         for t in &topics {
             for p in t.partitions() {
-                p.close()?;
+                if let Err(e) = p.close() {
+                    failure.get_or_insert(e);
+                }
             }
         }
         if let Some(mut f) = self.inner.flusher.lock().take() {
             f.stop();
+        }
+        if let Some(e) = failure {
+            return Err(e);
         }
         write_durably(&self.inner.config.data_dir.join(CLEAN_MARKER), "clean")?;
         Ok(())

@@ -32,6 +32,22 @@ pub enum Error {
         /// The topic's limit.
         max: usize,
     },
+    /// A record timestamp is outside the topic's `message.timestamp.{before,after}.max.ms`
+    /// window, or not a valid timestamp at all.
+    #[error("invalid timestamp: {0}")]
+    InvalidTimestamp(String),
+    /// A Kafka client tried to change an internal topic (`__*`, `_brook_*`); those are written
+    /// only by the broker itself and Brook's own components.
+    #[error(
+        "{0} is an internal topic: Kafka clients may read it, only the broker and Brook's own components write it"
+    )]
+    InternalTopicWrite(String),
+    /// The partition stopped after a storage error (a failed fsync or a write that could not be
+    /// undone): nothing more is accepted or served until the broker restarts and recovers it.
+    #[error(
+        "{0} is offline after a storage error; restart the broker (recovery keeps every acknowledged record)"
+    )]
+    StorageOffline(String),
     /// The requested offset is outside the partition's log.
     #[error("offset {offset} is out of range [{log_start}, {log_end}] for {topic}-{partition}")]
     OffsetOutOfRange {
@@ -216,6 +232,9 @@ impl Error {
             Error::InvalidRecordBatch(msg) if msg.contains("CRC") => 2,
             Error::InvalidRecordBatch(_) => 87,
             Error::MessageTooLarge { .. } => 10,
+            Error::InvalidTimestamp(_) => 32,
+            Error::InternalTopicWrite(_) => 17,
+            Error::StorageOffline(_) => 56,
             Error::OffsetOutOfRange { .. } => 1,
             Error::OutOfOrderSequence { .. } => 45,
             Error::ProducerFenced { .. } => 47,

@@ -28,7 +28,7 @@ pub mod server;
 pub mod txn;
 pub mod util;
 
-pub use broker::{Broker, BrokerConfig, ProduceResult, Topic, TopicDescription};
+pub use broker::{Broker, BrokerConfig, ProduceResult, Topic, TopicDescription, is_internal_topic};
 pub use error::{Error, Result};
 pub use group::OffsetAndMetadata;
 pub use log::{

@@ -46,7 +46,7 @@ impl PartitionLog {
     pub fn enforce_retention(&self) -> Result<CleanerStats> {
         let now = now_ms();
         let mut state = self.state.lock();
-        if state.deleted {
+        if state.deleted || self.is_offline() {
             return Ok(CleanerStats::default());
         }
         let config = state.config.clone();
@@ -104,7 +104,7 @@ impl PartitionLog {
         let now = now_ms();
         let (config, rolled, aborted) = {
             let state = self.state.lock();
-            if state.deleted || !state.config.cleanup_policy.compact {
+            if state.deleted || self.is_offline() || !state.config.cleanup_policy.compact {
                 return Ok(CleanerStats::default());
             }
             let stable = state.last_stable_offset();

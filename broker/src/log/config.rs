@@ -50,6 +50,10 @@ pub struct LogConfig {
     pub timestamp_type: TimestampType,
     /// `index.interval.bytes`: bytes between sparse index entries.
     pub index_interval_bytes: u64,
+    /// `message.timestamp.before.max.ms`: how far in the past a CreateTime timestamp may be.
+    pub timestamp_before_max_ms: i64,
+    /// `message.timestamp.after.max.ms`: how far in the future a CreateTime timestamp may be.
+    pub timestamp_after_max_ms: i64,
 }
 
 /// One known config: its name, default, and documentation (as DescribeConfigs reports it).
@@ -90,6 +94,16 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
     ConfigDef { name: "max.message.bytes", default: "1048588", doc: "largest record batch accepted" },
     ConfigDef { name: "message.timestamp.type", default: "CreateTime", doc: "CreateTime or LogAppendTime" },
     ConfigDef { name: "index.interval.bytes", default: "4096", doc: "bytes between offset index entries" },
+    ConfigDef {
+        name: "message.timestamp.before.max.ms",
+        default: "9223372036854775807",
+        doc: "reject CreateTime timestamps older than this many ms before the broker's clock",
+    },
+    ConfigDef {
+        name: "message.timestamp.after.max.ms",
+        default: "9223372036854775807",
+        doc: "reject CreateTime timestamps more than this many ms ahead of the broker's clock",
+    },
 ];
 
 /// The explicitly set configs of a topic, persisted with its metadata.
@@ -179,6 +193,8 @@ impl TopicConfig {
             max_message_bytes: int("max.message.bytes", 0)? as usize,
             timestamp_type,
             index_interval_bytes: int("index.interval.bytes", 0)? as u64,
+            timestamp_before_max_ms: int("message.timestamp.before.max.ms", 0)?,
+            timestamp_after_max_ms: int("message.timestamp.after.max.ms", 0)?,
         })
     }
 }
@@ -197,6 +213,8 @@ impl Default for LogConfig {
             max_message_bytes: 1_048_588,
             timestamp_type: TimestampType::CreateTime,
             index_interval_bytes: 4096,
+            timestamp_before_max_ms: i64::MAX,
+            timestamp_after_max_ms: i64::MAX,
         })
     }
 }

@@ -18,6 +18,8 @@
 //! * [`flusher`]: group commit; `acks=all` writers wait for the durable offset.
 //! * [`cleaner`]: retention by time and size, and log compaction, in the background.
 //! * [`record_batch`]: just enough of the batch format to validate, re-offset and decode.
+//! * [`validate`]: the checks a client's batch must pass before it reaches the log (Kafka's
+//!   `LogValidator`); [`compression`]: decompression bounded while it runs.
 //! * [`segment`], [`index`]: files and their indexes.
 //! * [`config`]: topic configs with Kafka's names and defaults.
 //! * [`producer_state`]: idempotent-producer sequence checks and open transactions (the LSO).
@@ -25,6 +27,7 @@
 //! * [`txn_index`]: the aborted-transaction index read_committed fetches consult.
 
 pub mod cleaner;
+pub mod compression;
 pub mod config;
 pub mod control;
 pub mod flusher;
@@ -34,6 +37,7 @@ pub mod producer_state;
 pub mod record_batch;
 pub mod segment;
 pub mod txn_index;
+pub mod validate;
 
 pub use config::{LogConfig, TopicConfig};
 pub use control::EndTxnMarker;

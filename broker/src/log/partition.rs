@@ -187,8 +187,13 @@ pub struct PartitionLog {
     end_offset: watch::Sender<i64>,
     durable_offset: watch::Sender<i64>,
     dirty: AtomicBool,
+    /// Set for good after a storage error (fail-stop): see [`PartitionLog::take_offline`].
+    offline: AtomicBool,
     fsyncs: std::sync::atomic::AtomicU64,
     pub(crate) flush_requests: Arc<super::flusher::FlushQueue>,
+    /// Test hook: the next fsync fails as if the disk had reported EIO.
+    #[cfg(test)]
+    pub(crate) fail_next_sync: AtomicBool,
 }
 
 impl std::fmt::Debug for PartitionLog {
@@ -292,8 +297,11 @@ impl PartitionLog {
             // Whatever survived recovery is on disk; a clean shutdown fsynced everything.
             durable_offset: watch::Sender::new(next_offset),
             dirty: AtomicBool::new(!clean),
+            offline: AtomicBool::new(false),
             fsyncs: std::sync::atomic::AtomicU64::new(0),
             flush_requests,
+            #[cfg(test)]
+            fail_next_sync: AtomicBool::new(false),
         });
         Ok(log)
     }
@@ -315,10 +323,26 @@ impl PartitionLog {
 
     /// Validates and appends one record batch (as sent by a Kafka producer), assigning offsets.
     ///
-    /// The batch must be a single RecordBatch v2 with a valid CRC. Its base offset is
-    /// overwritten; its other bytes are stored unchanged (unless the topic uses
-    /// `LogAppendTime`).
-    pub fn append(&self, mut batch: BytesMut) -> Result<AppendInfo> {
+    /// The batch must be a single RecordBatch v2 with a valid CRC, at most the topic's
+    /// `max.message.bytes`. Its base offset is overwritten; its other bytes are stored unchanged
+    /// (unless the topic uses `LogAppendTime`). Batches from Kafka clients first go through
+    /// [`PartitionLog::validate_client_batch`].
+    pub fn append(&self, batch: BytesMut) -> Result<AppendInfo> {
+        self.append_limited(batch, None)
+    }
+
+    /// Runs the produce checks of [`validate`](super::validate) on a client's batch with this
+    /// topic's configuration; `max_bytes` is the batch limit in force (the topic's
+    /// `max.message.bytes`, or the broker's `message.max.bytes`). Call it before
+    /// [`PartitionLog::append_limited`], outside any lock: it decodes every record.
+    pub fn validate_client_batch(&self, batch: &mut BytesMut, max_bytes: usize) -> Result<BatchHeader> {
+        let config = self.config();
+        super::validate::validate_client_batch(batch, &config, max_bytes, now_ms())
+    }
+
+    /// Like [`PartitionLog::append`], with `max_bytes` instead of the topic's
+    /// `max.message.bytes` when given.
+    pub fn append_limited(&self, mut batch: BytesMut, max_bytes: Option<usize>) -> Result<AppendInfo> {
         let header = BatchHeader::parse(&batch)?;
         if header.size != batch.len() {
             return Err(Error::InvalidRecordBatch(format!(
@@ -341,8 +365,10 @@ impl PartitionLog {
         if state.deleted {
             return Err(Error::UnknownTopicOrPartition(self.topic.clone()));
         }
-        if batch.len() > state.config.max_message_bytes {
-            return Err(Error::MessageTooLarge { size: batch.len(), max: state.config.max_message_bytes });
+        self.check_online()?;
+        let max = max_bytes.unwrap_or(state.config.max_message_bytes);
+        if batch.len() > max {
+            return Err(Error::MessageTooLarge { size: batch.len(), max });
         }
         if let SequenceCheck::Duplicate(base) = state.producers.check(&header)? {
             return Ok(AppendInfo {
@@ -367,7 +393,8 @@ impl PartitionLog {
             stored.max_timestamp = now;
         }
         let interval = state.config.index_interval_bytes;
-        state.active().append(&batch, &stored, interval)?;
+        let written = state.active().append(&batch, &stored, interval);
+        self.fail_stop_on(written)?;
         state.next_offset = stored.next_offset();
         state.producers.record(&stored, base_offset);
         let end = state.next_offset;
@@ -391,6 +418,7 @@ impl PartitionLog {
         if state.deleted {
             return Err(Error::UnknownTopicOrPartition(self.topic.clone()));
         }
+        self.check_online()?;
         state.producers.check_marker(producer_id, epoch)?;
         let offset = state.next_offset;
         self.maybe_roll(&mut state, batch.len() as u64, 0, now)?;
@@ -398,7 +426,8 @@ impl PartitionLog {
         let mut stored = header;
         stored.base_offset = offset;
         let interval = state.config.index_interval_bytes;
-        state.active().append(&batch, &stored, interval)?;
+        let written = state.active().append(&batch, &stored, interval);
+        self.fail_stop_on(written)?;
         state.next_offset = offset + 1;
         state.apply_marker(producer_id, epoch, marker, offset)?;
         drop(state);
@@ -444,6 +473,7 @@ impl PartitionLog {
     /// Like [`Self::fetch`], at the given isolation level: read_committed returns only batches
     /// below the last stable offset, and the aborted transactions among them.
     pub fn fetch_isolated(&self, offset: i64, max_bytes: usize, isolation: Isolation) -> Result<FetchData> {
+        self.check_online()?;
         let committed = isolation == Isolation::ReadCommitted;
         let mut cursor = offset;
         loop {
@@ -514,23 +544,39 @@ impl PartitionLog {
         }
     }
 
-    /// Decoded records from `offset`, reading at most `max_bytes` of batches.
-    /// Records below `offset` in the first batch are skipped; control records are omitted.
+    /// Decoded records from `offset`, reading at most `max_bytes` of batches, and the high
+    /// watermark. Records below `offset` in the first batch are skipped; control records are
+    /// omitted.
+    ///
+    /// The result is empty only when no record at or after `offset` exists below the high
+    /// watermark. Compaction keeps batch boundaries, so a batch may hold no record at or after
+    /// `offset` (its tail was compacted away), and a batch may hold only a transaction marker:
+    /// such batches are passed over here, so a reader that continues from its last record's
+    /// offset + 1 can never stall at a gap.
     pub fn read_records(&self, offset: i64, max_bytes: usize) -> Result<(Vec<Record>, i64)> {
-        let data = self.fetch(offset, max_bytes)?;
-        let mut out = Vec::new();
-        for item in segment::batches(&data.batches) {
-            let (header, bytes) = item?;
-            if header.is_control() {
-                continue;
-            }
-            for r in header.records(&bytes, MAX_UNCOMPRESSED_BATCH)? {
-                if r.offset >= offset {
-                    out.push(r);
+        let mut cursor = offset;
+        loop {
+            let data = self.fetch(cursor, max_bytes)?;
+            let mut out = Vec::new();
+            let mut next = cursor;
+            for item in segment::batches(&data.batches) {
+                let (header, bytes) = item?;
+                next = next.max(header.next_offset());
+                if header.is_control() {
+                    continue;
+                }
+                for r in header.records(&bytes, MAX_UNCOMPRESSED_BATCH)? {
+                    if r.offset >= offset {
+                        out.push(r);
+                    }
                 }
             }
+            // `next > cursor` whenever batches came back, so this loop always advances.
+            if !out.is_empty() || next <= cursor || next >= data.high_watermark {
+                return Ok((out, data.high_watermark));
+            }
+            cursor = next;
         }
-        Ok((out, data.high_watermark))
     }
 
     /// Looks up an offset by position or timestamp. Returns `(offset, timestamp)`, with
@@ -592,9 +638,54 @@ impl PartitionLog {
         if *rx.borrow() >= end_offset {
             return Ok(());
         }
+        self.check_online()?;
         self.flush_requests.request(self.clone());
-        rx.wait_for(|d| *d >= end_offset).await.map_err(|_| Error::ShuttingDown)?;
+        let durable = *rx
+            .wait_for(|d| *d >= end_offset || self.offline.load(Ordering::Acquire))
+            .await
+            .map_err(|_| Error::ShuttingDown)?;
+        if durable < end_offset {
+            // The partition went offline before this data was durable: never acknowledge it.
+            return Err(self.offline_error());
+        }
         Ok(())
+    }
+
+    /// Whether the partition stopped after a storage error.
+    pub fn is_offline(&self) -> bool {
+        self.offline.load(Ordering::Acquire)
+    }
+
+    fn check_online(&self) -> Result<()> {
+        if self.is_offline() { Err(self.offline_error()) } else { Ok(()) }
+    }
+
+    fn offline_error(&self) -> Error {
+        Error::StorageOffline(format!("{}-{}", self.topic, self.partition))
+    }
+
+    /// Fail-stop: after an fsync error the kernel may already have dropped the dirty pages, so
+    /// a retried fsync could "succeed" without the data ever reaching the disk (the 2018
+    /// PostgreSQL fsync finding). The partition therefore stops for good: appends, fetches and
+    /// waiting `acks=all` producers get KAFKA_STORAGE_ERROR, the durable offset never moves
+    /// again, and the next start recovers from the last fsynced recovery point, keeping exactly
+    /// the batches that are intact on disk — a superset of everything acknowledged.
+    pub(crate) fn take_offline(&self, reason: &Error) {
+        if !self.offline.swap(true, Ordering::AcqRel) {
+            tracing::error!(log = ?self, error = %reason, "storage error: partition taken offline until restart");
+        }
+        // Wake `acks=all` waiters so they answer with an error instead of hanging.
+        self.durable_offset.send_modify(|_| {});
+    }
+
+    /// Takes the partition offline if a segment write failed without being undone.
+    fn fail_stop_on(&self, written: Result<()>) -> Result<()> {
+        if let Err(e) = &written
+            && matches!(e, Error::StorageOffline(_))
+        {
+            self.take_offline(e);
+        }
+        written
     }
 
     /// Offset below which everything is durable.
@@ -604,6 +695,9 @@ impl PartitionLog {
 
     /// Fsyncs appended data and advances the durable offset. Called by the flusher.
     pub(crate) fn flush(&self) -> Result<()> {
+        if self.is_offline() {
+            return Err(self.offline_error());
+        }
         if !self.dirty.swap(false, Ordering::AcqRel) {
             return Ok(());
         }
@@ -616,17 +710,16 @@ impl PartitionLog {
             (state.active().file.clone(), unflushed, state.next_offset, state.producers.clone())
         };
         for f in rolled.iter().chain(std::iter::once(&active)) {
-            if let Err(e) = f.sync_data() {
-                self.dirty.store(true, Ordering::Release);
-                return Err(Error::Io {
-                    context: format!("fsync of {}-{}", self.topic, self.partition),
-                    source: e,
-                });
+            if let Err(e) = self.sync_file(f) {
+                let e =
+                    Error::Io { context: format!("fsync of {}-{}", self.topic, self.partition), source: e };
+                self.take_offline(&e);
+                return Err(e);
             }
         }
         self.fsyncs.fetch_add(1, Ordering::Relaxed);
         if let Err(e) = self.state.lock().aborted.sync() {
-            self.dirty.store(true, Ordering::Release);
+            self.take_offline(&e);
             return Err(e);
         }
         // The snapshot describes the log below `end`, which is now durable; recovery replays
@@ -644,6 +737,14 @@ impl PartitionLog {
         });
         let _ = write_i64(&self.dir.join(RECOVERY_POINT), end);
         Ok(())
+    }
+
+    fn sync_file(&self, file: &File) -> std::io::Result<()> {
+        #[cfg(test)]
+        if self.fail_next_sync.swap(false, Ordering::AcqRel) {
+            return Err(std::io::Error::from_raw_os_error(libc::EIO));
+        }
+        file.sync_data()
     }
 
     /// How many flush rounds (fsyncs of the active segment) this log has done since it opened.
@@ -877,4 +978,54 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(Error::io(format!("syncing directory {}", dir.display())))
+}
+
+#[cfg(test)]
+mod fail_stop_tests {
+    use super::*;
+    use crate::log::record_batch::{NewRecord, RecordBatchBuilder};
+    use crate::{Broker, BrokerConfig, TopicConfig};
+
+    fn batch(value: &str) -> BytesMut {
+        let mut b = RecordBatchBuilder::new(1);
+        b.push(&NewRecord::new(Some("k"), Some(value.to_string())));
+        b.finish()
+    }
+
+    #[test]
+    fn a_failed_fsync_takes_the_partition_offline_and_never_acknowledges() {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let broker = Broker::open(BrokerConfig::new(dir.path())).unwrap();
+        broker.create_topic("t", 1, TopicConfig::default()).unwrap();
+        let log = broker.partition("t", 0).unwrap();
+        let first = log.append(batch("durable")).unwrap();
+        rt.block_on(log.wait_durable(first.last_offset + 1)).unwrap();
+        // The disk reports EIO on the next fsync: the acks=all waiter gets an error, not an ack,
+        // and a retried fsync never gets the chance to "succeed" over lost pages.
+        log.fail_next_sync.store(true, Ordering::Release);
+        let second = log.append(batch("never acknowledged")).unwrap();
+        let waited = rt.block_on(log.wait_durable(second.last_offset + 1));
+        assert!(waited.is_err(), "acknowledged after a failed fsync");
+        assert_eq!(waited.unwrap_err().kafka_code(), 56, "KAFKA_STORAGE_ERROR");
+        assert!(log.is_offline());
+        assert_eq!(log.durable_offset(), first.last_offset + 1, "the durable offset stops");
+        // Nothing more is accepted or served, and no fsync "succeeds" later.
+        assert!(matches!(log.append(batch("after")), Err(Error::StorageOffline(_))));
+        assert!(matches!(log.fetch(0, 1 << 20), Err(Error::StorageOffline(_))));
+        assert!(log.flush().is_err());
+        assert!(rt.block_on(log.wait_durable(second.last_offset + 1)).is_err());
+        // Closing reports the failure and leaves no clean-shutdown marker: the next open
+        // recovers from the last durable point.
+        assert!(broker.close().is_err());
+        assert!(!dir.path().join(".clean-shutdown").exists());
+        drop((log, broker));
+        let broker = Broker::open(BrokerConfig::new(dir.path())).unwrap();
+        let records = broker.read("t", 0, 0, 1 << 20).unwrap();
+        assert_eq!(records[0].value.as_deref(), Some(b"durable".as_slice()), "every acknowledged record");
+        // The partition serves again after the restart.
+        let third = broker.partition("t", 0).unwrap().append(batch("again")).unwrap();
+        assert!(third.last_offset >= 1);
+        broker.close().unwrap();
+    }
 }

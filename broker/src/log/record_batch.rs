@@ -16,6 +16,8 @@
 //! [`RecordBatchBuilder`] encodes records (uncompressed) for the in-process produce API, and
 //! [`BatchHeader::records`] decodes the records of a stored batch, decompressing when needed.
 
+use std::ops::Range;
+
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::error::{Error, Result};
@@ -218,59 +220,114 @@ impl BatchHeader {
     /// Decodes the records of the batch stored in `batch` (exactly `self.size` bytes).
     ///
     /// Compressed batches are decompressed; decompressed data is bounded by
-    /// `max_uncompressed` to protect the broker from decompression bombs.
+    /// `max_uncompressed` while decompressing, to protect the broker from decompression bombs.
     pub fn records(&self, batch: &Bytes, max_uncompressed: usize) -> Result<Vec<Record>> {
-        let body = batch.slice(BATCH_HEADER_LEN..self.size);
-        let data = match self.compression() {
-            Compression::None => body,
-            codec => decompress(codec, body, max_uncompressed)?,
-        };
+        let data = self.records_section(batch, max_uncompressed)?;
         // Each record takes at least 7 bytes; never trust the declared count for allocation.
         let capacity = (self.records_count as usize).min(data.len() / 7 + 1);
         let mut records = Vec::with_capacity(capacity);
-        let mut reader = Reader { buf: &data, pos: 0 };
-        for _ in 0..self.records_count {
-            records.push(self.decode_record(&data, &mut reader)?);
-        }
+        let slice = |r: &Range<usize>| data.slice(r.clone());
+        self.walk_records(&data, |_, f| {
+            let timestamp = if self.is_log_append_time() {
+                self.max_timestamp
+            } else {
+                self.base_timestamp.wrapping_add(f.timestamp_delta)
+            };
+            records.push(Record {
+                offset: self.base_offset + f.offset_delta as i64,
+                timestamp,
+                key: f.key.as_ref().map(slice),
+                value: f.value.as_ref().map(slice),
+                headers: f
+                    .headers
+                    .iter()
+                    .map(|(k, v)| Header { key: slice(k), value: v.as_ref().map(slice) })
+                    .collect(),
+            });
+            Ok(())
+        })?;
         Ok(records)
     }
 
-    fn decode_record(&self, data: &Bytes, r: &mut Reader<'_>) -> Result<Record> {
-        let length = r.varint()?;
-        if length < 0 || r.remaining() < length as usize {
-            return Err(Error::InvalidRecordBatch(format!("record length {length} out of bounds")));
+    /// The records section of the batch stored in `batch` (exactly `self.size` bytes),
+    /// decompressed if needed; decompression stops with [`Error::MessageTooLarge`] as soon as
+    /// the output would exceed `max_uncompressed`.
+    pub fn records_section(&self, batch: &Bytes, max_uncompressed: usize) -> Result<Bytes> {
+        let body = batch.slice(BATCH_HEADER_LEN..self.size);
+        match self.compression() {
+            Compression::None => Ok(body),
+            codec => super::compression::decompress(codec, &body, max_uncompressed),
         }
-        let end = r.pos + length as usize;
-        let _attributes = r.byte()?;
-        let timestamp_delta = r.varlong()?;
-        let offset_delta = r.varint()?;
-        let key = r.nullable_bytes(data)?;
-        let value = r.nullable_bytes(data)?;
-        let header_count = r.varint()?;
-        if header_count < 0 || header_count as usize > r.remaining() {
-            return Err(Error::InvalidRecordBatch(format!("bad header count {header_count}")));
-        }
-        let mut headers = Vec::with_capacity(header_count as usize);
-        for _ in 0..header_count {
-            let key = r
-                .nullable_bytes(data)?
-                .ok_or_else(|| Error::InvalidRecordBatch("record header with a null key".to_string()))?;
-            let value = r.nullable_bytes(data)?;
-            headers.push(Header { key, value });
-        }
-        if r.pos != end {
-            return Err(Error::InvalidRecordBatch(format!(
-                "record declares {length} bytes but its fields take {}",
-                length as usize + r.pos - end
-            )));
-        }
-        let timestamp = if self.is_log_append_time() {
-            self.max_timestamp
-        } else {
-            self.base_timestamp.wrapping_add(timestamp_delta)
-        };
-        Ok(Record { offset: self.base_offset + offset_delta as i64, timestamp, key, value, headers })
     }
+
+    /// Walks the `records_count` records at the start of a records section without copying
+    /// them, calling `f(index, fields)` for each. Returns the bytes the records took (callers
+    /// that require an exact fit compare it with `data.len()`).
+    pub fn walk_records(
+        &self,
+        data: &[u8],
+        mut f: impl FnMut(usize, &RecordFields) -> Result<()>,
+    ) -> Result<usize> {
+        let mut r = Reader { buf: data, pos: 0 };
+        let mut fields = RecordFields::default();
+        for i in 0..self.records_count.max(0) as usize {
+            read_record(&mut r, &mut fields)?;
+            f(i, &fields)?;
+        }
+        Ok(r.pos)
+    }
+}
+
+/// The fields of one record, as byte ranges of its records section.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RecordFields {
+    /// Bytes the record takes, including its length prefix.
+    pub len: usize,
+    /// Timestamp relative to the batch's base timestamp.
+    pub timestamp_delta: i64,
+    /// Offset relative to the batch's base offset.
+    pub offset_delta: i32,
+    /// The key, or `None` for a null key.
+    pub key: Option<Range<usize>>,
+    /// The value, or `None` for a tombstone.
+    pub value: Option<Range<usize>>,
+    /// Header keys and values, in order.
+    pub headers: Vec<(Range<usize>, Option<Range<usize>>)>,
+}
+
+/// Reads one length-prefixed record into `out` (reusing its header list).
+fn read_record(r: &mut Reader<'_>, out: &mut RecordFields) -> Result<()> {
+    let start = r.pos;
+    let length = r.varint()?;
+    if length < 0 || r.remaining() < length as usize {
+        return Err(Error::InvalidRecordBatch(format!("record length {length} out of bounds")));
+    }
+    let end = r.pos + length as usize;
+    let _attributes = r.byte()?;
+    out.timestamp_delta = r.varlong()?;
+    out.offset_delta = r.varint()?;
+    out.key = r.nullable_range()?;
+    out.value = r.nullable_range()?;
+    let header_count = r.varint()?;
+    if header_count < 0 || header_count as usize > r.remaining() {
+        return Err(Error::InvalidRecordBatch(format!("bad header count {header_count}")));
+    }
+    out.headers.clear();
+    for _ in 0..header_count {
+        let key = r
+            .nullable_range()?
+            .ok_or_else(|| Error::InvalidRecordBatch("record header with a null key".to_string()))?;
+        let value = r.nullable_range()?;
+        out.headers.push((key, value));
+    }
+    if r.pos != end {
+        return Err(Error::InvalidRecordBatch(format!(
+            "record declares {length} bytes but its fields take {}",
+            length as usize + r.pos - end
+        )));
+    }
+    out.len = r.pos - start;
+    Ok(())
 }
 
 /// Rewrites the base offset of the batch at the start of `buf` (not covered by the CRC).
@@ -282,28 +339,14 @@ pub fn set_base_offset(buf: &mut [u8], base_offset: i64) {
 pub fn set_log_append_time(buf: &mut [u8], size: usize, timestamp: i64) {
     let attributes = be_i16(buf, 21) | 0x08;
     buf[21..23].copy_from_slice(&attributes.to_be_bytes());
+    set_max_timestamp(buf, size, timestamp);
+}
+
+/// Rewrites the batch's `maxTimestamp` and recomputes its CRC.
+pub fn set_max_timestamp(buf: &mut [u8], size: usize, timestamp: i64) {
     buf[35..43].copy_from_slice(&timestamp.to_be_bytes());
     let crc = crc32c::crc32c(&buf[CRC_START..size]);
     buf[17..21].copy_from_slice(&crc.to_be_bytes());
-}
-
-fn decompress(codec: Compression, body: Bytes, limit: usize) -> Result<Bytes> {
-    use kafka_protocol::compression::{Decompressor, Gzip, Lz4, Snappy, Zstd};
-    let mut input = body;
-    let take = |out: &mut Bytes| -> anyhow::Result<Bytes> {
-        if out.len() > limit {
-            anyhow::bail!("decompressed batch exceeds the {limit}-byte limit");
-        }
-        Ok(out.clone())
-    };
-    let result = match codec {
-        Compression::None => Ok(input),
-        Compression::Gzip => Gzip::decompress(&mut input, take),
-        Compression::Snappy => Snappy::decompress(&mut input, take),
-        Compression::Lz4 => Lz4::decompress(&mut input, take),
-        Compression::Zstd => Zstd::decompress(&mut input, take),
-    };
-    result.map_err(|e| Error::InvalidRecordBatch(format!("cannot decompress {codec:?} batch: {e}")))
 }
 
 /// A record to be written by [`RecordBatchBuilder`].
@@ -593,7 +636,7 @@ impl Reader<'_> {
         i32::try_from(v).map_err(|_| Error::InvalidRecordBatch(format!("varint {v} overflows i32")))
     }
 
-    fn nullable_bytes(&mut self, data: &Bytes) -> Result<Option<Bytes>> {
+    fn nullable_range(&mut self) -> Result<Option<Range<usize>>> {
         let len = self.varint()?;
         if len < 0 {
             return Ok(None);
@@ -604,7 +647,7 @@ impl Reader<'_> {
                 "field of {len} bytes runs past the end of the record"
             )));
         }
-        let out = data.slice(self.pos..self.pos + len);
+        let out = self.pos..self.pos + len;
         self.pos += len;
         Ok(Some(out))
     }

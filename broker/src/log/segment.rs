@@ -228,10 +228,21 @@ impl Segment {
     }
 
     /// Appends a complete batch whose base offset is already set.
+    ///
+    /// A failed write (a full disk) is undone: the file is cut back to its last whole batch, so
+    /// the segment stays exactly as it was and the caller may retry later (`Error::Io`). If
+    /// even that fails the segment's tail is unknown, and the error is
+    /// [`Error::StorageOffline`]: the partition must stop (fail-stop).
     pub fn append(&mut self, batch: &[u8], header: &BatchHeader, index_interval: u64) -> Result<()> {
-        self.file
-            .write_all_at(batch, self.size)
-            .map_err(Error::io(format!("appending to {}", self.path.display())))?;
+        if let Err(e) = self.file.write_all_at(batch, self.size) {
+            if let Err(cut) = self.file.set_len(self.size) {
+                return Err(Error::StorageOffline(format!(
+                    "{} (a write failed: {e}; removing its partial data failed too: {cut})",
+                    self.path.display()
+                )));
+            }
+            return Err(Error::Io { context: format!("appending to {}", self.path.display()), source: e });
+        }
         let position = self.size;
         self.index_batch(header, position, index_interval);
         self.size += batch.len() as u64;
@@ -318,7 +329,8 @@ pub fn batches(buf: &Bytes) -> impl Iterator<Item = Result<(BatchHeader, Bytes)>
 }
 
 /// Calls `f(position, header, batch bytes)` for each batch in `[start, end)` of a segment file,
-/// reading in large chunks. Stops early when `f` returns `false`.
+/// reading in chunks of a few MiB. A batch larger than a chunk is read on its own. Stops early
+/// when `f` returns `false`; a batch that runs past `end` is [`Error::Corrupt`].
 pub fn for_each_batch(
     file: &File,
     path: &Path,
@@ -332,32 +344,44 @@ pub fn for_each_batch(
         let data = read_at(file, path, pos, ((end - pos) as usize).min(CHUNK))?;
         let mut used = 0usize;
         while data.len() - used >= BATCH_HEADER_LEN {
+            let at = pos + used as u64;
             let header = BatchHeader::parse_prefix(&data[used..]).map_err(|e| Error::Corrupt {
                 path: path.to_path_buf(),
-                position: pos + used as u64,
+                position: at,
                 reason: e.to_string(),
             })?;
-            let bytes = if used + header.size <= data.len() {
-                data.slice(used..used + header.size)
-            } else if used == 0 && pos + header.size as u64 <= end {
-                read_at(file, path, pos, header.size)?
-            } else {
-                break;
-            };
-            let at = pos + used as u64;
+            if used + header.size > data.len() {
+                break; // Not wholly in this chunk: read it from its own position next.
+            }
+            let bytes = data.slice(used..used + header.size);
             used += header.size;
             if !f(at, header, bytes)? {
                 return Ok(());
             }
         }
-        if used == 0 {
+        if used > 0 {
+            pos += used as u64;
+            continue;
+        }
+        // The batch at `pos` is larger than a chunk (or cut off): read it whole.
+        let header = BatchHeader::parse_prefix(&data).map_err(|e| Error::Corrupt {
+            path: path.to_path_buf(),
+            position: pos,
+            reason: e.to_string(),
+        })?;
+        if pos + header.size as u64 > end {
             return Err(Error::Corrupt {
                 path: path.to_path_buf(),
                 position: pos,
-                reason: "batch runs past the end of the segment".to_string(),
+                reason: format!("batch of {} bytes runs past the end of the segment", header.size),
             });
         }
-        pos += used as u64;
+        let bytes = read_at(file, path, pos, header.size)?;
+        let size = header.size as u64;
+        if !f(pos, header, bytes)? {
+            return Ok(());
+        }
+        pos += size;
     }
     Ok(())
 }

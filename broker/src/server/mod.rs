@@ -32,13 +32,16 @@ mod connection;
 mod decode_guard;
 pub mod handlers;
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinSet;
 
 use crate::broker::Broker;
@@ -46,6 +49,21 @@ use crate::error::{Error, Result};
 use crate::group::{CoordinatorConfig, GroupCoordinator};
 
 pub use handlers::SUPPORTED_APIS;
+
+/// Kafka's default `socket.request.max.bytes` (100 MiB).
+pub const DEFAULT_SOCKET_REQUEST_MAX_BYTES: usize = 100 * 1024 * 1024;
+/// Default `max.connections` and `max.connections.per.ip`. Kafka leaves both unlimited; Brook
+/// bounds them so memory stays bounded (each idle connection costs about 30 KiB) while a
+/// single host (every test, a laptop) still gets plenty.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// Kafka's default `connections.max.idle.ms` (10 minutes).
+pub const DEFAULT_CONNECTIONS_MAX_IDLE_MS: u64 = 600_000;
+/// Kafka's default `fetch.max.bytes` (55 MiB).
+pub const DEFAULT_FETCH_MAX_BYTES: usize = 57_671_680;
+/// The `client.id`s of Brook's own Kafka-protocol writers of `_brook_*` topics: `brook connect
+/// run --bootstrap` (connect/src/kafka.rs) writes `_brook_connect_offsets` with its producer
+/// and creates it with its admin client.
+pub const BROOK_INTERNAL_WRITERS: &[&str] = &["brook-connect", "brook-connect-admin"];
 
 /// How the Kafka protocol server listens and what it tells clients.
 #[derive(Debug, Clone)]
@@ -58,8 +76,25 @@ pub struct ServerConfig {
     /// Port clients are told to connect to; `None` advertises the port actually bound.
     pub advertised_port: Option<u16>,
     /// Largest request frame accepted (Kafka's `socket.request.max.bytes`); larger frames close
-    /// the connection before anything is allocated for them.
+    /// the connection before anything is allocated for them, and a frame's buffer grows only
+    /// as its bytes arrive.
     pub max_frame_bytes: usize,
+    /// Kafka's `max.connections`: open connections at most; at the limit the listener stops
+    /// accepting (new clients wait in the kernel's backlog) until one closes.
+    pub max_connections: usize,
+    /// Kafka's `max.connections.per.ip`: connections from one address beyond this are closed
+    /// as soon as they are accepted.
+    pub max_connections_per_ip: usize,
+    /// Kafka's `connections.max.idle.ms`: a connection with no request and no reply in flight
+    /// for this long is closed (also a client that stops sending midway through a frame).
+    pub connections_max_idle: Duration,
+    /// Kafka's `fetch.max.bytes`: a Fetch response carries at most this many record bytes
+    /// (a client's larger `max_bytes` is lowered to it; the first batch is still returned whole).
+    pub fetch_max_bytes: usize,
+    /// Client ids allowed to change `_brook_*` topics over the Kafka protocol: Brook's own
+    /// components that run next to a server with `--bootstrap` (the connectors' producer and
+    /// admin client). `__*` topics are never writable by clients.
+    pub internal_topic_writers: Vec<String>,
     /// Responses queued per connection before the server stops reading from it. Deferred
     /// `acks=all` replies wait here for the fsync while later requests are appended, so this
     /// should cover the requests a client sends during one slow fsync.
@@ -80,7 +115,12 @@ impl ServerConfig {
             listen,
             advertised_host,
             advertised_port: None,
-            max_frame_bytes: 100 * 1024 * 1024,
+            max_frame_bytes: DEFAULT_SOCKET_REQUEST_MAX_BYTES,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_ip: DEFAULT_MAX_CONNECTIONS,
+            connections_max_idle: Duration::from_millis(DEFAULT_CONNECTIONS_MAX_IDLE_MS),
+            fetch_max_bytes: DEFAULT_FETCH_MAX_BYTES,
+            internal_topic_writers: BROOK_INTERNAL_WRITERS.iter().map(|s| s.to_string()).collect(),
             max_in_flight: 1024,
             cluster_id: "brook-cluster".to_string(),
             coordinator: CoordinatorConfig::default(),
@@ -95,6 +135,61 @@ pub(crate) struct Shared {
     pub(crate) config: ServerConfig,
     /// The port advertised to clients.
     pub(crate) advertised_port: u16,
+    /// Open connections, for `max.connections` and `max.connections.per.ip`.
+    pub(crate) connections: ConnectionCount,
+}
+
+/// Open connections in total and per client address.
+#[derive(Default)]
+pub(crate) struct ConnectionCount {
+    per_ip: Mutex<HashMap<IpAddr, usize>>,
+    total: AtomicUsize,
+    /// Signalled when a connection closes (the listener may accept again).
+    freed: Notify,
+}
+
+/// One counted connection; uncounts itself when dropped.
+pub(crate) struct ConnectionSlot {
+    shared: Arc<Shared>,
+    ip: IpAddr,
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        let count = &self.shared.connections;
+        let mut per_ip = count.per_ip.lock();
+        if let Some(n) = per_ip.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                per_ip.remove(&self.ip);
+            }
+        }
+        count.total.fetch_sub(1, Ordering::AcqRel);
+        count.freed.notify_one();
+    }
+}
+
+impl ConnectionCount {
+    /// Open connections now.
+    pub(crate) fn total(&self) -> usize {
+        self.total.load(Ordering::Acquire)
+    }
+
+    /// Counts a new connection from `ip`, or `None` if that address is at its limit.
+    fn admit(shared: &Arc<Shared>, ip: IpAddr) -> Option<ConnectionSlot> {
+        let count = &shared.connections;
+        let mut per_ip = count.per_ip.lock();
+        let n = per_ip.entry(ip).or_insert(0);
+        if *n >= shared.config.max_connections_per_ip {
+            if *n == 0 {
+                per_ip.remove(&ip);
+            }
+            return None;
+        }
+        *n += 1;
+        count.total.fetch_add(1, Ordering::AcqRel);
+        Some(ConnectionSlot { shared: shared.clone(), ip })
+    }
 }
 
 /// A bound Kafka protocol server, not yet serving.
@@ -133,7 +228,13 @@ impl KafkaServer {
         let advertised_port = config.advertised_port.unwrap_or(bound.port());
         Ok(KafkaServer {
             listener,
-            shared: Arc::new(Shared { broker, coordinator, config, advertised_port }),
+            shared: Arc::new(Shared {
+                broker,
+                coordinator,
+                config,
+                advertised_port,
+                connections: ConnectionCount::default(),
+            }),
         })
     }
 
@@ -148,6 +249,30 @@ impl KafkaServer {
         self.shared.coordinator.clone()
     }
 
+    /// A probe of the open connection count, usable after the server is spawned.
+    pub fn connection_gauge(&self) -> ConnectionGauge {
+        ConnectionGauge(self.shared.clone())
+    }
+}
+
+/// Reads how many connections a server has open (for tests and metrics).
+#[derive(Clone)]
+pub struct ConnectionGauge(Arc<Shared>);
+
+impl std::fmt::Debug for ConnectionGauge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ConnectionGauge({})", self.open())
+    }
+}
+
+impl ConnectionGauge {
+    /// Connections open now.
+    pub fn open(&self) -> usize {
+        self.0.connections.total()
+    }
+}
+
+impl KafkaServer {
     /// Serves connections until `shutdown` resolves, then closes every connection. The broker
     /// itself stays open (the caller closes it).
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<()> {
@@ -162,14 +287,36 @@ impl KafkaServer {
             }
         });
         tokio::pin!(shutdown);
+        let mut refused_per_ip = 0u64;
         loop {
+            if self.shared.connections.total() >= self.shared.config.max_connections {
+                // At max.connections: stop accepting (clients wait in the backlog) until one
+                // closes, as Kafka's acceptor does.
+                tokio::select! {
+                    _ = &mut shutdown => break,
+                    _ = self.shared.connections.freed.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                    Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                }
+                continue;
+            }
             tokio::select! {
                 _ = &mut shutdown => break,
                 accepted = self.listener.accept() => match accepted {
-                    Ok((stream, peer)) => {
-                        let shared = self.shared.clone();
-                        connections.spawn(connection::serve(stream, peer, shared));
-                    }
+                    Ok((stream, peer)) => match ConnectionCount::admit(&self.shared, peer.ip()) {
+                        Some(slot) => {
+                            connections.spawn(connection::serve(stream, peer, slot));
+                        }
+                        None => {
+                            refused_per_ip += 1;
+                            if refused_per_ip.is_power_of_two() {
+                                tracing::warn!(%peer, refused = refused_per_ip,
+                                    limit = self.shared.config.max_connections_per_ip,
+                                    "closing a connection over max.connections.per.ip");
+                            }
+                            drop(stream);
+                        }
+                    },
                     Err(e) => {
                         // Out of file descriptors and similar: back off instead of spinning.
                         tracing::warn!(error = %e, "accepting a Kafka connection failed");

@@ -1,6 +1,7 @@
 //! Broker behaviour tests, gathered into one test binary.
 
 mod crash_property;
+mod hardening;
 mod kill;
 mod log;
 mod protocol_codec;

@@ -10,7 +10,7 @@ use kafka_protocol::messages::*;
 
 use super::server_support::{RawClient, TestServer, s};
 
-fn produce(topic: &str, partition: i32, batch: bytes::Bytes, acks: i16) -> ProduceRequest {
+pub(super) fn produce(topic: &str, partition: i32, batch: bytes::Bytes, acks: i16) -> ProduceRequest {
     let mut p = produce_request::PartitionProduceData::default();
     p.index = partition;
     p.records = Some(batch);
@@ -25,7 +25,7 @@ fn produce(topic: &str, partition: i32, batch: bytes::Bytes, acks: i16) -> Produ
     req
 }
 
-fn one(value: &str) -> bytes::Bytes {
+pub(super) fn one(value: &str) -> bytes::Bytes {
     let mut b = RecordBatchBuilder::new(1);
     b.push(&NewRecord::new(None::<&str>, Some(value.to_string())));
     b.finish().freeze()

@@ -62,6 +62,8 @@ impl Drop for TestServer {
 /// A Kafka client that speaks raw frames, for byte-level tests.
 pub struct RawClient {
     pub stream: TcpStream,
+    /// The `client.id` sent in request headers.
+    pub client_id: &'static str,
     next_correlation: i32,
 }
 
@@ -70,7 +72,7 @@ impl RawClient {
         let stream = TcpStream::connect(addr).unwrap();
         stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
         stream.set_nodelay(true).unwrap();
-        RawClient { stream, next_correlation: 1 }
+        RawClient { stream, client_id: "brook-test", next_correlation: 1 }
     }
 
     /// Encodes a request frame (size prefix included) without sending it.
@@ -81,7 +83,7 @@ impl RawClient {
         header.request_api_key = api as i16;
         header.request_api_version = version;
         header.correlation_id = correlation;
-        header.client_id = Some(StrBytes::from_static_str("brook-test"));
+        header.client_id = Some(StrBytes::from_static_str(self.client_id));
         let mut buf = BytesMut::new();
         buf.put_i32(0);
         header.encode(&mut buf, api.request_header_version(version)).unwrap();

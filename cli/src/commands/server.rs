@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use brook_broker::server::{KafkaServer, ServerConfig};
+use brook_broker::server::{self, KafkaServer, ServerConfig};
 use brook_broker::{Broker, BrokerConfig};
 use clap::Args;
 
@@ -21,9 +21,19 @@ pub struct ServerArgs {
     /// Partitions given to topics created automatically.
     #[arg(long, default_value_t = 1)]
     pub default_partitions: i32,
-    /// Do not create unknown topics when clients ask for them.
+    /// Kafka's `auto.create.topics.enable`: whether a Metadata request for an unknown topic
+    /// creates it (with `--default-partitions`). Internal names (`__*`, `_brook_*`) are never
+    /// created this way.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "true|false")]
+    pub auto_create_topics_enable: bool,
+    /// Same as `--auto-create-topics-enable false`.
     #[arg(long)]
     pub no_auto_create_topics: bool,
+    /// Kafka's `message.max.bytes`: the largest record batch a producer may send, checked as
+    /// sent and, for a compressed batch, while it is decompressed (a topic's
+    /// `max.message.bytes` overrides it).
+    #[arg(long, default_value_t = brook_broker::broker::DEFAULT_MESSAGE_MAX_BYTES)]
+    pub message_max_bytes: usize,
     /// Fsync data nobody waits for at least this often, in ms (acks=all always waits).
     #[arg(long, default_value_t = 1000)]
     pub flush_interval_ms: u64,
@@ -38,9 +48,24 @@ pub struct ServerArgs {
     /// address or a name clients resolve to this machine.
     #[arg(long, value_name = "HOST:PORT")]
     pub advertised_listener: Option<String>,
-    /// Largest request frame accepted, in bytes.
-    #[arg(long, default_value_t = 100 * 1024 * 1024)]
-    pub max_frame_bytes: usize,
+    /// Kafka's `socket.request.max.bytes`: the largest request accepted, in bytes; a larger
+    /// size field closes the connection before anything is allocated for it.
+    #[arg(long, alias = "max-frame-bytes", default_value_t = server::DEFAULT_SOCKET_REQUEST_MAX_BYTES)]
+    pub socket_request_max_bytes: usize,
+    /// Kafka's `max.connections`: open client connections at most (further clients wait).
+    #[arg(long, default_value_t = server::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+    /// Kafka's `max.connections.per.ip`: connections from one address at most (further ones
+    /// are closed at once).
+    #[arg(long, default_value_t = server::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections_per_ip: usize,
+    /// Kafka's `connections.max.idle.ms`: a connection with no request for this long is closed.
+    #[arg(long, default_value_t = server::DEFAULT_CONNECTIONS_MAX_IDLE_MS)]
+    pub connections_max_idle_ms: u64,
+    /// Kafka's `fetch.max.bytes`: the most record bytes one Fetch response carries (the first
+    /// batch is returned whole even if larger, so consumers always progress).
+    #[arg(long, default_value_t = server::DEFAULT_FETCH_MAX_BYTES)]
+    pub fetch_max_bytes: usize,
     /// Address of the SQL engine's HTTP API (ksqlDB-style: /ksql, /query-stream, /info, …);
     /// default 127.0.0.1:8088. Port 0 picks a free port; the bound address is printed on
     /// stderr as `http listener on HOST:PORT`.
@@ -66,12 +91,17 @@ pub fn parse_host_port(s: &str) -> anyhow::Result<(String, u16)> {
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let mut config = BrokerConfig::new(&args.data_dir);
     config.default_partitions = args.default_partitions;
-    config.auto_create_topics = !args.no_auto_create_topics;
+    config.auto_create_topics = args.auto_create_topics_enable && !args.no_auto_create_topics;
+    config.message_max_bytes = args.message_max_bytes;
     config.flush_interval = Some(Duration::from_millis(args.flush_interval_ms.max(1)));
     config.cleaner_interval = Duration::from_millis(args.cleaner_interval_ms.max(10));
     let broker = Broker::open(config).with_context(|| format!("opening {}", args.data_dir.display()))?;
     let mut server_config = ServerConfig::new(args.listen);
-    server_config.max_frame_bytes = args.max_frame_bytes;
+    server_config.max_frame_bytes = args.socket_request_max_bytes;
+    server_config.max_connections = args.max_connections.max(1);
+    server_config.max_connections_per_ip = args.max_connections_per_ip.max(1);
+    server_config.connections_max_idle = Duration::from_millis(args.connections_max_idle_ms.max(1));
+    server_config.fetch_max_bytes = args.fetch_max_bytes.max(1);
     if let Some(adv) = &args.advertised_listener {
         let (host, port) = parse_host_port(adv)?;
         server_config.advertised_host = host;

@@ -5,12 +5,12 @@ use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceRespon
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 
 use super::describe_configs::RESOURCE_TOPIC;
-use super::{Connection, str_bytes};
+use super::{Connection, Header, str_bytes};
 use crate::error::{Error, Result};
 use crate::log::TopicConfig;
 
 /// Applies (or with `validate_only`, checks) each resource's new configs.
-pub(crate) fn handle(conn: &Connection, req: AlterConfigsRequest) -> AlterConfigsResponse {
+pub(crate) fn handle(conn: &Connection, h: &Header, req: AlterConfigsRequest) -> AlterConfigsResponse {
     let broker = &conn.shared.broker;
     let mut resp = AlterConfigsResponse::default();
     for res in req.resources {
@@ -23,6 +23,7 @@ pub(crate) fn handle(conn: &Connection, req: AlterConfigsRequest) -> AlterConfig
                 )));
             }
             let name = res.resource_name.as_str();
+            conn.check_may_write(h, name)?;
             broker.topic(name)?;
             let config = TopicConfig::from_pairs(res.configs.iter().filter_map(|c| {
                 c.value.as_ref().map(|v| (c.name.as_str().to_string(), v.as_str().to_string()))

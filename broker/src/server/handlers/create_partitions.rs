@@ -4,16 +4,20 @@
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 
-use super::{Connection, str_bytes};
+use super::{Connection, Header, str_bytes};
 use crate::error::Error;
 
 /// Adds partitions to each topic.
-pub(crate) fn handle(conn: &Connection, req: CreatePartitionsRequest) -> CreatePartitionsResponse {
+pub(crate) fn handle(
+    conn: &Connection,
+    h: &Header,
+    req: CreatePartitionsRequest,
+) -> CreatePartitionsResponse {
     let broker = &conn.shared.broker;
     let mut resp = CreatePartitionsResponse::default();
     for t in req.topics {
         let mut r = CreatePartitionsTopicResult::default();
-        let outcome = broker.topic(t.name.as_str()).and_then(|topic| {
+        let outcome = conn.check_may_write(h, t.name.as_str()).and_then(|_| broker.topic(t.name.as_str())).and_then(|topic| {
             let current = topic.partition_count();
             if t.count <= current || t.count > 100_000 {
                 return Err(Error::InvalidPartitions(format!(

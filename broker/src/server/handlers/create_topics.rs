@@ -11,14 +11,14 @@ use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, Cr
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 
 use super::describe_configs::{SOURCE_DEFAULT, SOURCE_TOPIC};
-use super::{Connection, str_bytes};
+use super::{Connection, Header, str_bytes};
 use crate::broker::validate_topic_name;
 use crate::error::{Error, Result};
 use crate::log::TopicConfig;
 use crate::log::config::TOPIC_CONFIGS;
 
 /// Creates (or validates) each topic.
-pub(crate) fn handle(conn: &Connection, req: CreateTopicsRequest) -> CreateTopicsResponse {
+pub(crate) fn handle(conn: &Connection, h: &Header, req: CreateTopicsRequest) -> CreateTopicsResponse {
     let broker = &conn.shared.broker;
     let mut resp = CreateTopicsResponse::default();
     let mut seen = HashSet::new();
@@ -35,6 +35,7 @@ pub(crate) fn handle(conn: &Connection, req: CreateTopicsRequest) -> CreateTopic
                 )));
             }
             validate_topic_name(&name)?;
+            conn.check_may_write(h, &name)?;
             let partitions = if !t.assignments.is_empty() {
                 if t.num_partitions != -1 {
                     return Err(Error::InvalidRequest(

@@ -6,10 +6,10 @@ use kafka_protocol::messages::delete_records_response::{
 };
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
-use super::Connection;
+use super::{Connection, Header};
 
 /// Deletes records before the given offsets.
-pub(crate) fn handle(conn: &Connection, req: DeleteRecordsRequest) -> DeleteRecordsResponse {
+pub(crate) fn handle(conn: &Connection, h: &Header, req: DeleteRecordsRequest) -> DeleteRecordsResponse {
     let broker = &conn.shared.broker;
     let mut resp = DeleteRecordsResponse::default();
     for t in req.topics {
@@ -18,8 +18,9 @@ pub(crate) fn handle(conn: &Connection, req: DeleteRecordsRequest) -> DeleteReco
             let mut r = DeleteRecordsPartitionResult::default();
             r.partition_index = p.partition_index;
             r.low_watermark = -1;
-            match broker
-                .partition(t.name.as_str(), p.partition_index)
+            match conn
+                .check_may_write(h, t.name.as_str())
+                .and_then(|_| broker.partition(t.name.as_str(), p.partition_index))
                 .and_then(|log| log.delete_records_before(p.offset))
             {
                 Ok(start) => r.low_watermark = start,

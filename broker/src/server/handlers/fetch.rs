@@ -4,7 +4,8 @@
 //! fetch offset (clients drop the records below it), as stored — never re-encoded. Limits
 //! follow KIP-74: `partition_max_bytes` and the request's `max_bytes` are soft for the first
 //! batch of the first partition with data (it is always returned whole, so a consumer can
-//! always make progress) and hard for everything after it.
+//! always make progress) and hard for everything after it. The broker's `fetch.max.bytes`
+//! caps the request's `max_bytes`.
 //!
 //! If less than `min_bytes` is available, the request waits — as a deferred reply, so the
 //! connection keeps reading — until new data is appended to any requested partition or
@@ -55,7 +56,9 @@ pub(crate) fn handle(conn: &Connection, h: &Header, req: FetchRequest) -> Result
             });
         }
     }
-    let max_bytes = if req.max_bytes <= 0 { usize::MAX } else { req.max_bytes as usize };
+    // fetch.max.bytes caps every response, whatever the client asks for.
+    let cap = conn.shared.config.fetch_max_bytes.max(1);
+    let max_bytes = if req.max_bytes <= 0 { cap } else { (req.max_bytes as usize).min(cap) };
     let min_bytes = req.min_bytes.max(0) as usize;
     // Subscribe before reading, so an append between the read and the wait is not missed.
     let mut receivers: Vec<watch::Receiver<i64>> =

@@ -8,13 +8,14 @@ use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsRe
 use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
 
 use super::describe_configs::{RESOURCE_TOPIC, config_type};
-use super::{Connection, str_bytes};
+use super::{Connection, Header, str_bytes};
 use crate::error::{Error, Result};
 use crate::log::TopicConfig;
 
 /// Applies (or with `validate_only`, checks) each resource's changes.
 pub(crate) fn handle(
     conn: &Connection,
+    h: &Header,
     req: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
     let broker = &conn.shared.broker;
@@ -29,6 +30,7 @@ pub(crate) fn handle(
                 )));
             }
             let name = res.resource_name.as_str();
+            conn.check_may_write(h, name)?;
             let mut config = broker.topic(name)?.config();
             for c in &res.configs {
                 let key = c.name.as_str().to_string();

@@ -2,7 +2,9 @@
 //!
 //! This single node leads every partition and is the controller. Unknown topics are created
 //! with [`BrokerConfig::default_partitions`](crate::BrokerConfig) when the broker allows
-//! auto-creation and the request does too (v4+ `allow_auto_topic_creation`); invalid names get
+//! auto-creation (`auto.create.topics.enable`) and the request does too (v4+
+//! `allow_auto_topic_creation`; consumers send false). No other request creates topics, and
+//! internal names (`__*`, `_brook_*`) are never auto-created; invalid names get
 //! INVALID_TOPIC_EXCEPTION (17). Leader epochs are -1 everywhere, so clients skip KIP-320 epoch
 //! validation (OffsetForLeaderEpoch is not implemented).
 
@@ -42,7 +44,7 @@ pub(crate) fn handle(conn: &Connection, req: MetadataRequest, version: i16) -> M
         topic.name = Some(TopicName(str_bytes(name.clone())));
         let found = match broker.topic(&name) {
             Ok(t) => Ok(t),
-            Err(_) if may_create => {
+            Err(_) if may_create && !crate::is_internal_topic(&name) => {
                 let created = validate_topic_name(&name).and_then(|_| {
                     match broker.create_topic(
                         &name,

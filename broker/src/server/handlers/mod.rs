@@ -99,6 +99,19 @@ pub(crate) struct Connection {
     pub(crate) client_host: String,
 }
 
+impl Connection {
+    /// Refuses a change to an internal topic (see [`crate::is_internal_topic`]) unless the
+    /// request comes from one of Brook's own writers: `__*` topics are written only by the
+    /// broker itself (OffsetCommit, transactions), `_brook_*` topics only by clients whose
+    /// `client.id` is in `ServerConfig::internal_topic_writers` — the same mechanism Kafka uses
+    /// for its internal topics (only its `__admin_client` may produce to them).
+    pub(crate) fn check_may_write(&self, h: &Header, topic: &str) -> Result<()> {
+        let allowed = !crate::is_internal_topic(topic)
+            || (!topic.starts_with("__") && self.shared.config.internal_topic_writers.contains(&h.client_id));
+        if allowed { Ok(()) } else { Err(Error::InternalTopicWrite(topic.to_string())) }
+    }
+}
+
 /// What goes back to the client for one request.
 pub(crate) enum Reply {
     /// Nothing (`acks=0` produce).
@@ -248,19 +261,21 @@ pub(crate) async fn handle(conn: &Connection, mut frame: Bytes) -> Result<Reply>
         ApiKey::DescribeGroups => {
             Reply::Now(h.respond(&describe_groups::handle(conn, decode(body, &h)?, h.version))?)
         }
-        ApiKey::CreateTopics => Reply::Now(h.respond(&create_topics::handle(conn, decode(body, &h)?))?),
-        ApiKey::DeleteTopics => Reply::Now(h.respond(&delete_topics::handle(conn, decode(body, &h)?))?),
+        ApiKey::CreateTopics => Reply::Now(h.respond(&create_topics::handle(conn, &h, decode(body, &h)?))?),
+        ApiKey::DeleteTopics => Reply::Now(h.respond(&delete_topics::handle(conn, &h, decode(body, &h)?))?),
         ApiKey::CreatePartitions => {
-            Reply::Now(h.respond(&create_partitions::handle(conn, decode(body, &h)?))?)
+            Reply::Now(h.respond(&create_partitions::handle(conn, &h, decode(body, &h)?))?)
         }
         ApiKey::DescribeConfigs => {
             Reply::Now(h.respond(&describe_configs::handle(conn, decode(body, &h)?, h.version))?)
         }
-        ApiKey::AlterConfigs => Reply::Now(h.respond(&alter_configs::handle(conn, decode(body, &h)?))?),
+        ApiKey::AlterConfigs => Reply::Now(h.respond(&alter_configs::handle(conn, &h, decode(body, &h)?))?),
         ApiKey::IncrementalAlterConfigs => {
-            Reply::Now(h.respond(&incremental_alter_configs::handle(conn, decode(body, &h)?))?)
+            Reply::Now(h.respond(&incremental_alter_configs::handle(conn, &h, decode(body, &h)?))?)
         }
-        ApiKey::DeleteRecords => Reply::Now(h.respond(&delete_records::handle(conn, decode(body, &h)?))?),
+        ApiKey::DeleteRecords => {
+            Reply::Now(h.respond(&delete_records::handle(conn, &h, decode(body, &h)?))?)
+        }
         other => return Err(Error::InvalidRequest(format!("API {other:?} is not supported"))),
     };
     Ok(reply)

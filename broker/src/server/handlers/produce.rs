@@ -1,9 +1,13 @@
 //! Produce (key 0): appends producers' record batches, byte for byte.
 //!
-//! Each partition's records must be exactly one RecordBatch v2 (Produce v3+). The log checks
-//! its CRC, size (`max.message.bytes`) and idempotent-producer sequence (a retried batch is
-//! answered with its original offset, a gap is OUT_OF_ORDER_SEQUENCE_NUMBER), assigns offsets
-//! and stores it. The batch's partition leader epoch is set to -1, matching Metadata.
+//! Each partition's records must be exactly one RecordBatch v2 (Produce v3+). Before it may
+//! reach the log it passes Kafka's produce validation ([`crate::log::validate`]): size as
+//! sent and decompressed (`max.message.bytes`, else the broker's `message.max.bytes`), CRC,
+//! offsets, record count, every record's lengths, timestamps — with Kafka's error codes. The
+//! log then checks the idempotent-producer sequence (a retried batch is answered with its
+//! original offset, a gap is OUT_OF_ORDER_SEQUENCE_NUMBER), assigns offsets and stores it. The
+//! batch's partition leader epoch is set to -1, matching Metadata. Internal topics are refused
+//! (INVALID_TOPIC_EXCEPTION) unless the client is one of Brook's own writers.
 //!
 //! * `acks=0`: append, send no response at all.
 //! * `acks=1`: answer once appended (in the page cache).
@@ -26,7 +30,6 @@ use kafka_protocol::messages::produce_response::{PartitionProduceResponse, Topic
 
 use super::{Connection, Header, Reply, str_bytes};
 use crate::error::{Error, Result};
-use crate::log::record_batch::BatchHeader;
 use crate::log::{AppendInfo, PartitionLog};
 
 /// Appends every partition's batch and builds the reply for the request's `acks`.
@@ -47,7 +50,7 @@ pub(crate) fn handle(conn: &Connection, h: &Header, req: ProduceRequest) -> Resu
             let appended = if !matches!(acks, -1..=1) {
                 Err(Error::InvalidRequest(format!("acks must be 0, 1 or -1, not {acks}")))
             } else {
-                append(broker, t.name.as_str(), &topic, p.index, p.records)
+                append(conn, h, t.name.as_str(), &topic, p.index, p.records)
             };
             match appended {
                 Ok((log, info)) => {
@@ -101,22 +104,19 @@ pub(crate) fn handle(conn: &Connection, h: &Header, req: ProduceRequest) -> Resu
 }
 
 fn append(
-    broker: &crate::Broker,
+    conn: &Connection,
+    h: &Header,
     name: &str,
     topic: &Result<Arc<crate::broker::Topic>>,
     partition: i32,
     records: Option<bytes::Bytes>,
 ) -> Result<(Arc<PartitionLog>, AppendInfo)> {
+    let broker = &conn.shared.broker;
     let topic = match topic {
         Ok(t) => t,
         Err(_) => return Err(Error::UnknownTopicOrPartition(name.to_string())),
     };
-    if topic.is_internal() {
-        return Err(Error::InvalidTopicName(format!(
-            "{} is internal; clients cannot write to it",
-            topic.name()
-        )));
-    }
+    conn.check_may_write(h, topic.name())?;
     let log = topic
         .partition(partition)
         .ok_or_else(|| Error::UnknownTopicOrPartition(format!("{}-{partition}", topic.name())))?;
@@ -125,20 +125,28 @@ fn append(
             "the produce request carries no record batch for this partition".to_string(),
         )
     })?;
+    let max_bytes = topic.max_message_bytes(broker.config().message_max_bytes);
+    if records.len() > max_bytes {
+        // Refuse before copying it.
+        return Err(Error::MessageTooLarge { size: records.len(), max: max_bytes });
+    }
     let mut batch = BytesMut::from(&records[..]);
     if batch.len() >= 16 {
         // partitionLeaderEpoch is outside the CRC; -1 matches the epoch Metadata reports.
         batch[12..16].copy_from_slice(&(-1i32).to_be_bytes());
     }
-    let info = match BatchHeader::parse_prefix(&batch) {
-        Ok(h) if h.is_transactional() && !h.is_control() => broker.transactions().append_transactional(
-            h.producer_id,
-            h.producer_epoch,
+    // Every record is checked (outside any lock) before the batch may reach the log.
+    let header = log.validate_client_batch(&mut batch, max_bytes)?;
+    let info = if header.is_transactional() {
+        broker.transactions().append_transactional(
+            header.producer_id,
+            header.producer_epoch,
             topic.name(),
             partition,
-            || log.append(batch),
-        )?,
-        _ => log.append(batch)?,
+            || log.append_limited(batch, Some(max_bytes)),
+        )?
+    } else {
+        log.append_limited(batch, Some(max_bytes))?
     };
     Ok((log, info))
 }
