@@ -15,6 +15,12 @@
 # (txn_crash_check.py, TXN_CRASH_ROUNDS rounds, default 20); and exactly-once
 # consume-transform-produce with the client killed and restarted (txn_copy_check.py,
 # TXN_COPY_RECORDS records, default 200000, TXN_COPY_KILLS kills, default 3).
+#
+# Durability: a kill -9 crash test of the broker under an acks=all confluent-kafka producer
+# (broker_crash_check.py, BROKER_CRASH_ROUNDS rounds, default 5; RELIABILITY.md records a
+# 50-round run): no acknowledged record lost, the server restarts every time. A disk-full
+# fault test (disk_full_check.py) on a small tmpfs mounted for it; it needs root to mount and
+# is reported as skipped otherwise.
 set -u
 
 BROOK=${1:?usage: run.sh BROOK_BINARY}
@@ -88,6 +94,14 @@ if start_server; then
     fi
     stop_server || FAILED=$((FAILED + 1))
     check txn-broker-kill-9 "$PY" txn_crash_check.py "$BROOK" "$WORK/crash" "${TXN_CRASH_ROUNDS:-20}"
+    check broker-kill-9-acks-all "$PY" broker_crash_check.py "$BROOK" "$WORK/broker-crash" "${BROKER_CRASH_ROUNDS:-5}"
+    mkdir -p "$WORK/probe-mnt"
+    if mount -t tmpfs -o size=1m tmpfs "$WORK/probe-mnt" 2>/dev/null; then
+        umount "$WORK/probe-mnt"
+        check disk-full "$PY" disk_full_check.py "$BROOK" "$WORK/disk-full"
+    else
+        echo "SKIPPED disk-full: mounting a small tmpfs needs root (not counted as passed)"
+    fi
 else
     FAILED=$((FAILED + 1))
 fi

@@ -52,8 +52,9 @@ def stable_offsets(bootstrap, topics):
 class BrookServer:
     """A `brook server` process on a data directory; restarts keep the first port it got."""
 
-    def __init__(self, brook, data_dir, log_dir):
+    def __init__(self, brook, data_dir, log_dir, extra_args=()):
         self.brook, self.data_dir, self.log_dir = brook, data_dir, log_dir
+        self.extra_args = list(extra_args)
         self.port = 0
         self.proc = None
         self.starts = 0
@@ -68,7 +69,7 @@ class BrookServer:
         log = open(log_path, "w")
         self.proc = subprocess.Popen(
             [self.brook, "server", "--data-dir", self.data_dir, "--listen", f"127.0.0.1:{self.port}",
-             "--default-partitions", "3", "--no-http", "--flush-interval-ms", "200"],
+             "--default-partitions", "3", "--no-http", "--flush-interval-ms", "200", *self.extra_args],
             stderr=log, stdout=subprocess.DEVNULL)
         deadline = time.time() + 60
         while True:
