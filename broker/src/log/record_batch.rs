@@ -174,8 +174,16 @@ impl BatchHeader {
         Ok(header)
     }
 
-    /// Checks the CRC-32C of the batch at the start of `buf`.
+    /// Checks the CRC-32C of the batch at the start of `buf`; a `buf` shorter than the batch
+    /// is an error (the header may come from [`BatchHeader::parse_prefix`]).
     pub fn verify_crc(&self, buf: &[u8]) -> Result<()> {
+        if buf.len() < self.size {
+            return Err(Error::InvalidRecordBatch(format!(
+                "cannot check the CRC: batch declares {} bytes, only {} present",
+                self.size,
+                buf.len()
+            )));
+        }
         let stored = be_u32(buf, 17);
         let computed = crc32c::crc32c(&buf[CRC_START..self.size]);
         if stored != computed {
@@ -686,6 +694,18 @@ mod tests {
             );
         }
         b.finish()
+    }
+
+    #[test]
+    fn crc_check_of_a_cut_off_batch_is_an_error_not_a_panic() {
+        // Found by the record_batch fuzz target: a header parsed with `parse_prefix` whose
+        // declared size runs past the buffer made `verify_crc` slice out of bounds.
+        let batch = sample(3);
+        let h = BatchHeader::parse_prefix(&batch).unwrap();
+        for cut in [61, batch.len() - 1] {
+            assert!(matches!(h.verify_crc(&batch[..cut]), Err(Error::InvalidRecordBatch(_))));
+        }
+        h.verify_crc(&batch).unwrap();
     }
 
     #[test]

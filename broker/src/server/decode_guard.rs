@@ -46,6 +46,10 @@ pub(crate) struct CountGuard {
 impl CountGuard {
     /// If an unsigned varint starting here is larger than the bytes after it + 1 (as a compact
     /// count, `value - 1`), rewrites it in place to that bound, keeping its width.
+    ///
+    /// Reads as kafka-protocol's decoder does: at most 5 bytes, and a 5th byte ends the varint
+    /// even if its continuation bit is set (the decoder does not reject that; the value is the
+    /// low 32 bits).
     fn clamp_varint_here(&mut self) {
         let mut value: u64 = 0;
         let mut width = 0;
@@ -56,9 +60,10 @@ impl CountGuard {
                 break;
             }
         }
-        if width == 0 || self.data[self.pos + width - 1] >= 0x80 {
+        if width == 0 || (width < 5 && self.data[self.pos + width - 1] >= 0x80) {
             return; // Truncated: the decoder will fail on it.
         }
+        let value = u64::from(value as u32);
         self.varint_end = self.pos + width;
         let left = (self.data.len() - self.varint_end) as u64;
         let bound = left + 2;
@@ -136,6 +141,12 @@ mod tests {
         assert!(check::<MetadataRequest>(&Bytes::from(body), 1).is_err());
         // Flexible v9: a compact array whose varint count is u32::MAX.
         let body = Bytes::from_static(&[0xff, 0xff, 0xff, 0xff, 0x0f, 0, 0, 0]);
+        assert!(check::<MetadataRequest>(&body, 9).is_err());
+        // Found by the kafka_request fuzz target: a compact count whose 5th byte still has
+        // its continuation bit. The decoder stops after 5 bytes and takes the low 32 bits
+        // (here ~4 billion FetchTopics, a 65 GB allocation); the guard used to treat it as
+        // truncated and let it through.
+        let body = Bytes::from_static(&[0xc2, 0xc2, 0xc2, 0xc2, 0xc2, 0xc2, 0xc2, 0, 0, 0]);
         assert!(check::<MetadataRequest>(&body, 9).is_err());
         // The count right at the end of the frame.
         assert!(check::<MetadataRequest>(&Bytes::from((i32::MAX).to_be_bytes().to_vec()), 1).is_err());

@@ -249,6 +249,18 @@ impl KafkaServer {
         self.shared.coordinator.clone()
     }
 
+    /// Processes one request frame (without its size prefix) as a connection from 127.0.0.1
+    /// would, without a socket: header, array-count guard, decoding, validation and the
+    /// handler run exactly as for a client. `Err` is what would close a client's connection.
+    /// A deferred reply (long-poll fetch, `acks=all`) is not awaited, but a handler that waits
+    /// in line (JoinGroup and SyncGroup until the rebalance completes) waits here too, so
+    /// callers bound the call with a timeout. For fuzzing the request path
+    /// (`fuzz/fuzz_targets/kafka_request.rs`).
+    pub async fn process_frame(&self, frame: bytes::Bytes) -> Result<()> {
+        let conn = handlers::Connection { shared: self.shared.clone(), client_host: "127.0.0.1".to_string() };
+        handlers::handle(&conn, frame).await.map(|_| ())
+    }
+
     /// A probe of the open connection count, usable after the server is spawned.
     pub fn connection_gauge(&self) -> ConnectionGauge {
         ConnectionGauge(self.shared.clone())
