@@ -15,14 +15,13 @@ Usage: broker_crash_check.py BROOK_BINARY WORK_DIR ROUNDS [SEED]
 import os
 import random
 import sys
-import threading
 import time
 
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from compat_util import expect
-from txn_util import BrookServer
+from txn_util import BrookServer, kill_at_random, read_by_offset
 
 BROOK, WORK, ROUNDS = sys.argv[1], sys.argv[2], int(sys.argv[3])
 SEED = int(sys.argv[4]) if len(sys.argv) > 4 else int(time.time())
@@ -69,29 +68,8 @@ def produce_until_killed(round_no, killed):
     return n
 
 
-def read_all():
-    """{(partition, offset): value} of the whole topic, read to its end."""
-    c = Consumer({"bootstrap.servers": server.bootstrap, "group.id": "kill-verifier",
-                  "enable.auto.commit": False, "enable.partition.eof": True,
-                  "auto.offset.reset": "earliest", "fetch.max.bytes": 8 << 20})
-    c.assign([TopicPartition(TOPIC, p, 0) for p in range(PARTITIONS)])
-    open_parts = set(range(PARTITIONS))
-    out = {}
-    deadline = time.time() + 120
-    while open_parts:
-        expect(time.time() < deadline, f"partitions {sorted(open_parts)} did not reach their end")
-        for m in c.consume(10000, 0.5):
-            if m.error():
-                expect(m.error().code() == KafkaError._PARTITION_EOF, f"consume error {m.error()}")
-                open_parts.discard(m.partition())
-            else:
-                out[(m.partition(), m.offset())] = m.value().decode()
-    c.close()
-    return out
-
-
 def verify(round_no):
-    stored = read_all()
+    stored = read_by_offset(server.bootstrap, TOPIC, PARTITIONS)
     values = list(stored.values())
     expect(len(values) == len(set(values)), f"round {round_no}: a record is stored twice")
     unknown = set(values) - produced
@@ -107,15 +85,7 @@ for f in admin.create_topics([NewTopic(TOPIC, PARTITIONS, 1)]).values():
     f.result(30)
 sent = 0
 for round_no in range(1, ROUNDS + 1):
-    killed = threading.Event()
-
-    def killer():
-        time.sleep(rng.uniform(0.2, 1.5))
-        server.kill()
-        killed.set()
-
-    k = threading.Thread(target=killer)
-    k.start()
+    k, killed = kill_at_random(server, rng)
     sent += produce_until_killed(round_no, killed)
     k.join()
     server.start()  # fails the test if the server does not come back

@@ -13,13 +13,12 @@ Usage: disk_full_check.py BROOK_BINARY WORK_DIR
 import os
 import subprocess
 import sys
-import time
 
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from compat_util import expect
-from txn_util import BrookServer
+from txn_util import BrookServer, read_by_offset
 
 BROOK, WORK = sys.argv[1], sys.argv[2]
 TOPIC = "disk-full"
@@ -59,21 +58,7 @@ try:
         return tuple(counts)
 
     def verify(when):
-        c = Consumer({"bootstrap.servers": server.bootstrap, "group.id": "disk-full-verifier",
-                      "enable.partition.eof": True, "auto.offset.reset": "earliest",
-                      "enable.auto.commit": False})
-        c.assign([TopicPartition(TOPIC, p, 0) for p in range(2)])
-        open_parts, stored = {0, 1}, {}
-        deadline = time.time() + 60
-        while open_parts:
-            expect(time.time() < deadline, f"{when}: reading did not reach the end")
-            for m in c.consume(5000, 0.5):
-                if m.error():
-                    expect(m.error().code() == KafkaError._PARTITION_EOF, f"{when}: {m.error()}")
-                    open_parts.discard(m.partition())
-                else:
-                    stored[(m.partition(), m.offset())] = m.value().decode()
-        c.close()
+        stored = read_by_offset(server.bootstrap, TOPIC, 2, timeout=60)
         lost = [v for v, at in acked.items() if stored.get(at) != v]
         expect(not lost, f"{when}: {len(lost)} acknowledged records lost, e.g. {lost[:2]}")
         return len(stored)

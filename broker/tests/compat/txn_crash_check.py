@@ -13,14 +13,13 @@ Usage: txn_crash_check.py BROOK_BINARY WORK_DIR ROUNDS [SEED]
 import os
 import random
 import sys
-import threading
 import time
 
 from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from compat_util import expect
-from txn_util import BrookServer, read_to_end, stable_offsets
+from txn_util import BrookServer, kill_at_random, read_to_end, stable_offsets
 
 BROOK, WORK, ROUNDS = sys.argv[1], sys.argv[2], int(sys.argv[3])
 SEED = int(sys.argv[4]) if len(sys.argv) > 4 else int(time.time())
@@ -103,15 +102,7 @@ for f in admin.create_topics([NewTopic(t, n, 1) for t, n in TOPICS.items()]).val
 began = 0
 for round_no in range(1, ROUNDS + 1):
     producer = new_producer()
-    killed = threading.Event()
-
-    def killer():
-        time.sleep(rng.uniform(0.2, 1.5))
-        server.kill()
-        killed.set()
-
-    k = threading.Thread(target=killer)
-    k.start()
+    k, killed = kill_at_random(server, rng)
     began += run_transactions(producer, round_no, killed)
     k.join()
     del producer

@@ -5,6 +5,7 @@ import os
 import re
 import signal
 import subprocess
+import threading
 import time
 
 from confluent_kafka import Consumer, KafkaError, TopicPartition
@@ -12,27 +13,54 @@ from confluent_kafka import Consumer, KafkaError, TopicPartition
 from compat_util import expect
 
 
-def read_to_end(bootstrap, topics, isolation, timeout=60):
-    """All values (as str) of every partition of `topics` ({name: partitions}), from the
-    beginning to the end, read at `isolation` ("read_committed" or "read_uncommitted")."""
+def read_records(bootstrap, topics, isolation="read_uncommitted", timeout=60):
+    """{(topic, partition, offset): value as str} of every partition of `topics`
+    ({name: partitions}), from the beginning to the end, read at `isolation`
+    ("read_committed" or "read_uncommitted"), in the order consumed."""
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"txn-reader-{isolation}",
                   "isolation.level": isolation, "enable.auto.commit": False,
-                  "enable.partition.eof": True, "auto.offset.reset": "earliest"})
+                  "enable.partition.eof": True, "auto.offset.reset": "earliest",
+                  "fetch.max.bytes": 8 << 20})
     parts = [TopicPartition(t, p, 0) for t, n in topics.items() for p in range(n)]
     c.assign(parts)
     open_parts = {(tp.topic, tp.partition) for tp in parts}
-    values = []
+    out = {}
     deadline = time.time() + timeout
     while open_parts:
         expect(time.time() < deadline, f"{isolation}: {sorted(open_parts)} did not reach their end")
-        for m in c.consume(1000, 0.5):
+        for m in c.consume(10000, 0.5):
             if m.error():
                 expect(m.error().code() == KafkaError._PARTITION_EOF, f"consume error {m.error()}")
                 open_parts.discard((m.topic(), m.partition()))
             else:
-                values.append(m.value().decode())
+                out[(m.topic(), m.partition(), m.offset())] = m.value().decode()
     c.close()
-    return values
+    return out
+
+
+def read_to_end(bootstrap, topics, isolation, timeout=60):
+    """All values (as str) of every partition of `topics`, read at `isolation`."""
+    return list(read_records(bootstrap, topics, isolation, timeout).values())
+
+
+def read_by_offset(bootstrap, topic, partitions, timeout=120):
+    """{(partition, offset): value as str} of every partition of `topic`, read to its end."""
+    return {(p, o): v for (_, p, o), v in read_records(bootstrap, {topic: partitions}, timeout=timeout).items()}
+
+
+def kill_at_random(server, rng, low=0.2, high=1.5):
+    """Starts a thread that kill -9s `server` after a random delay; returns the thread and an
+    event set once the kill happened."""
+    killed = threading.Event()
+
+    def killer():
+        time.sleep(rng.uniform(low, high))
+        server.kill()
+        killed.set()
+
+    thread = threading.Thread(target=killer)
+    thread.start()
+    return thread, killed
 
 
 def stable_offsets(bootstrap, topics):

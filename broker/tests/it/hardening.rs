@@ -12,6 +12,7 @@ use brook_broker::{Broker, BrokerConfig, TopicConfig};
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::*;
 
+use super::protocol_codec::fetch_req;
 use super::protocol_server::{one, produce};
 use super::server_support::{RawClient, TestServer, s};
 
@@ -374,18 +375,7 @@ fn idle_connections_close_after_connections_max_idle_ms_but_waiting_ones_do_not(
 
     // A long-poll fetch (1.5 s, longer than the idle limit) is a reply in flight, not idleness.
     let mut c = server.client();
-    let mut fp = fetch_request::FetchPartition::default();
-    fp.partition = 0;
-    fp.partition_max_bytes = 1 << 20;
-    let mut t = fetch_request::FetchTopic::default();
-    t.topic = TopicName(s("idle"));
-    t.partitions.push(fp);
-    let mut req = FetchRequest::default();
-    req.replica_id = BrokerId(-1);
-    req.max_wait_ms = 1500;
-    req.min_bytes = 1;
-    req.max_bytes = 1 << 20;
-    req.topics.push(t);
+    let req = fetch_req(11, "idle", 0, 0, 1500);
     let r: FetchResponse = c.call(ApiKey::Fetch, 11, &req);
     assert_eq!(r.responses[0].partitions[0].error_code, 0);
 }
@@ -404,17 +394,9 @@ fn fetch_max_bytes_caps_what_a_client_asks_for() {
         assert_eq!(produce_code(&mut c, "cap", batch(i)), 0);
     }
     let one_batch = batch(0).len();
-    let mut fp = fetch_request::FetchPartition::default();
-    fp.partition = 0;
-    fp.partition_max_bytes = 50 << 20;
-    let mut t = fetch_request::FetchTopic::default();
-    t.topic = TopicName(s("cap"));
-    t.partitions.push(fp);
-    let mut req = FetchRequest::default();
-    req.replica_id = BrokerId(-1);
-    req.min_bytes = 1;
+    let mut req = fetch_req(11, "cap", 0, 0, 0);
+    req.topics[0].partitions[0].partition_max_bytes = 50 << 20;
     req.max_bytes = 50 << 20;
-    req.topics.push(t);
     let r: FetchResponse = c.call(ApiKey::Fetch, 11, &req);
     let got = r.responses[0].partitions[0].records.as_ref().map_or(0, |b| b.len());
     assert_eq!(got, 2 * one_batch, "50 MiB asked, fetch.max.bytes=3000 gives two ~1 KiB batches");
@@ -490,15 +472,7 @@ fn internal_topics_are_read_only_to_kafka_clients() {
     // Reading stays allowed.
     let records = b.read("_brook_commands", 0, 0, 1 << 20).unwrap();
     assert_eq!(records.len(), 1, "nothing but Brook's own record");
-    let mut fp = fetch_request::FetchPartition::default();
-    fp.partition_max_bytes = 1 << 20;
-    let mut ft = fetch_request::FetchTopic::default();
-    ft.topic = TopicName(s("_brook_commands"));
-    ft.partitions.push(fp);
-    let mut fr = FetchRequest::default();
-    fr.replica_id = BrokerId(-1);
-    fr.max_bytes = 1 << 20;
-    fr.topics.push(ft);
+    let fr = fetch_req(11, "_brook_commands", 0, 0, 0);
     let r: FetchResponse = c.call(ApiKey::Fetch, 11, &fr);
     assert_eq!(r.responses[0].partitions[0].error_code, 0);
     assert!(r.responses[0].partitions[0].records.as_ref().is_some_and(|r| !r.is_empty()));
@@ -509,4 +483,35 @@ fn internal_topics_are_read_only_to_kafka_clients() {
     own.client_id = "brook-connect";
     assert_eq!(produce_code(&mut own, "_brook_connect_offsets", one("checkpoint")), 0);
     assert_eq!(produce_code(&mut own, "__consumer_offsets", one("evil")), 17, "never __*");
+}
+
+#[test]
+fn broker_limits_are_described_with_kafkas_names() {
+    let server = TestServer::start(|b, s| {
+        b.message_max_bytes = 2_000_000;
+        b.auto_create_topics = false;
+        s.max_frame_bytes = 50 << 20;
+        s.max_connections = 123;
+        s.max_connections_per_ip = 45;
+        s.connections_max_idle = Duration::from_millis(60_000);
+        s.fetch_max_bytes = 1 << 20;
+    });
+    let mut r = describe_configs_request::DescribeConfigsResource::default();
+    r.resource_type = 4;
+    r.resource_name = s("0");
+    r.configuration_keys = None;
+    let mut req = DescribeConfigsRequest::default();
+    req.resources.push(r);
+    let resp: DescribeConfigsResponse = server.client().call(ApiKey::DescribeConfigs, 4, &req);
+    let value = |name: &str| {
+        let c = resp.results[0].configs.iter().find(|c| c.name.as_str() == name);
+        c.and_then(|c| c.value.as_ref()).map(|v| v.as_str().to_string()).unwrap_or_default()
+    };
+    assert_eq!(value("message.max.bytes"), "2000000");
+    assert_eq!(value("socket.request.max.bytes"), (50 << 20).to_string());
+    assert_eq!(value("max.connections"), "123");
+    assert_eq!(value("max.connections.per.ip"), "45");
+    assert_eq!(value("connections.max.idle.ms"), "60000");
+    assert_eq!(value("fetch.max.bytes"), (1 << 20).to_string());
+    assert_eq!(value("auto.create.topics.enable"), "false");
 }

@@ -100,11 +100,19 @@ pub(crate) fn handle(
                     )));
                 } else {
                     let c = broker.config();
+                    let s = &conn.shared.config;
+                    // Config types: 1 boolean, 2 string, 3 int, 5 long.
                     let settings = [
                         ("broker.id", node.to_string(), 3),
                         ("num.partitions", c.default_partitions.to_string(), 3),
                         ("auto.create.topics.enable", c.auto_create_topics.to_string(), 1),
                         ("log.dirs", c.data_dir.display().to_string(), 2),
+                        ("message.max.bytes", c.message_max_bytes.to_string(), 3),
+                        ("socket.request.max.bytes", s.max_frame_bytes.to_string(), 3),
+                        ("max.connections", s.max_connections.to_string(), 3),
+                        ("max.connections.per.ip", s.max_connections_per_ip.to_string(), 3),
+                        ("connections.max.idle.ms", s.connections_max_idle.as_millis().to_string(), 5),
+                        ("fetch.max.bytes", s.fetch_max_bytes.to_string(), 3),
                     ];
                     for (name, value, kind) in settings.into_iter().filter(|(n, _, _)| wanted(n)) {
                         let mut entry = DescribeConfigsResourceResult::default();
