@@ -20,7 +20,9 @@
 # (broker_crash_check.py, BROKER_CRASH_ROUNDS rounds, default 5; RELIABILITY.md records a
 # 50-round run): no acknowledged record lost, the server restarts every time. A disk-full
 # fault test (disk_full_check.py) on a small tmpfs mounted for it; it needs root to mount and
-# is reported as skipped otherwise.
+# is reported as skipped otherwise. A load test (load_check.py): LOAD_IDLE idle connections
+# (default 500) next to LOAD_PRODUCERS producers (default 20) under max.connections;
+# RELIABILITY.md records the 2,000 + 200 run.
 set -u
 
 BROOK=${1:?usage: run.sh BROOK_BINARY}
@@ -95,6 +97,8 @@ if start_server; then
     stop_server || FAILED=$((FAILED + 1))
     check txn-broker-kill-9 "$PY" txn_crash_check.py "$BROOK" "$WORK/crash" "${TXN_CRASH_ROUNDS:-20}"
     check broker-kill-9-acks-all "$PY" broker_crash_check.py "$BROOK" "$WORK/broker-crash" "${BROKER_CRASH_ROUNDS:-5}"
+    check load-idle-connections "$PY" load_check.py "$BROOK" "$WORK/load" \
+        "${LOAD_IDLE:-500}" "${LOAD_PRODUCERS:-20}" "${LOAD_COUNT:-400000}"
     mkdir -p "$WORK/probe-mnt"
     if mount -t tmpfs -o size=1m tmpfs "$WORK/probe-mnt" 2>/dev/null; then
         umount "$WORK/probe-mnt"
