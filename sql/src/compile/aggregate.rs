@@ -27,6 +27,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use brook_streams::dsl::time_window_starts;
 use brook_streams::state::encoding::{read_ts, ts};
 use brook_streams::task::{StoreRef, TaskContext};
 use bytes::Bytes;
@@ -400,28 +401,24 @@ impl Operator for AggregateOp {
                             return Err(Error::Internal("session windows in AggregateOp".into()));
                         }
                     };
-                    let mut start = (t - size + advance).div_euclid(advance) * advance;
                     let mut any = false;
                     let mut was_late = false;
-                    while start <= t {
-                        if start + size > t {
-                            if start + size <= close || start < self.expired_below {
-                                was_late = true;
-                            } else {
-                                self.buf.clear();
-                                self.buf.extend_from_slice(&ts(start));
-                                self.buf.extend_from_slice(key.as_ref());
-                                let s = self.slot_for(start)?;
-                                pair_rows.push(r as u32);
-                                pair_slots.push(s);
-                                self.touch(s, t, &mut touched);
-                                any = true;
-                            }
+                    for start in time_window_starts(t, size, advance) {
+                        if start.saturating_add(size) <= close || start < self.expired_below {
+                            was_late = true;
+                        } else {
+                            self.buf.clear();
+                            self.buf.extend_from_slice(&ts(start));
+                            self.buf.extend_from_slice(key.as_ref());
+                            let s = self.slot_for(start)?;
+                            pair_rows.push(r as u32);
+                            pair_slots.push(s);
+                            self.touch(s, t, &mut touched);
+                            any = true;
                         }
-                        start += advance;
                     }
                     if was_late && !any {
-                        let end = t.div_euclid(advance) * advance + size;
+                        let end = t.div_euclid(advance).saturating_mul(advance).saturating_add(size);
                         self.late.dropped(ctx, t, end, self.observed);
                     }
                 }

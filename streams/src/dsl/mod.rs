@@ -41,7 +41,9 @@ pub use join::JoinWindows;
 pub use kstream::{Branch, KStream};
 pub use ktable::{Change, KTable};
 pub use node::Processor;
-pub use window::{SessionWindows, SlidingWindows, TimeWindows, Window, Windowed, WindowedSerde};
+pub use window::{
+    SessionWindows, SlidingWindows, TimeWindows, Window, Windowed, WindowedSerde, time_window_starts,
+};
 
 use bytes::Bytes;
 

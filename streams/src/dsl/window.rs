@@ -66,16 +66,24 @@ impl TimeWindows {
 
     /// All windows containing `timestamp`, oldest first.
     pub fn windows_for(&self, timestamp: i64) -> Vec<Window> {
-        let mut start = (timestamp - self.size + self.advance).div_euclid(self.advance) * self.advance;
-        let mut out = Vec::with_capacity((self.size / self.advance) as usize + 1);
-        while start <= timestamp {
-            if start + self.size > timestamp {
-                out.push(Window { start, end: start + self.size });
-            }
-            start += self.advance;
-        }
-        out
+        time_window_starts(timestamp, self.size, self.advance)
+            .map(|start| Window { start, end: start.saturating_add(self.size) })
+            .collect()
     }
+}
+
+/// The starts of the time windows of `size` ms, one every `advance` ms (aligned to the epoch),
+/// that contain `timestamp`, oldest first: the window-assignment rule of the DSL and of SQL.
+/// Windows that would start before `i64::MIN` are left out; a window's end (`start + size`)
+/// may pass `i64::MAX`, so callers saturate it. `size` and `advance` are at least 1 (clamped).
+pub fn time_window_starts(timestamp: i64, size: i64, advance: i64) -> impl Iterator<Item = i64> {
+    let (t, size, advance) = (timestamp as i128, size.max(1) as i128, advance.max(1) as i128);
+    let first = (t - size + advance).div_euclid(advance) * advance;
+    (0..)
+        .map(move |k| first + k * advance)
+        .take_while(move |&start| start <= t)
+        .filter(move |&start| start + size > t && start >= i64::MIN as i128)
+        .map(|start| start as i64)
 }
 
 /// Sliding windows: every record defines a window ending at its timestamp and covering the
@@ -168,6 +176,27 @@ mod tests {
         let h = TimeWindows::of_size(10).advance_by(5);
         assert_eq!(h.windows_for(12), vec![Window { start: 5, end: 15 }, Window { start: 10, end: 20 }]);
         assert_eq!(h.windows_for(10), vec![Window { start: 5, end: 15 }, Window { start: 10, end: 20 }]);
+    }
+
+    /// Timestamps at the ends of the range neither loop forever (an overflowing start wrapped
+    /// around and never passed the timestamp) nor overflow.
+    #[test]
+    fn assignment_at_the_ends_of_time() {
+        let h = TimeWindows::of_size(10).advance_by(5);
+        let max = h.windows_for(i64::MAX);
+        assert_eq!(max.len(), 2, "{max:?}");
+        assert_eq!(max.iter().map(|w| w.start).collect::<Vec<_>>(), vec![i64::MAX - 7, i64::MAX - 2]);
+        assert!(max.iter().all(|w| w.end == i64::MAX));
+        // Windows containing i64::MIN would start before it unless it is aligned: none here.
+        assert_eq!(h.windows_for(i64::MIN), vec![]);
+        assert_eq!(
+            TimeWindows::of_size(8).windows_for(i64::MIN),
+            vec![Window { start: i64::MIN, end: i64::MIN + 8 }]
+        );
+        let t = TimeWindows::of_size(i64::MAX);
+        assert_eq!(t.windows_for(-1).len(), 1);
+        assert_eq!(time_window_starts(0, 10, 20).collect::<Vec<_>>(), vec![0]);
+        assert_eq!(time_window_starts(15, 10, 20).count(), 0, "in the gap between windows");
     }
 
     #[test]
