@@ -7,26 +7,14 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use brook_broker::{Broker, BrokerConfig, NewRecord};
+use brook_broker::{Broker, NewRecord};
 use brook_sql::engine::StatementResult;
-use brook_sql::{Engine, EngineConfig, Session};
+use brook_sql::{Engine, Session};
+
+use crate::runtime::{open, run};
 
 const SIZE: i64 = 10_000;
 const GRACE: i64 = 1_000;
-
-fn open(dir: &std::path::Path) -> anyhow::Result<(Broker, std::sync::Arc<Engine>)> {
-    let broker = Broker::open(BrokerConfig::new(dir.join("broker")))?;
-    let engine = Engine::open(broker.clone(), EngineConfig::runtime(dir))?;
-    Ok((broker, engine))
-}
-
-fn run(engine: &Engine, session: &mut Session, sql: &str) -> anyhow::Result<Vec<StatementResult>> {
-    let mut out = Vec::new();
-    for e in engine.execute(sql, session) {
-        out.push(e.result.map_err(|err| anyhow::anyhow!("{}: {err}", e.statement))?);
-    }
-    Ok(out)
-}
 
 /// (auction, window start) → (bids, top price).
 type Windows = BTreeMap<(i64, i64), (i64, i64)>;

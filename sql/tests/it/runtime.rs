@@ -6,13 +6,15 @@ use brook_broker::{Broker, BrokerConfig};
 use brook_sql::engine::{PushEvent, StatementResult};
 use brook_sql::{Engine, EngineConfig, Session};
 
-fn open(dir: &std::path::Path) -> anyhow::Result<(Broker, std::sync::Arc<Engine>)> {
+/// A broker and a runtime engine (queries on threads) under `dir`.
+pub(crate) fn open(dir: &std::path::Path) -> anyhow::Result<(Broker, std::sync::Arc<Engine>)> {
     let broker = Broker::open(BrokerConfig::new(dir.join("broker")))?;
     let engine = Engine::open(broker.clone(), EngineConfig::runtime(dir))?;
     Ok((broker, engine))
 }
 
-fn run(engine: &Engine, session: &mut Session, sql: &str) -> anyhow::Result<Vec<StatementResult>> {
+/// Executes `sql`, failing on the first statement that fails.
+pub(crate) fn run(engine: &Engine, session: &mut Session, sql: &str) -> anyhow::Result<Vec<StatementResult>> {
     let mut out = Vec::new();
     for e in engine.execute(sql, session) {
         out.push(e.result.map_err(|err| anyhow::anyhow!("{}: {err}", e.statement))?);
