@@ -5,35 +5,46 @@
 //! way, so the same row always has the same key bytes — the same partition and the same slot of
 //! a compacted topic — whoever wrote it. Readers match names case-insensitively.
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 
 /// The name a column has in a key document.
 pub fn field_name(column: &str) -> String {
-    column.to_lowercase()
+    lower(column).into_owned()
+}
+
+/// [`field_name`], without allocating when the name is in lower case already (the usual case).
+fn lower(column: &str) -> Cow<'_, str> {
+    if column.chars().any(char::is_uppercase) {
+        Cow::Owned(column.to_lowercase())
+    } else {
+        Cow::Borrowed(column)
+    }
 }
 
 /// The order of `columns` in a key document: indexes into `columns`, by [`field_name`].
 pub fn field_order<S: AsRef<str>>(columns: &[S]) -> Vec<usize> {
     let mut order: Vec<usize> = (0..columns.len()).collect();
-    order.sort_by_cached_key(|&i| field_name(columns[i].as_ref()));
+    order.sort_by(|&a, &b| lower(columns[a].as_ref()).cmp(&lower(columns[b].as_ref())));
     order
 }
 
 /// The key document of `fields`: (column name, the value's JSON text), in any order.
 pub fn encode<N: AsRef<str>, V: AsRef<[u8]>>(fields: &[(N, V)]) -> Bytes {
-    let names: Vec<&str> = fields.iter().map(|(n, _)| n.as_ref()).collect();
-    let mut out = Vec::with_capacity(
-        2 + fields.iter().map(|(n, v)| n.as_ref().len() + v.as_ref().len() + 4).sum::<usize>(),
-    );
+    let mut named: Vec<(Cow<'_, str>, &[u8])> =
+        fields.iter().map(|(n, v)| (lower(n.as_ref()), v.as_ref())).collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out = Vec::with_capacity(2 + named.iter().map(|(n, v)| n.len() + v.len() + 4).sum::<usize>());
     out.push(b'{');
-    for (k, i) in field_order(&names).into_iter().enumerate() {
+    for (k, (name, value)) in named.iter().enumerate() {
         if k > 0 {
             out.push(b',');
         }
         // Serializing a string into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut out, &field_name(names[i]));
+        let _ = serde_json::to_writer(&mut out, name.as_ref());
         out.push(b':');
-        out.extend_from_slice(fields[i].1.as_ref());
+        out.extend_from_slice(value);
     }
     out.push(b'}');
     Bytes::from(out)
