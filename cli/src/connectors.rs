@@ -1,6 +1,6 @@
 //! The SQL engine's connector host: `CREATE SOURCE|SINK CONNECTOR`, `DROP CONNECTOR`,
 //! `SHOW CONNECTORS` and `DESCRIBE CONNECTOR` run on a [`ConnectorManager`] over the
-//! process's broker.
+//! engine's cluster (the embedded broker, or a remote cluster).
 //!
 //! `brook server` and the embedded `brook sql` shell open the manager in server mode
 //! ([`ConnectorManager::open`]): definitions live in the `_brook_connectors` topic and every
@@ -11,8 +11,6 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use brook_broker::Broker;
-use brook_client::EmbeddedCluster;
 use brook_connect::{ConnectorDefinition, ConnectorManager, ConnectorStatus};
 use brook_sql::Engine;
 use brook_sql::connector::{
@@ -22,13 +20,12 @@ use brook_sql::connector::{
 /// A [`ConnectorHost`] backed by a [`ConnectorManager`].
 pub struct ManagerHost(pub Arc<ConnectorManager>);
 
-/// Opens the connector manager on `broker` (restarting stored connectors) and installs it in
-/// `engine`. Call [`ConnectorManager::shutdown`] on the result before closing the broker.
-pub fn install(engine: &Engine, broker: &Broker) -> anyhow::Result<Arc<ConnectorManager>> {
-    let manager = Arc::new(
-        ConnectorManager::open(Arc::new(EmbeddedCluster::new(broker.clone())))
-            .context("starting the stored connectors")?,
-    );
+/// Opens the connector manager on the engine's cluster (restarting stored connectors) and
+/// installs it in `engine`. Call [`ConnectorManager::shutdown`] on the result before closing
+/// the broker.
+pub fn install(engine: &Engine) -> anyhow::Result<Arc<ConnectorManager>> {
+    let manager =
+        Arc::new(ConnectorManager::open(engine.cluster().clone()).context("starting the stored connectors")?);
     engine.set_connector_host(Arc::new(ManagerHost(manager.clone())));
     Ok(manager)
 }

@@ -39,6 +39,10 @@ pub trait Cluster: Send + Sync + 'static {
     /// A short description for messages ("data directory /var/brook", "cluster at host:9092").
     fn describe(&self) -> String;
 
+    /// Where clients that connect by themselves (the streams runtime's consumers and
+    /// producers) reach this cluster.
+    fn connection(&self) -> crate::Connection;
+
     /// Names of all topics, sorted.
     fn list_topics(&self) -> Result<Vec<String>>;
 
@@ -144,8 +148,9 @@ pub trait Cluster: Send + Sync + 'static {
         )))
     }
 
-    /// Reads a partition from `from` to its end as of the call, calling `f` for each record.
-    fn scan(&self, topic: &str, partition: i32, from: i64, f: &mut dyn FnMut(&Record)) -> Result<()> {
+    /// Reads a partition from `from` to its end as of the call, calling `f` for each record;
+    /// returns where the next scan continues (that end, or `from` if it was already past it).
+    fn scan(&self, topic: &str, partition: i32, from: i64, f: &mut dyn FnMut(&Record)) -> Result<i64> {
         let (start, end) = self.offsets(topic, partition)?;
         let mut next = from.max(start);
         while next < end {
@@ -156,6 +161,6 @@ pub trait Cluster: Send + Sync + 'static {
                 f(r);
             }
         }
-        Ok(())
+        Ok(next.max(end).max(from))
     }
 }

@@ -64,6 +64,10 @@ impl Cluster for EmbeddedCluster {
         format!("data directory {}", self.broker.config().data_dir.display())
     }
 
+    fn connection(&self) -> crate::Connection {
+        crate::Connection::Embedded(self.broker.clone())
+    }
+
     fn list_topics(&self) -> Result<Vec<String>> {
         Ok(self.broker.topic_names())
     }
@@ -129,7 +133,7 @@ impl Cluster for EmbeddedCluster {
 
     fn sync(&self, topic: &str, partition: i32, end: i64) -> Result<()> {
         let log = self.broker.partition(topic, partition).map_err(|e| self.error(e))?;
-        futures::executor::block_on(log.wait_durable(end))?;
+        crate::wait::block_on(log.wait_durable(end))?;
         Ok(())
     }
 
@@ -189,7 +193,7 @@ impl Cluster for EmbeddedCluster {
                 (topic.to_string(), *partition, o)
             })
             .collect();
-        futures::executor::block_on(self.broker.commit_offsets(group, entries))?;
+        crate::wait::block_on(self.broker.commit_offsets(group, entries))?;
         Ok(())
     }
 
@@ -204,7 +208,7 @@ impl Cluster for EmbeddedCluster {
         let store = self.broker.group_offsets();
         let partitions: Vec<(String, i32)> =
             store.fetch_all(group).into_iter().map(|(t, p, _)| (t, p)).collect();
-        futures::executor::block_on(store.delete(group, &partitions))?;
+        crate::wait::block_on(store.delete(group, &partitions))?;
         Ok(())
     }
 }

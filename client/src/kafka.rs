@@ -220,7 +220,7 @@ impl KafkaCluster {
     }
 
     fn configs(&self, topic: &str) -> Result<Vec<ConfigEntry>> {
-        let results = futures::executor::block_on(
+        let results = crate::wait::block_on(
             self.admin()?.describe_configs([&ResourceSpecifier::Topic(topic)], &Self::admin_options()),
         )
         .map_err(|e| self.err("describing configs", e))?;
@@ -264,6 +264,13 @@ impl Cluster for KafkaCluster {
         format!("cluster at {}", self.bootstrap)
     }
 
+    fn connection(&self) -> crate::Connection {
+        crate::Connection::Kafka {
+            bootstrap: self.bootstrap.clone(),
+            properties: vec![("client.id".to_string(), self.client_id.clone())],
+        }
+    }
+
     fn list_topics(&self) -> Result<Vec<String>> {
         let md = self.metadata.fetch_metadata(None, TIMEOUT).map_err(|e| self.err("reading metadata", e))?;
         let mut names: Vec<String> = md.topics().iter().map(|t| t.name().to_string()).collect();
@@ -304,9 +311,8 @@ impl Cluster for KafkaCluster {
         let new = config
             .iter()
             .fold(NewTopic::new(topic, partitions, TopicReplication::Fixed(1)), |t, (k, v)| t.set(k, v));
-        let results =
-            futures::executor::block_on(self.admin()?.create_topics([&new], &Self::admin_options()))
-                .map_err(|e| self.err("creating a topic", e))?;
+        let results = crate::wait::block_on(self.admin()?.create_topics([&new], &Self::admin_options()))
+            .map_err(|e| self.err("creating a topic", e))?;
         for r in results {
             match r {
                 Ok(_) => {}
@@ -318,9 +324,8 @@ impl Cluster for KafkaCluster {
     }
 
     fn delete_topic(&self, topic: &str) -> Result<()> {
-        let results =
-            futures::executor::block_on(self.admin()?.delete_topics(&[topic], &Self::admin_options()))
-                .map_err(|e| self.err("deleting a topic", e))?;
+        let results = crate::wait::block_on(self.admin()?.delete_topics(&[topic], &Self::admin_options()))
+            .map_err(|e| self.err("deleting a topic", e))?;
         for r in results {
             match r {
                 Ok(_) => {}
@@ -378,7 +383,7 @@ impl Cluster for KafkaCluster {
         }
         let mut placed = Vec::with_capacity(deliveries.len());
         for f in deliveries {
-            match futures::executor::block_on(f) {
+            match crate::wait::block_on(f) {
                 Ok(Ok(d)) => placed.push((d.partition, d.offset)),
                 Ok(Err((KafkaError::MessageProduction(RDKafkaErrorCode::UnknownTopicOrPartition), _))) => {
                     return Err(self.unknown_topic(topic));
@@ -502,7 +507,7 @@ impl Cluster for KafkaCluster {
         // leaked instead, once per refused call.
         let admin: AdminClient<DefaultClientContext> =
             self.admin_config().create().map_err(|e| self.err("creating an admin client", e))?;
-        let results = futures::executor::block_on(admin.delete_groups(&[group], &Self::admin_options()))
+        let results = crate::wait::block_on(admin.delete_groups(&[group], &Self::admin_options()))
             .map_err(|e| self.err("deleting a group", e));
         let mut unsupported = false;
         let outcome = results.and_then(|results| {

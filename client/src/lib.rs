@@ -24,6 +24,7 @@
 //! [`Cluster::commit`] / [`Cluster::committed`].
 //!
 //! * [`cluster`] — the [`Cluster`] trait and its contract.
+//! * [`connection`] — [`Connection`]: where long-lived clients (stream threads) connect.
 //! * [`embedded`] — [`EmbeddedCluster`]: the in-process broker, no sockets.
 //! * [`kafka`] — [`KafkaCluster`]: any Kafka-protocol cluster.
 //! * [`topic`] — what a topic description holds ([`TopicInfo`]).
@@ -46,15 +47,18 @@
 //! same two implementations.
 
 pub mod cluster;
+pub mod connection;
 pub mod embedded;
 pub mod error;
 pub mod kafka;
 pub mod offsets;
 pub mod topic;
+mod wait;
 
 pub use brook_broker::log::record_batch::RecordBatchBuilder;
 pub use brook_broker::{Header, NewRecord, Record};
 pub use cluster::Cluster;
+pub use connection::Connection;
 pub use embedded::EmbeddedCluster;
 pub use error::{Error, Result};
 pub use kafka::KafkaCluster;

@@ -115,7 +115,11 @@ fn run(name: &str, broker: &Broker, topology: Topology, records: usize) -> (f64,
 
 /// Compiles the last persistent query `sql` creates, as the engine would run it.
 fn sql_topology(broker: &Broker, sql: &str) -> Topology {
-    let engine = Engine::open(broker.clone(), EngineConfig::deterministic()).unwrap();
+    let engine = Engine::open(
+        std::sync::Arc::new(brook_client::EmbeddedCluster::new(broker.clone())),
+        EngineConfig::deterministic(),
+    )
+    .unwrap();
     let mut id = None;
     for e in engine.execute(sql, &mut Session::default()) {
         if let StatementResult::Message { query_id: Some(q), .. } = e.result.unwrap() {

@@ -4,7 +4,7 @@
 //!   that parses but cannot run ([`Error::Plan`], [`Error::Unsupported`]), or names something
 //!   that does not exist or already exists ([`Error::Catalog`]).
 //! * The engine failed while running a statement ([`Error::Execution`]), or a lower layer did
-//!   ([`Error::Broker`], [`Error::Streams`], [`Error::Io`]).
+//!   ([`Error::Cluster`], [`Error::Broker`], [`Error::Streams`], [`Error::Io`]).
 //! * A bug ([`Error::Internal`]).
 //!
 //! Messages are written for the person who typed the statement: they say what was wrong and,
@@ -39,6 +39,10 @@ pub enum Error {
     /// The broker rejected an operation.
     #[error("broker: {0}")]
     Broker(#[from] brook_broker::Error),
+    /// The cluster the engine runs on (embedded or remote) refused or failed an operation; the
+    /// message names the cluster.
+    #[error("{0}")]
+    Cluster(#[from] brook_client::Error),
     /// The streams runtime failed.
     #[error("streams: {0}")]
     Streams(#[from] brook_streams::Error),
@@ -67,7 +71,11 @@ impl Error {
         match self {
             Error::Parse { .. } | Error::Plan(_) | Error::Unsupported(_) => 40001,
             Error::Catalog(_) => 40001,
-            Error::Execution(_) | Error::Broker(_) | Error::Streams(_) | Error::Io { .. } => 50000,
+            Error::Execution(_)
+            | Error::Broker(_)
+            | Error::Cluster(_)
+            | Error::Streams(_)
+            | Error::Io { .. } => 50000,
             Error::Internal(_) => 50000,
         }
     }

@@ -63,9 +63,12 @@ pub const DEFAULT_CONNECTIONS_MAX_IDLE_MS: u64 = 600_000;
 /// Kafka's default `fetch.max.bytes` (55 MiB).
 pub const DEFAULT_FETCH_MAX_BYTES: usize = 57_671_680;
 /// The `client.id`s of Brook's own Kafka-protocol writers of `_brook_*` topics: `brook connect
-/// run --bootstrap` (connect/src/kafka.rs) writes `_brook_connect_offsets` with its producer
-/// and creates it with its admin client.
-pub const BROOK_INTERNAL_WRITERS: &[&str] = &["brook-connect", "brook-connect-admin"];
+/// run --bootstrap-servers` writes `_brook_connect_offsets` with its producer and creates it
+/// with its admin client; a SQL engine on a remote cluster (`brook server|sql
+/// --bootstrap-servers`) writes the command topic, the processing log, its connectors' topics
+/// and its queries' internal topics.
+pub const BROOK_INTERNAL_WRITERS: &[&str] =
+    &["brook-connect", "brook-connect-admin", "brook-sql", "brook-sql-admin"];
 
 /// How the Kafka protocol server listens and what it tells clients.
 #[derive(Debug, Clone)]

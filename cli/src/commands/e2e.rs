@@ -28,10 +28,12 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use brook_broker::{Broker, BrokerConfig};
+use brook_client::EmbeddedCluster;
 use brook_connect::synthetic::BidGenerator;
 use brook_connect::{ConnectorKind, ConnectorManager, ConnectorState};
 use brook_sql::engine::StatementResult;
@@ -192,8 +194,9 @@ fn bench(args: &E2eArgs) -> anyhow::Result<Report> {
     let bytes = std::fs::metadata(&input)?.len();
     let dir = tempfile::tempdir().context("creating a temporary data directory")?;
     let broker = Broker::open(BrokerConfig::new(dir.path())).context("opening the embedded broker")?;
-    let engine = Engine::open(broker.clone(), EngineConfig::runtime(dir.path()))?;
-    let connectors = crate::connectors::install(&engine, &broker)?;
+    let engine =
+        Engine::open(Arc::new(EmbeddedCluster::new(broker.clone())), EngineConfig::runtime(dir.path()))?;
+    let connectors = crate::connectors::install(&engine)?;
     let result = measure(args, &input, bytes, &engine, &broker, &connectors);
     engine.shutdown();
     connectors.shutdown();

@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use brook_broker::{Broker, BrokerConfig, NewRecord, TopicConfig};
+use brook_client::EmbeddedCluster;
 use brook_sql::compile::Sink;
 use brook_sql::engine::StatementResult;
 use brook_sql::{Engine, EngineConfig, Session};
@@ -246,7 +247,7 @@ fn setup(args: &NexmarkArgs, dir: &Path) -> anyhow::Result<Setup> {
     }
     // The engine only plans and compiles: its deterministic executor never sees these topics
     // written (the bench writes to the broker directly).
-    let engine = Engine::open(broker.clone(), EngineConfig::deterministic())?;
+    let engine = Engine::open(Arc::new(EmbeddedCluster::new(broker.clone())), EngineConfig::deterministic())?;
     let mut session = Session::default();
     let mut ids = Vec::new();
     for text in [&prelude, &query] {

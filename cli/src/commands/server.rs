@@ -2,22 +2,37 @@
 //! `--listen` and the SQL engine's HTTP API on `--http`, runs the connectors created with
 //! `CREATE SOURCE|SINK CONNECTOR` (restarting the stored ones), and runs until SIGINT/SIGTERM,
 //! then stops connectors, closes every connection and the broker cleanly.
+//!
+//! With `--bootstrap-servers HOST:PORT[,…]` there is no embedded broker and no Kafka listener:
+//! the SQL engine, its HTTP API and the connectors run against that cluster (another `brook
+//! server`, Apache Kafka, Redpanda). The catalog lives in the cluster's command topic, so
+//! several servers pointed at one cluster share streams, tables and queries, as the servers
+//! of one ksqlDB service do; each runs its share of every persistent query's partitions
+//! through the query's consumer group.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use brook_broker::server::{self, KafkaServer, ServerConfig};
 use brook_broker::{Broker, BrokerConfig};
+use brook_client::{Cluster, EmbeddedCluster, KafkaCluster};
 use clap::Args;
 
 /// Options of `brook server`.
 #[derive(Debug, Args)]
 pub struct ServerArgs {
-    /// Directory for topics, offsets and metadata.
+    /// Directory for topics, offsets and metadata (with --bootstrap-servers: only the
+    /// queries' local state).
     #[arg(long, default_value = "./brook-data")]
     pub data_dir: PathBuf,
+    /// Run the SQL engine, HTTP API and connectors against the Kafka cluster at
+    /// HOST:PORT[,HOST:PORT…] (Kafka's `bootstrap.servers`) instead of an embedded broker; the
+    /// broker options below are then unused.
+    #[arg(long, alias = "bootstrap", value_name = "HOST:PORT")]
+    pub bootstrap_servers: Option<String>,
     /// Partitions given to topics created automatically.
     #[arg(long, default_value_t = 1)]
     pub default_partitions: i32,
@@ -89,6 +104,9 @@ pub fn parse_host_port(s: &str) -> anyhow::Result<(String, u16)> {
 
 /// Runs the server until a shutdown signal arrives, then closes the broker cleanly.
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
+    if let Some(bootstrap) = args.bootstrap_servers.clone() {
+        return run_on_cluster(&bootstrap, args).await;
+    }
     let mut config = BrokerConfig::new(&args.data_dir);
     config.default_partitions = args.default_partitions;
     config.auto_create_topics = args.auto_create_topics_enable && !args.no_auto_create_topics;
@@ -115,24 +133,14 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         }
     };
     let addr = server.local_addr();
-    // Connectors stored by `CREATE … CONNECTOR` run whether or not SQL is served.
-    let b = broker.clone();
-    let connectors = match tokio::task::spawn_blocking(move || {
-        brook_connect::ConnectorManager::open(std::sync::Arc::new(brook_client::EmbeddedCluster::new(b)))
-    })
-    .await
-    .context("starting the stored connectors")?
-    {
-        Ok(m) => std::sync::Arc::new(m),
+    let cluster: Arc<dyn Cluster> = Arc::new(EmbeddedCluster::new(broker.clone()));
+    let (connectors, sql) = match start_services(cluster, &args).await {
+        Ok(started) => started,
         Err(e) => {
             let _ = broker.close();
-            return Err(e).context("starting the stored connectors");
+            return Err(e);
         }
     };
-    let sql = if args.no_http { None } else { start_sql(&broker, &args).await? };
-    if let Some((engine, _, _)) = &sql {
-        engine.set_connector_host(std::sync::Arc::new(crate::connectors::ManagerHost(connectors.clone())));
-    }
     tracing::info!(data_dir = %args.data_dir.display(), %addr, "brook server started");
     eprintln!("brook server running on {} (Ctrl-C to stop)", args.data_dir.display());
     eprintln!("kafka listener on {addr}");
@@ -147,15 +155,73 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         })
         .await;
     eprintln!("shutting down");
+    stop_services(connectors, sql).await;
+    let closed = broker.close().context("closing the broker");
+    served.context("serving the Kafka protocol")?;
+    closed
+}
+
+/// Runs the SQL engine, HTTP API and connectors against the cluster at `bootstrap` until a
+/// shutdown signal arrives.
+async fn run_on_cluster(bootstrap: &str, args: ServerArgs) -> anyhow::Result<()> {
+    let b = bootstrap.to_string();
+    let cluster =
+        tokio::task::spawn_blocking(move || KafkaCluster::connect_with(&b, super::sql::SQL_CLIENT_ID, &[]))
+            .await
+            .context("connecting to the cluster")??;
+    let (connectors, sql) = start_services(Arc::new(cluster), &args).await?;
+    tracing::info!(bootstrap, "brook server started");
+    eprintln!("brook server running against the cluster at {bootstrap} (Ctrl-C to stop)");
+    if let Some((_, _, http_addr)) = &sql {
+        eprintln!("http listener on {http_addr}");
+    }
+    let waited = wait_for_shutdown().await;
+    eprintln!("shutting down");
+    stop_services(connectors, sql).await;
+    waited
+}
+
+/// The SQL engine with its HTTP API.
+type Sql = Option<(Arc<brook_sql::Engine>, HttpHandle, SocketAddr)>;
+
+/// Starts the stored connectors and (unless `--no-http`) the SQL engine with its HTTP API on
+/// `cluster`; the engine runs connector statements on those connectors.
+async fn start_services(
+    cluster: Arc<dyn Cluster>,
+    args: &ServerArgs,
+) -> anyhow::Result<(Arc<brook_connect::ConnectorManager>, Sql)> {
+    // Connectors stored by `CREATE … CONNECTOR` run whether or not SQL is served.
+    let c = cluster.clone();
+    let connectors = tokio::task::spawn_blocking(move || brook_connect::ConnectorManager::open(c))
+        .await
+        .context("starting the stored connectors")?
+        .context("starting the stored connectors")?;
+    let connectors = Arc::new(connectors);
+    let sql = if args.no_http {
+        None
+    } else {
+        match start_sql(cluster, args).await {
+            Ok(sql) => sql,
+            Err(e) => {
+                let c = connectors.clone();
+                tokio::task::spawn_blocking(move || c.shutdown()).await.ok();
+                return Err(e);
+            }
+        }
+    };
+    if let Some((engine, _, _)) = &sql {
+        engine.set_connector_host(Arc::new(crate::connectors::ManagerHost(connectors.clone())));
+    }
+    Ok((connectors, sql))
+}
+
+/// Stops the HTTP API, the engine's queries and the connectors (each commits its position).
+async fn stop_services(connectors: Arc<brook_connect::ConnectorManager>, sql: Sql) {
     if let Some((engine, http, _)) = sql {
         http.stop().await;
         tokio::task::spawn_blocking(move || engine.shutdown()).await.ok();
     }
-    // Each connector commits its position before it stops.
     tokio::task::spawn_blocking(move || connectors.shutdown()).await.ok();
-    let closed = broker.close().context("closing the broker");
-    served.context("serving the Kafka protocol")?;
-    closed
 }
 
 /// The running HTTP API.
@@ -178,10 +244,7 @@ impl HttpHandle {
 /// Opens the SQL engine (replaying its command topic, restarting persistent queries) and
 /// serves its HTTP API. Without an explicit `--http`, a busy default port only disables
 /// the API (with a warning), so several servers can run side by side.
-async fn start_sql(
-    broker: &Broker,
-    args: &ServerArgs,
-) -> anyhow::Result<Option<(std::sync::Arc<brook_sql::Engine>, HttpHandle, SocketAddr)>> {
+async fn start_sql(cluster: Arc<dyn Cluster>, args: &ServerArgs) -> anyhow::Result<Sql> {
     let requested = args.http.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8088)));
     let listener = match tokio::net::TcpListener::bind(requested).await {
         Ok(l) => l,
@@ -192,9 +255,9 @@ async fn start_sql(
         Err(e) => return Err(e).with_context(|| format!("starting the HTTP API on {requested}")),
     };
     let http_addr = listener.local_addr().context("reading the HTTP listener address")?;
-    let (b, dir) = (broker.clone(), args.data_dir.clone());
+    let dir = args.data_dir.clone();
     let engine = tokio::task::spawn_blocking(move || {
-        brook_sql::Engine::open(b, brook_sql::EngineConfig::runtime(&dir))
+        brook_sql::Engine::open(cluster, brook_sql::EngineConfig::runtime(&dir))
     })
     .await
     .context("starting the SQL engine")?

@@ -2,6 +2,10 @@
 //! with an embedded broker, SQL engine and connectors — everything in one process, nothing
 //! else to start (connectors created here run while the shell runs, and again the next time
 //! the directory is opened by the shell or a server).
+//! With `--bootstrap-servers HOST:PORT` the engine runs in this process against that Kafka
+//! cluster (a `brook server`, Apache Kafka, Redpanda) instead: the catalog lives in the
+//! cluster's command topic, shared with every server and shell pointed at it, and `--data-dir`
+//! holds only the queries' local state.
 //! With `--server http://HOST:PORT` it talks to a running `brook server` over its HTTP API.
 //! `-f FILE` / `-e 'STATEMENTS'` run statements and exit (non-zero on the first error). In a
 //! script on the embedded engine, each pull query first waits until the source connectors
@@ -15,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use brook_broker::{Broker, BrokerConfig};
+use brook_client::{Cluster, EmbeddedCluster, KafkaCluster};
 use brook_connect::{ConnectorKind, ConnectorManager, ConnectorState};
 use brook_sql::{Engine, EngineConfig};
 use clap::{Args, ValueEnum};
@@ -35,12 +40,18 @@ pub enum Output {
 /// Options of `brook sql`.
 #[derive(Debug, Args)]
 pub struct SqlArgs {
-    /// Data directory of the embedded broker and engine (ignored with --server).
+    /// Data directory of the embedded broker and engine (ignored with --server; with
+    /// --bootstrap-servers, only the queries' local state lives here).
     #[arg(long, default_value = "./brook-data")]
     pub data_dir: PathBuf,
     /// Use a running `brook server` through its HTTP API, e.g. http://127.0.0.1:8088.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", conflicts_with = "bootstrap_servers")]
     pub server: Option<String>,
+    /// Run the engine here against the Kafka cluster at HOST:PORT[,HOST:PORT…] (a `brook
+    /// server`, Apache Kafka, Redpanda) instead of an embedded broker (Kafka's
+    /// `bootstrap.servers`).
+    #[arg(long, alias = "bootstrap", value_name = "HOST:PORT")]
+    pub bootstrap_servers: Option<String>,
     /// Run the statements in this file and exit.
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub file: Option<PathBuf>,
@@ -54,7 +65,7 @@ pub struct SqlArgs {
 
 /// Runs the shell (or a script).
 pub async fn run(args: SqlArgs) -> anyhow::Result<()> {
-    let mut local: Option<(Arc<Engine>, Broker, Arc<brook_connect::ConnectorManager>)> = None;
+    let mut local: Option<(Arc<Engine>, Option<Broker>, Arc<brook_connect::ConnectorManager>)> = None;
     let (backend, banner): (Box<dyn Backend>, String) = match &args.server {
         Some(url) => {
             let remote = Remote::new(url)?;
@@ -63,21 +74,45 @@ pub async fn run(args: SqlArgs) -> anyhow::Result<()> {
             (Box::new(remote), format!("Brook SQL shell — connected to {url} (server version {version})"))
         }
         None => {
-            let broker = Broker::open(BrokerConfig::new(&args.data_dir)).with_context(|| {
-                format!("opening {} (is a brook server using it? then use --server)", args.data_dir.display())
-            })?;
-            let engine = match Engine::open(broker.clone(), EngineConfig::runtime(&args.data_dir)) {
+            let (cluster, broker, place): (Arc<dyn Cluster>, Option<Broker>, String) =
+                match &args.bootstrap_servers {
+                    Some(bootstrap) => {
+                        let b = bootstrap.clone();
+                        let cluster = tokio::task::spawn_blocking(move || {
+                            KafkaCluster::connect_with(&b, SQL_CLIENT_ID, &[])
+                        })
+                        .await
+                        .context("connecting to the cluster")??;
+                        (Arc::new(cluster), None, format!("the cluster at {bootstrap}"))
+                    }
+                    None => {
+                        let broker = Broker::open(BrokerConfig::new(&args.data_dir)).with_context(|| {
+                            format!(
+                                "opening {} (is a brook server using it? then use --server)",
+                                args.data_dir.display()
+                            )
+                        })?;
+                        let cluster = Arc::new(EmbeddedCluster::new(broker.clone()));
+                        (cluster, Some(broker), args.data_dir.display().to_string())
+                    }
+                };
+            let close = |broker: &Option<Broker>| {
+                if let Some(b) = broker {
+                    let _ = b.close();
+                }
+            };
+            let engine = match Engine::open(cluster, EngineConfig::runtime(&args.data_dir)) {
                 Ok(e) => e,
                 Err(e) => {
-                    let _ = broker.close();
+                    close(&broker);
                     return Err(e).context("starting the SQL engine");
                 }
             };
-            let connectors = match crate::connectors::install(&engine, &broker) {
+            let connectors = match crate::connectors::install(&engine) {
                 Ok(m) => m,
                 Err(e) => {
                     engine.shutdown();
-                    let _ = broker.close();
+                    close(&broker);
                     return Err(e);
                 }
             };
@@ -89,7 +124,7 @@ pub async fn run(args: SqlArgs) -> anyhow::Result<()> {
                 }));
             }
             local = Some((engine, broker, connectors));
-            (Box::new(embedded), format!("Brook SQL shell — embedded engine on {}", args.data_dir.display()))
+            (Box::new(embedded), format!("Brook SQL shell — embedded engine on {place}"))
         }
     };
     let format = match args.output {
@@ -135,7 +170,7 @@ pub async fn run(args: SqlArgs) -> anyhow::Result<()> {
         tokio::task::spawn_blocking(move || {
             engine.shutdown();
             connectors.shutdown();
-            broker.close()
+            broker.map_or(Ok(()), |b| b.close())
         })
         .await
         .context("closing the engine")?
@@ -146,6 +181,10 @@ pub async fn run(args: SqlArgs) -> anyhow::Result<()> {
         false => anyhow::bail!("a statement failed"),
     }
 }
+
+/// The `client.id` of the SQL engine's clients on a remote cluster; a Brook server lets it
+/// write the engine's internal topics (`_brook_*`).
+pub const SQL_CLIENT_ID: &str = "brook-sql";
 
 /// How long a script's pull query waits for connectors and queries to settle.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);

@@ -105,10 +105,26 @@ struct TxnFilter {
     state: Option<String>,
 }
 
+/// The broker in this process, if the engine runs on one (transactions are the broker's to list).
+fn embedded_broker(api: &Api) -> Result<brook_broker::Broker, Response> {
+    match api.engine.cluster().connection() {
+        brook_client::Connection::Embedded(broker) => Ok(broker),
+        brook_client::Connection::Kafka { bootstrap, .. } => {
+            let message = format!(
+                "this server runs on the cluster at {bootstrap}, not an embedded broker; list its transactions with `brook txn list --bootstrap-servers {bootstrap}`"
+            );
+            let entity = json!({"@type": "generic_error", "error_code": 40400, "message": message});
+            Err((StatusCode::NOT_FOUND, axum::Json(entity)).into_response())
+        }
+    }
+}
+
 async fn transactions(State(api): State<Api>, Query(filter): Query<TxnFilter>) -> Response {
-    let views: Vec<TxnView> = api
-        .engine
-        .broker()
+    let broker = match embedded_broker(&api) {
+        Ok(b) => b,
+        Err(response) => return response,
+    };
+    let views: Vec<TxnView> = broker
         .transactions()
         .list()
         .into_iter()
@@ -119,7 +135,11 @@ async fn transactions(State(api): State<Api>, Query(filter): Query<TxnFilter>) -
 }
 
 async fn transaction(State(api): State<Api>, Path(id): Path<String>) -> Response {
-    match api.engine.broker().transactions().describe(&id) {
+    let broker = match embedded_broker(&api) {
+        Ok(b) => b,
+        Err(response) => return response,
+    };
+    match broker.transactions().describe(&id) {
         Ok(meta) => axum::Json(TxnView::from(meta)).into_response(),
         Err(e) => {
             let entity = json!({"@type": "generic_error", "error_code": 40400, "message": e.to_string()});
@@ -321,8 +341,15 @@ async fn info() -> Response {
 }
 
 async fn healthcheck(State(api): State<Api>) -> Response {
-    // The broker is in this process: healthy while its data directory is readable.
-    let kafka = std::fs::metadata(api.engine.broker().config().data_dir.as_path()).is_ok();
+    // An embedded broker is healthy while its data directory is readable; a remote cluster
+    // while it answers a metadata request.
+    let cluster = api.engine.cluster().clone();
+    let kafka = tokio::task::spawn_blocking(move || match cluster.connection() {
+        brook_client::Connection::Embedded(b) => std::fs::metadata(b.config().data_dir.as_path()).is_ok(),
+        brook_client::Connection::Kafka { .. } => cluster.list_topics().is_ok(),
+    })
+    .await
+    .unwrap_or(false);
     axum::Json(json!({
         "isHealthy": kafka,
         "details": {"metastore": {"isHealthy": true}, "kafka": {"isHealthy": kafka}},

@@ -5,6 +5,7 @@ mod cdc_walkthrough;
 mod layout;
 mod nexmark;
 mod sql_connectors;
+mod sql_remote;
 mod sql_server;
 mod sql_shell;
 mod tools;
@@ -53,8 +54,14 @@ pub struct Server {
 impl Server {
     /// Starts `brook server` on `data_dir` with a Kafka listener on a free port.
     pub fn start(data_dir: &std::path::Path) -> Server {
+        Server::start_with(data_dir, &[])
+    }
+
+    /// Like [`Server::start`], with more arguments (`--no-http`).
+    pub fn start_with(data_dir: &std::path::Path, args: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_brook"))
             .args(["server", "--data-dir", data_dir.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+            .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -75,6 +82,13 @@ impl Server {
     /// Sends SIGTERM and waits; returns whether it exited successfully.
     pub fn stop(mut self) -> bool {
         terminate(&mut self.child)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

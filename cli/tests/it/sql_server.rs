@@ -1,7 +1,8 @@
 //! Brook SQL through the real server process: statements over `POST /ksql`, a push query over
 //! `/query-stream`, CTAS output read back with a Kafka client over the protocol, errors in
 //! ksqlDB's shape, and a persistent query that survives a server restart without losing or
-//! double-counting input.
+//! double-counting input; two servers on one cluster (`--bootstrap-servers`) sharing one
+//! catalog and one query.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -30,16 +31,26 @@ pub struct SqlServer {
 impl SqlServer {
     /// Starts `brook server` on `dir` with both listeners on free ports.
     pub fn start(dir: &std::path::Path) -> SqlServer {
+        let dir = dir.to_str().unwrap();
+        SqlServer::spawn(&["--data-dir", dir, "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"], None)
+    }
+
+    /// Starts `brook server --bootstrap-servers bootstrap` (no broker of its own) with its
+    /// local state under `dir` and the HTTP API on a free port.
+    pub fn on_cluster(bootstrap: &str, dir: &std::path::Path) -> SqlServer {
+        let dir = dir.to_str().unwrap();
+        SqlServer::spawn(
+            &["--bootstrap-servers", bootstrap, "--data-dir", dir, "--http", "127.0.0.1:0"],
+            Some(bootstrap),
+        )
+    }
+
+    /// Runs `brook server ARGS` and waits for its listeners; `cluster` is where its topics live
+    /// if it has no Kafka listener of its own.
+    fn spawn(args: &[&str], cluster: Option<&str>) -> SqlServer {
         let mut child = Command::new(env!("CARGO_BIN_EXE_brook"))
-            .args([
-                "server",
-                "--data-dir",
-                dir.to_str().unwrap(),
-                "--listen",
-                "127.0.0.1:0",
-                "--http",
-                "127.0.0.1:0",
-            ])
+            .arg("server")
+            .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -55,7 +66,7 @@ impl SqlServer {
                 }
             }
         });
-        let mut bootstrap = String::new();
+        let mut bootstrap = cluster.unwrap_or_default().to_string();
         let mut http = String::new();
         while bootstrap.is_empty() || http.is_empty() {
             let (k, v) = rx.recv_timeout(Duration::from_secs(60)).expect("server printed its addresses");
@@ -214,4 +225,115 @@ fn sql_over_http_and_kafka_survives_restart() {
     assert_eq!(body[1], r#"["u1",4]"#, "{body:?}");
     drop(p);
     assert!(server.stop());
+}
+
+/// Two `brook server --bootstrap-servers` processes on one broker: what is created through one
+/// is listed, described and queryable (push and pull) through the other, and a persistent
+/// query created through one runs on both, sharing its partitions through its consumer group.
+#[test]
+fn two_servers_on_one_cluster_share_catalog_and_queries() {
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let broker = super::Server::start_with(dirs[0].path(), &["--no-http"]);
+    let a = SqlServer::on_cluster(&broker.bootstrap, dirs[1].path());
+    let b = SqlServer::on_cluster(&broker.bootstrap, dirs[2].path());
+    let earliest = json!({"auto.offset.reset": "earliest"});
+
+    let (status, body) = a.ksql(
+        "CREATE STREAM pageviews (user_id STRING KEY, page STRING) WITH (KAFKA_TOPIC='pageviews', VALUE_FORMAT='JSON', PARTITIONS=4);
+         CREATE TABLE counts AS SELECT user_id, COUNT(*) AS n FROM pageviews GROUP BY user_id EMIT CHANGES;",
+        earliest.clone(),
+    );
+    assert_eq!(status, 200, "{body}");
+
+    // Listed and described through the other server.
+    let (status, streams) = b.ksql("SHOW STREAMS;", json!({}));
+    assert_eq!(status, 200, "{streams}");
+    let names: Vec<&str> =
+        streams[0]["streams"].as_array().unwrap().iter().filter_map(|s| s["name"].as_str()).collect();
+    assert!(names.contains(&"PAGEVIEWS"), "{streams}");
+    let (status, described) = b.ksql("DESCRIBE pageviews;", json!({}));
+    assert_eq!(status, 200, "{described}");
+    assert_eq!(described[0]["sourceDescription"]["topic"], "pageviews", "{described}");
+    // The query appears there as well, and runs there (its follower starts it within a moment).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, queries) = b.ksql("SHOW QUERIES;", json!({}));
+        if queries[0]["queries"][0]["id"] == "CTAS_COUNTS_1" {
+            assert_eq!(queries[0]["queries"][0]["state"], "RUNNING", "{queries}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the query never appeared on the second server: {queries}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Input over the Kafka protocol; the table's counts read back through the other server.
+    let p = producer(&broker.bootstrap);
+    let users = ["u1", "u2", "u3", "u4", "u5", "u6"];
+    for round in 0..3 {
+        for (i, u) in users.iter().enumerate() {
+            if i <= round * 2 + 1 {
+                produce(&p, "pageviews", u, &json!({"page": format!("p{round}")}).to_string());
+            }
+        }
+    }
+    // u1, u2: 3 views; u3, u4: 2; u5, u6: 1.
+    let want = |u: &str| match u {
+        "u1" | "u2" => 3,
+        "u3" | "u4" => 2,
+        _ => 1,
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for server in [&b, &a] {
+        for u in users {
+            loop {
+                let resp = client::post(
+                    &server.http,
+                    "/query-stream",
+                    &json!({"sql": format!("SELECT n FROM counts WHERE user_id = '{u}';")}),
+                )
+                .unwrap();
+                let body: Vec<String> = resp.lines().map_while(Result::ok).collect();
+                if body.get(1).map(String::as_str) == Some(format!("[{}]", want(u)).as_str()) {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "pull query for {u} through {}: {body:?}", server.http);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+
+    // A push query through the second server over what the first one created.
+    let resp = client::post(
+        &b.http,
+        "/query-stream",
+        &json!({"sql": "SELECT user_id, page FROM pageviews WHERE user_id = 'u6' EMIT CHANGES LIMIT 2;",
+                "properties": {"auto.offset.reset": "earliest"}}),
+    )
+    .expect("POST /query-stream");
+    assert_eq!(resp.status, 200);
+    let mut lines = resp.lines();
+    let header: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(header["columnNames"], json!(["USER_ID", "PAGE"]));
+    let first: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(first, json!(["u6", "p2"]));
+    produce(&p, "pageviews", "u6", &json!({"page": "late"}).to_string());
+    let second: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(second, json!(["u6", "late"]));
+
+    // TERMINATE through one stops the query on both.
+    let (status, body) = b.ksql("DROP TABLE counts DELETE TOPIC;", json!({}));
+    assert_eq!(status, 200, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, tables) = a.ksql("SHOW TABLES;", json!({}));
+        if tables[0]["tables"].as_array().is_some_and(Vec::is_empty) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the first server still lists the table: {tables}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(p);
+    assert!(a.stop(), "first SQL server did not stop cleanly");
+    assert!(b.stop(), "second SQL server did not stop cleanly");
+    assert!(broker.stop(), "broker did not stop cleanly");
 }

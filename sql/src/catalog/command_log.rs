@@ -6,8 +6,18 @@
 //! the engine reads the topic from the beginning and re-executes every command without side
 //! effects on topics, so the catalog and the set of running queries come back exactly as they
 //! were; persistent queries then resume from their committed offsets.
+//!
+//! The topic lives in the engine's cluster, so every engine on one cluster shares it, as ksqlDB
+//! servers of one service id do: [`CommandLog::read_new`] returns the commands other engines
+//! appended since the last call (this engine's own are already applied and skipped), and the
+//! engine applies them before each statement and, on a server, every few hundred milliseconds.
 
-use brook_broker::{Broker, NewRecord, OffsetSpec, TopicConfig};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use brook_broker::NewRecord;
+use brook_client::Cluster;
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -28,81 +38,69 @@ pub struct Command {
     pub properties: std::collections::BTreeMap<String, String>,
 }
 
-/// Appends to and reads the command topic of an embedded broker.
-#[derive(Clone)]
+/// Appends to and follows the command topic of the engine's cluster.
 pub struct CommandLog {
-    broker: Broker,
+    cluster: Arc<dyn Cluster>,
+    /// Where [`CommandLog::read_new`] continues, and the offsets of commands this engine
+    /// appended that it has not read past yet (it applied them when it wrote them).
+    cursor: Mutex<Cursor>,
+}
+
+#[derive(Default)]
+struct Cursor {
+    next: i64,
+    own: BTreeSet<i64>,
 }
 
 impl CommandLog {
-    /// Opens the log. The topic is created with the first command, so a broker that never
+    /// Opens the log. The topic is created with the first command, so a cluster that never
     /// runs SQL does not get one.
-    pub fn open(broker: Broker) -> Result<Self> {
-        Ok(CommandLog { broker })
-    }
-
-    fn create(&self) -> Result<()> {
-        if self.broker.topic(COMMAND_TOPIC).is_ok() {
-            return Ok(());
-        }
-        // One partition (a total order), kept forever.
-        let config = TopicConfig::from_pairs([("retention.ms", "-1"), ("retention.bytes", "-1")])?;
-        match self.broker.create_topic(COMMAND_TOPIC, 1, config) {
-            Ok(()) | Err(brook_broker::Error::TopicAlreadyExists(_)) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
+    pub fn open(cluster: Arc<dyn Cluster>) -> Self {
+        CommandLog { cluster, cursor: Mutex::new(Cursor::default()) }
     }
 
     /// Appends a command and waits until it is durable.
     pub fn append(&self, command: &Command) -> Result<()> {
-        self.create()?;
+        // One partition (a total order), kept forever.
+        self.cluster.ensure_topic(COMMAND_TOPIC, 1, &[("retention.ms", "-1"), ("retention.bytes", "-1")])?;
         let value = serde_json::to_vec(command)
             .map_err(|e| Error::Internal(format!("cannot encode a command: {e}")))?;
-        let placed = self.broker.produce(
+        let placed = self.cluster.produce(
             COMMAND_TOPIC,
             Some(0),
             vec![NewRecord::new(None::<Vec<u8>>, Some(value))],
         )?;
         if let Some(&(p, offset)) = placed.first() {
-            block_on(self.broker.wait_durable(COMMAND_TOPIC, p, offset + 1))??;
+            self.cluster.sync(COMMAND_TOPIC, p, offset + 1)?;
+            let mut cursor = self.cursor.lock();
+            if offset >= cursor.next {
+                cursor.own.insert(offset);
+            }
         }
         Ok(())
     }
 
-    /// Every command, oldest first. Records that do not decode are skipped with a warning.
-    pub fn read_all(&self) -> Result<Vec<Command>> {
-        if self.broker.topic(COMMAND_TOPIC).is_err() {
+    /// The commands appended since the last call (all of them on the first), oldest first,
+    /// except this engine's own. Records that do not decode are skipped with a warning.
+    pub fn read_new(&self) -> Result<Vec<Command>> {
+        let mut cursor = self.cursor.lock();
+        if self.cluster.partitions(COMMAND_TOPIC)?.is_none() {
             return Ok(Vec::new());
         }
-        let end = self.broker.list_offset(COMMAND_TOPIC, 0, OffsetSpec::Latest)?.map_or(0, |o| o.0);
-        let mut offset = self.broker.list_offset(COMMAND_TOPIC, 0, OffsetSpec::Earliest)?.map_or(0, |o| o.0);
+        let Cursor { next, own } = &mut *cursor;
         let mut out = Vec::new();
-        while offset < end {
-            let records = self.broker.read(COMMAND_TOPIC, 0, offset, 1 << 20)?;
-            let Some(last) = records.last() else { break };
-            offset = last.offset + 1;
-            for r in records {
-                let Some(v) = r.value else { continue };
-                match serde_json::from_slice::<Command>(&v) {
-                    Ok(c) => out.push(c),
-                    Err(e) => {
-                        tracing::warn!(offset = r.offset, error = %e, "skipping an undecodable command")
-                    }
-                }
+        *next = self.cluster.scan(COMMAND_TOPIC, 0, *next, &mut |r| {
+            if own.remove(&r.offset) {
+                return;
             }
-        }
+            let Some(v) = &r.value else { return };
+            match serde_json::from_slice::<Command>(v) {
+                Ok(c) => out.push(c),
+                Err(e) => tracing::warn!(offset = r.offset, error = %e, "skipping an undecodable command"),
+            }
+        })?;
+        let below = *next;
+        own.retain(|&o| o >= below);
         Ok(out)
     }
-}
-
-/// Runs a broker future to completion. The broker's futures only wait for its flusher
-/// thread, so no async runtime is needed; a scoped thread keeps this callable from inside
-/// any executor (async tasks, test runners) without nesting executors.
-pub(crate) fn block_on<F>(f: F) -> Result<F::Output>
-where
-    F: std::future::Future + Send,
-    F::Output: Send,
-{
-    std::thread::scope(|s| s.spawn(|| futures::executor::block_on(f)).join())
-        .map_err(|_| Error::Internal("a thread waiting for the broker panicked".into()))
 }

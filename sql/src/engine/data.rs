@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use brook_broker::{Broker, Header, NewRecord, OffsetSpec};
+use brook_broker::{Header, NewRecord};
+use brook_client::Cluster;
 use brook_streams::record::InputRecord;
 use brook_streams::task::{TaskContext, TaskId};
 use bytes::Bytes;
@@ -51,67 +52,51 @@ pub(crate) struct Materialized {
 
 impl Materialized {
     /// Applies everything appended to `topic` since the last call.
-    fn catch_up(&mut self, broker: &Broker, topic: &str) -> Result<()> {
-        let Ok(t) = broker.topic(topic) else { return Ok(()) };
-        let n = t.partition_count() as usize;
-        self.positions.resize(n, 0);
-        for p in 0..n {
-            let end = broker.list_offset(topic, p as i32, OffsetSpec::Latest)?.map_or(0, |o| o.0);
-            let start = broker.list_offset(topic, p as i32, OffsetSpec::Earliest)?.map_or(0, |o| o.0);
-            let mut pos = self.positions[p].max(start);
-            while pos < end {
-                let records = broker.read(topic, p as i32, pos, 1 << 20)?;
-                let Some(last) = records.last() else { break };
-                pos = last.offset + 1;
-                for r in records {
-                    let Some(k) = r.key else { continue };
-                    match r.value {
-                        None => {
-                            self.rows.remove(&k);
-                        }
-                        Some(v) => {
-                            self.rows.insert(
-                                k,
-                                Stored {
-                                    value: v,
-                                    timestamp: r.timestamp,
-                                    partition: p as i32,
-                                    offset: r.offset,
-                                    headers: r.headers,
-                                },
-                            );
-                        }
+    fn catch_up(&mut self, cluster: &dyn Cluster, topic: &str) -> Result<()> {
+        let Some(n) = cluster.partitions(topic)? else { return Ok(()) };
+        self.positions.resize(n as usize, 0);
+        let rows = &mut self.rows;
+        for (p, pos) in self.positions.iter_mut().enumerate() {
+            *pos = cluster.scan(topic, p as i32, *pos, &mut |r| {
+                let Some(k) = &r.key else { return };
+                match &r.value {
+                    None => {
+                        rows.remove(k);
+                    }
+                    Some(v) => {
+                        let stored = Stored {
+                            value: v.clone(),
+                            timestamp: r.timestamp,
+                            partition: p as i32,
+                            offset: r.offset,
+                            headers: r.headers.clone(),
+                        };
+                        rows.insert(k.clone(), stored);
                     }
                 }
-            }
-            self.positions[p] = pos;
+            })?;
         }
         Ok(())
     }
 }
 
 /// Every record of a topic, partition by partition.
-fn scan_topic(broker: &Broker, topic: &str) -> Result<Vec<InputRecord>> {
-    let Ok(t) = broker.topic(topic) else { return Ok(Vec::new()) };
+fn scan_topic(cluster: &dyn Cluster, topic: &str) -> Result<Vec<InputRecord>> {
+    let Some(n) = cluster.partitions(topic)? else { return Ok(Vec::new()) };
     let name: Arc<str> = Arc::from(topic);
     let mut out = Vec::new();
-    for p in 0..t.partition_count() {
-        let end = broker.list_offset(topic, p, OffsetSpec::Latest)?.map_or(0, |o| o.0);
-        let mut pos = broker.list_offset(topic, p, OffsetSpec::Earliest)?.map_or(0, |o| o.0);
-        while pos < end {
-            let records = broker.read(topic, p, pos, 1 << 20)?;
-            let Some(last) = records.last() else { break };
-            pos = last.offset + 1;
-            out.extend(records.into_iter().map(|r| InputRecord {
+    for p in 0..n {
+        cluster.scan(topic, p, 0, &mut |r| {
+            out.push(InputRecord {
                 topic: name.clone(),
                 partition: p,
                 offset: r.offset,
                 timestamp: r.timestamp,
-                key: r.key,
-                value: r.value,
-                headers: r.headers,
-            }));
-        }
+                key: r.key.clone(),
+                value: r.value.clone(),
+                headers: r.headers.clone(),
+            })
+        })?;
     }
     Ok(out)
 }
@@ -285,7 +270,7 @@ impl Engine {
         let def = st.catalog.source(&q.from.name)?;
         let records: Vec<InputRecord> = if def.is_table() {
             let m = st.materialized.entry(def.name.clone()).or_default();
-            m.catch_up(&self.broker, &def.topic)?;
+            m.catch_up(self.cluster.as_ref(), &def.topic)?;
             let topic: Arc<str> = Arc::from(def.topic.as_str());
             m.rows
                 .iter()
@@ -300,10 +285,10 @@ impl Engine {
                 })
                 .collect()
         } else {
-            scan_topic(&self.broker, &def.topic)?
+            scan_topic(self.cluster.as_ref(), &def.topic)?
         };
         let schema = RelSchema::of_source(&def, q.from.qualifier());
-        let parts = |t: &str| self.broker.topic(t).ok().map(|t| t.partition_count());
+        let parts = |t: &str| self.partitions(t);
         let planner = Planner { catalog: &st.catalog, exprs: &self.exprs, partitions: &parts, id: "pull" };
         let mut node = PlanNode::Scan(ScanNode { source: def.clone(), schema: schema.clone() });
         if let Some(w) = &q.selection {
@@ -356,7 +341,7 @@ impl Engine {
     }
 
     pub(crate) fn print(&self, p: &Print) -> Result<StatementResult> {
-        let topic = self.broker.topic(&p.topic).map_err(|_| {
+        let n = self.partitions(&p.topic).ok_or_else(|| {
             Error::Catalog(format!(
                 "topic '{}' does not exist; SHOW TOPICS; lists the topics (names are case-sensitive)",
                 p.topic
@@ -371,26 +356,25 @@ impl Engine {
         ];
         let interval = p.interval.unwrap_or(1).max(1);
         let limit = p.limit;
-        let n = topic.partition_count();
         let mut positions = Vec::with_capacity(n as usize);
         for part in 0..n {
-            let spec = if p.from_beginning { OffsetSpec::Earliest } else { OffsetSpec::Latest };
-            positions.push(self.broker.list_offset(&p.topic, part, spec)?.map_or(0, |o| o.0));
+            let (start, end) = self.cluster.offsets(&p.topic, part)?;
+            positions.push(if p.from_beginning { start } else { end });
         }
         if self.deterministic {
             let mut printer = Printer { interval, seen: 0, sent: 0, limit };
-            let rows = printer.poll(&self.broker, &p.topic, &mut positions)?;
+            let rows = printer.poll(self.cluster.as_ref(), &p.topic, &mut positions)?;
             return Ok(StatementResult::Rows(super::result::RowSet { columns, rows }));
         }
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let stop = Arc::new(AtomicBool::new(false));
-        let (broker, name, s) = (self.broker.clone(), p.topic.clone(), stop.clone());
+        let (cluster, name, s) = (self.cluster.clone(), p.topic.clone(), stop.clone());
         std::thread::Builder::new()
             .name(format!("print-{name}"))
             .spawn(move || {
                 let mut printer = Printer { interval, seen: 0, sent: 0, limit };
                 while !s.load(Ordering::Acquire) {
-                    match printer.poll(&broker, &name, &mut positions) {
+                    match printer.poll(cluster.as_ref(), &name, &mut positions) {
                         Ok(rows) => {
                             let idle = rows.is_empty();
                             for r in rows {
@@ -450,32 +434,29 @@ impl Printer {
 
     fn poll(
         &mut self,
-        broker: &Broker,
+        cluster: &dyn Cluster,
         topic: &str,
         positions: &mut [i64],
     ) -> Result<Vec<serde_json::Value>> {
         let mut rows = Vec::new();
         for (p, pos) in positions.iter_mut().enumerate() {
-            let end = broker.list_offset(topic, p as i32, OffsetSpec::Latest)?.map_or(0, |o| o.0);
-            while *pos < end && !self.done() {
-                let records = broker.read(topic, p as i32, *pos, 1 << 20)?;
-                let Some(last) = records.last() else { break };
-                *pos = last.offset + 1;
-                for r in records {
-                    self.seen += 1;
-                    if !(self.seen - 1).is_multiple_of(self.interval) || self.done() {
-                        continue;
-                    }
-                    self.sent += 1;
-                    rows.push(serde_json::json!([
-                        r.timestamp,
-                        p,
-                        r.offset,
-                        show_bytes(r.key.as_deref()),
-                        show_bytes(r.value.as_deref())
-                    ]));
-                }
+            if self.done() {
+                break;
             }
+            *pos = cluster.scan(topic, p as i32, *pos, &mut |r| {
+                self.seen += 1;
+                if !(self.seen - 1).is_multiple_of(self.interval) || self.done() {
+                    return;
+                }
+                self.sent += 1;
+                rows.push(serde_json::json!([
+                    r.timestamp,
+                    p,
+                    r.offset,
+                    show_bytes(r.key.as_deref()),
+                    show_bytes(r.value.as_deref())
+                ]));
+            })?;
         }
         Ok(rows)
     }

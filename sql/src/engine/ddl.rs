@@ -26,30 +26,29 @@ impl Engine {
         config: Vec<(String, String)>,
         what: &str,
     ) -> Result<i32> {
-        match self.broker.topic(topic) {
-            Ok(t) => {
+        match self.cluster.partitions(topic)? {
+            Some(count) => {
                 if let Some(p) = partitions
-                    && p != t.partition_count()
+                    && p != count
                     && !st.replaying
                 {
                     return Err(Error::plan(format!(
-                        "topic '{topic}' already exists with {} partition(s), not the {p} given in PARTITIONS; drop PARTITIONS or use another KAFKA_TOPIC",
-                        t.partition_count()
+                        "topic '{topic}' already exists with {count} partition(s), not the {p} given in PARTITIONS; drop PARTITIONS or use another KAFKA_TOPIC"
                     )));
                 }
-                Ok(t.partition_count())
+                Ok(count)
             }
-            Err(_) => {
+            None => {
                 let Some(p) = partitions else {
                     return Err(Error::plan(format!(
                         "topic '{topic}' does not exist; to create it for the {what}, add PARTITIONS to the WITH clause (e.g. PARTITIONS=1)"
                     )));
                 };
-                let config = TopicConfig::from_pairs(config)?;
-                match self.broker.create_topic(topic, p, config) {
-                    Ok(()) | Err(brook_broker::Error::TopicAlreadyExists(_)) => Ok(p),
-                    Err(e) => Err(e.into()),
-                }
+                // Checked here, so a bad property is the statement's error, whatever the cluster.
+                TopicConfig::from_pairs(config.clone())?;
+                let config: Vec<(&str, &str)> =
+                    config.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                Ok(self.cluster.ensure_topic(topic, p, &config)?)
             }
         }
     }
@@ -154,7 +153,7 @@ impl Engine {
         st.materialized.remove(name);
         if delete_topic
             && !st.replaying
-            && let Err(e) = self.broker.delete_topic(&def.topic)
+            && let Err(e) = self.cluster.delete_topic(&def.topic)
         {
             return Err(Error::Execution(format!(
                 "{name} was dropped, but deleting topic {} failed: {e}",

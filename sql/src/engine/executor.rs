@@ -2,7 +2,7 @@
 //! *how*:
 //!
 //! * `RuntimeExecutor` — the real thing: every persistent query is a
-//!   `brook_streams::KafkaStreams` application over the embedded broker (its own consumer
+//!   `brook_streams::KafkaStreams` application over the engine's cluster (its own consumer
 //!   group and RocksDB state, so it resumes where it left off after a restart); push queries
 //!   are transient applications with in-memory state.
 //! * `simulated::SimulatedExecutor` — deterministic: every query runs in a
@@ -11,13 +11,15 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use brook_broker::{Broker, NewRecord};
+use brook_broker::NewRecord;
+use brook_client::{Cluster, Committed};
 use brook_streams::state::StateConfig;
 use brook_streams::task::TaskMetrics;
 use brook_streams::topology::Topology;
-use brook_streams::{Connection, KafkaStreams, OffsetReset, StreamsConfig};
+use brook_streams::{KafkaStreams, OffsetReset, StreamsConfig};
 
 use super::result::Canceller;
 use crate::error::Result;
@@ -81,9 +83,9 @@ pub struct RuntimeSettings {
     pub commit_interval: Duration,
 }
 
-/// Runs queries as streams applications on the embedded broker.
+/// Runs queries as streams applications on the engine's cluster.
 pub(crate) struct RuntimeExecutor {
-    broker: Broker,
+    cluster: Arc<dyn Cluster>,
     settings: RuntimeSettings,
     queries: BTreeMap<String, (KafkaStreams, Topology)>,
     /// Distinguishes this process's push queries from an earlier process's: transient ids
@@ -93,18 +95,18 @@ pub(crate) struct RuntimeExecutor {
 }
 
 impl RuntimeExecutor {
-    pub(crate) fn new(broker: Broker, settings: RuntimeSettings) -> Self {
+    pub(crate) fn new(cluster: Arc<dyn Cluster>, settings: RuntimeSettings) -> Self {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
         let instance = format!("{:x}{:x}", nanos, std::process::id());
-        RuntimeExecutor { broker, settings, queries: BTreeMap::new(), instance }
+        RuntimeExecutor { cluster, settings, queries: BTreeMap::new(), instance }
     }
 
     fn delete_internal(&self, app: &str, topology: &Topology) {
         for t in &topology.internal_topics {
             let name = format!("{app}-{}", t.suffix);
-            if let Err(e) = self.broker.delete_topic(&name) {
+            if let Err(e) = self.cluster.delete_topic(&name) {
                 tracing::debug!(topic = %name, error = %e, "internal topic not deleted");
             }
         }
@@ -120,20 +122,18 @@ impl RuntimeExecutor {
         }
         let mut offsets = Vec::new();
         for topic in topology.source_topics() {
-            let Ok(t) = self.broker.topic(&topic) else { continue };
-            for p in 0..t.partition_count() {
-                if self.broker.committed_offset(app, &topic, p).is_some() {
+            let Some(n) = self.cluster.partitions(&topic)? else { continue };
+            for p in 0..n {
+                if self.cluster.committed(app, &topic, p)?.is_some() {
                     continue;
                 }
-                let end =
-                    self.broker.list_offset(&topic, p, brook_broker::OffsetSpec::Latest)?.map_or(0, |o| o.0);
-                offsets.push((topic.clone(), p, brook_broker::OffsetAndMetadata::new(end)));
+                let (_, end) = self.cluster.offsets(&topic, p)?;
+                offsets.push((topic.clone(), p, Committed { offset: end, metadata: String::new() }));
             }
         }
-        if !offsets.is_empty() {
-            let broker = &self.broker;
-            crate::catalog::command_log::block_on(broker.commit_offsets(app, offsets))??;
-        }
+        let positions: Vec<(&str, i32, Committed)> =
+            offsets.iter().map(|(t, p, c)| (t.as_str(), *p, c.clone())).collect();
+        self.cluster.commit(app, &positions)?;
         Ok(())
     }
 }
@@ -142,8 +142,7 @@ impl Executor for RuntimeExecutor {
     fn start(&mut self, id: &str, topology: Topology, opts: QueryOptions) -> Result<()> {
         let app = application_id(id);
         self.pin_latest(&app, &topology, opts.reset)?;
-        let mut config =
-            StreamsConfig::new(&app, Connection::Embedded(self.broker.clone()), &self.settings.state_dir);
+        let mut config = StreamsConfig::new(&app, self.cluster.connection(), &self.settings.state_dir);
         config.num_threads = opts.num_threads.unwrap_or(self.settings.threads_per_query);
         config.commit_interval = self.settings.commit_interval;
         config.auto_offset_reset = opts.reset;
@@ -159,7 +158,7 @@ impl Executor for RuntimeExecutor {
         if cleanup {
             let app = application_id(id);
             self.delete_internal(&app, &topology);
-            delete_group_offsets(&self.broker, &app);
+            delete_group_offsets(self.cluster.as_ref(), &app);
             let dir = self.settings.state_dir.join(&app);
             if dir.exists() {
                 let _ = std::fs::remove_dir_all(&dir);
@@ -172,39 +171,34 @@ impl Executor for RuntimeExecutor {
     }
 
     fn produce(&mut self, topic: &str, records: Vec<NewRecord>) -> Result<()> {
-        let placed = self.broker.produce(topic, None, records)?;
+        let placed = self.cluster.produce(topic, None, records)?;
         let mut ends: BTreeMap<i32, i64> = BTreeMap::new();
         for (p, o) in placed {
             let e = ends.entry(p).or_insert(0);
             *e = (*e).max(o + 1);
         }
-        let broker = &self.broker;
-        crate::catalog::command_log::block_on(async move {
-            for (p, end) in ends {
-                broker.wait_durable(topic, p, end).await?;
-            }
-            Ok::<_, brook_broker::Error>(())
-        })??;
+        for (p, end) in ends {
+            self.cluster.sync(topic, p, end)?;
+        }
         Ok(())
     }
 
     fn push(&mut self, id: &str, topology: Topology, opts: QueryOptions) -> Result<Canceller> {
         let app = format!("_brook_transient_{id}_{}", self.instance);
         self.pin_latest(&app, &topology, opts.reset)?;
-        let mut config =
-            StreamsConfig::new(&app, Connection::Embedded(self.broker.clone()), &self.settings.state_dir);
+        let mut config = StreamsConfig::new(&app, self.cluster.connection(), &self.settings.state_dir);
         config.state = StateConfig::Memory;
         config.commit_interval = Duration::from_millis(200);
         config.auto_offset_reset = opts.reset;
         config.max_task_idle = opts.max_task_idle;
         let streams = KafkaStreams::start(topology.clone(), config)?;
-        let broker = self.broker.clone();
+        let cluster = self.cluster.clone();
         Ok(Box::new(move || {
             let _ = streams.close();
             for t in &topology.internal_topics {
-                let _ = broker.delete_topic(&format!("{app}-{}", t.suffix));
+                let _ = cluster.delete_topic(&format!("{app}-{}", t.suffix));
             }
-            delete_group_offsets(&broker, &app);
+            delete_group_offsets(cluster.as_ref(), &app);
         }))
     }
 
@@ -241,13 +235,8 @@ impl Executor for RuntimeExecutor {
 /// Removes the committed offsets of a query's consumer group once the query is gone (a
 /// cancelled push query, a terminated persistent one), so they do not pile up in
 /// `__consumer_offsets`.
-fn delete_group_offsets(broker: &Broker, group: &str) {
-    let offsets = broker.group_offsets();
-    let partitions: Vec<(String, i32)> =
-        offsets.fetch_all(group).into_iter().map(|(t, p, _)| (t, p)).collect();
-    match crate::catalog::command_log::block_on(offsets.delete(group, &partitions)) {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!(group, error = %e, "cannot delete the offsets of a finished query"),
-        Err(e) => tracing::warn!(group, error = %e, "cannot delete the offsets of a finished query"),
+fn delete_group_offsets(cluster: &dyn Cluster, group: &str) {
+    if let Err(e) = cluster.delete_group(group) {
+        tracing::warn!(group, error = %e, "cannot delete the offsets of a finished query");
     }
 }

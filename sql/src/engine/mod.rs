@@ -1,4 +1,5 @@
-//! The engine: executes statements against an embedded broker and the streams runtime.
+//! The engine: executes statements against a cluster (the embedded broker or any Kafka
+//! cluster, through [`brook_client::Cluster`]) and the streams runtime.
 //!
 //! ```text
 //!  execute(text) ─► split ─► ${var} substitution ─► parse ─► one handler per statement family
@@ -35,7 +36,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use brook_broker::{Broker, TopicConfig};
+use brook_client::Cluster;
 use brook_streams::OffsetReset;
 use parking_lot::Mutex;
 
@@ -119,7 +120,7 @@ pub(crate) struct State {
 
 /// Executes Brook SQL.
 pub struct Engine {
-    pub(crate) broker: Broker,
+    pub(crate) cluster: Arc<dyn Cluster>,
     pub(crate) exprs: ExprPlanner,
     pub(crate) state: Mutex<State>,
     pub(crate) log: CommandLog,
@@ -128,27 +129,32 @@ pub struct Engine {
     transient: AtomicU64,
     /// Runs connector statements ([`Engine::set_connector_host`]).
     connector_host: parking_lot::RwLock<Option<Arc<dyn crate::connector::ConnectorHost>>>,
+    /// Set by [`Engine::shutdown`]: no more commands are applied.
+    stopped: std::sync::atomic::AtomicBool,
 }
+
+/// How often a server's engine looks for commands other engines appended.
+const COMMAND_POLL_INTERVAL: Duration = Duration::from_millis(300);
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("broker", &self.broker).finish()
+        f.debug_struct("Engine").field("cluster", &self.cluster.describe()).finish()
     }
 }
 
 impl Engine {
-    /// Opens an engine over `broker`: creates the processing log, replays the command topic
-    /// and restarts persistent queries.
-    pub fn open(broker: Broker, config: EngineConfig) -> Result<Arc<Engine>> {
+    /// Opens an engine over `cluster` (the embedded broker, or a Kafka cluster): replays the
+    /// command topic and restarts persistent queries.
+    pub fn open(cluster: Arc<dyn Cluster>, config: EngineConfig) -> Result<Arc<Engine>> {
         let (executor, deterministic): (Box<dyn Executor>, bool) = match &config.mode {
-            Mode::Runtime(s) => (Box::new(executor::RuntimeExecutor::new(broker.clone(), s.clone())), false),
-            Mode::Deterministic => (Box::new(simulated::SimulatedExecutor::new(broker.clone())?), true),
+            Mode::Runtime(s) => (Box::new(executor::RuntimeExecutor::new(cluster.clone(), s.clone())), false),
+            Mode::Deterministic => (Box::new(simulated::SimulatedExecutor::new(cluster.clone())?), true),
         };
         let mut catalog = Catalog::new();
         catalog.add_source(processing_log_source(), true)?;
-        let log = CommandLog::open(broker.clone())?;
+        let log = CommandLog::open(cluster.clone());
         let engine = Arc::new(Engine {
-            broker,
+            cluster,
             exprs: ExprPlanner::new()?,
             state: Mutex::new(State {
                 catalog,
@@ -162,34 +168,41 @@ impl Engine {
             deterministic,
             transient: AtomicU64::new(0),
             connector_host: parking_lot::RwLock::new(None),
+            stopped: std::sync::atomic::AtomicBool::new(false),
         });
-        engine.replay()?;
+        engine.apply_new_commands(&mut engine.state.lock())?;
+        if !engine.deterministic {
+            engine.follow_commands(COMMAND_POLL_INTERVAL)?;
+        }
         Ok(engine)
     }
 
     /// Creates the processing-log topic when the first query needs it (a broker that never
     /// runs SQL does not get one).
     pub(crate) fn ensure_processing_log(&self) -> Result<()> {
-        if self.broker.topic(PROCESSING_LOG_TOPIC).is_ok() {
-            return Ok(());
-        }
-        match self.broker.create_topic(PROCESSING_LOG_TOPIC, 1, TopicConfig::default()) {
-            Ok(()) | Err(brook_broker::Error::TopicAlreadyExists(_)) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
+        self.cluster.ensure_topic(PROCESSING_LOG_TOPIC, 1, &[])?;
+        Ok(())
     }
 
-    /// The broker the engine runs on.
-    pub fn broker(&self) -> &Broker {
-        &self.broker
+    /// The cluster the engine runs on.
+    pub fn cluster(&self) -> &Arc<dyn Cluster> {
+        &self.cluster
     }
 
-    fn replay(&self) -> Result<()> {
-        let commands = self.log.read_all()?;
+    /// The number of partitions of `topic`, or `None` if it does not exist (or the cluster
+    /// cannot say).
+    pub(crate) fn partitions(&self, topic: &str) -> Option<i32> {
+        self.cluster.partitions(topic).ok().flatten()
+    }
+
+    /// Applies the commands that other engines on the cluster appended to the command topic
+    /// since the last call — on the first call, the whole topic (a restart) — without side
+    /// effects on topics, then starts the persistent queries they left running.
+    pub(crate) fn apply_new_commands(&self, st: &mut State) -> Result<()> {
+        let commands = self.log.read_new()?;
         if commands.is_empty() {
             return Ok(());
         }
-        let mut st = self.state.lock();
         st.replaying = true;
         for cmd in &commands {
             let mut session = Session { properties: cmd.properties.clone() };
@@ -200,7 +213,7 @@ impl Engine {
                     continue;
                 }
             };
-            if let Err(e) = self.run(&mut st, &parsed, &mut session, cmd.query_id.as_deref()) {
+            if let Err(e) = self.run(st, &parsed, &mut session, cmd.query_id.as_deref()) {
                 tracing::warn!(statement = %cmd.statement, error = %e, "replaying a command failed");
             }
         }
@@ -211,12 +224,36 @@ impl Engine {
             if info.state != QueryState::Running {
                 continue;
             }
-            if let Err(e) = self.start_query(&mut st, &info.id, &info.sql, QueryOptions::restart(&info)) {
+            if let Err(e) = self.start_query(st, &info.id, &info.sql, QueryOptions::restart(&info)) {
                 tracing::error!(query = %id, error = %e, "cannot restart query");
                 let _ = st.catalog.set_query_state(&id, QueryState::Error(e.to_string()));
             }
         }
-        tracing::debug!(commands = commands.len(), "catalog restored from the command topic");
+        tracing::debug!(commands = commands.len(), "catalog caught up with the command topic");
+        Ok(())
+    }
+
+    /// Applies new commands from the command topic every `interval` on a thread of its own,
+    /// so that streams, tables and queries created through another engine on the same
+    /// cluster appear (and run) here too. Stops at [`Engine::shutdown`].
+    fn follow_commands(self: &Arc<Self>, interval: Duration) -> Result<()> {
+        let engine = Arc::downgrade(self);
+        std::thread::Builder::new()
+            .name("brook-sql-commands".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(interval);
+                    let Some(engine) = engine.upgrade() else { return };
+                    if engine.stopped.load(Ordering::Acquire) {
+                        return;
+                    }
+                    let mut st = engine.state.lock();
+                    if let Err(e) = engine.apply_new_commands(&mut st) {
+                        tracing::warn!(error = %e, "cannot read the command topic; retrying");
+                    }
+                }
+            })
+            .map_err(|source| Error::Io { context: "starting the command-topic follower".into(), source })?;
         Ok(())
     }
 
@@ -301,12 +338,15 @@ impl Engine {
 
     /// Executes one parsed statement.
     pub fn execute_parsed(&self, parsed: &Parsed, session: &mut Session) -> Result<StatementResult> {
+        let mut st = self.state.lock();
+        // What other engines on the cluster did first: their streams exist for this statement.
+        self.apply_new_commands(&mut st)?;
         if let Statement::Select(q) = &parsed.statement
             && q.emit.is_some()
         {
+            drop(st);
             return self.push_query(q, &parsed.text, session);
         }
-        let mut st = self.state.lock();
         self.run(&mut st, parsed, session, None)
     }
 
@@ -464,6 +504,7 @@ impl Engine {
     /// Stops every query (their progress is committed) — call before closing the broker.
     pub fn shutdown(&self) {
         let mut st = self.state.lock();
+        self.stopped.store(true, Ordering::Release);
         let ids: Vec<String> = st.catalog.queries().map(|q| q.id.clone()).collect();
         for id in ids {
             if let Err(e) = st.executor.stop(&id, false) {

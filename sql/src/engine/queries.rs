@@ -33,7 +33,7 @@ impl Engine {
     }
 
     fn partitions_fn(&self) -> impl Fn(&str) -> Option<i32> + '_ {
-        move |t: &str| self.broker.topic(t).ok().map(|t| t.partition_count())
+        move |t: &str| self.partitions(t)
     }
 
     fn options(id: &str) -> CompileOptions {
@@ -135,14 +135,10 @@ impl Engine {
         let plan =
             self.planner(st, &id, &parts).plan(&c.query, Purpose::Create { kind: c.kind, name: &c.name })?;
         let def = self.sink_def(c, &plan, &props, &id, text)?;
-        let source_partitions = plan
-            .sources
-            .first()
-            .and_then(|s| self.broker.topic(&s.topic).ok())
-            .map_or(1, |t| t.partition_count());
+        let source_partitions = plan.sources.first().and_then(|s| self.partitions(&s.topic)).unwrap_or(1);
         if !st.replaying {
-            let partitions = match self.broker.topic(&def.topic) {
-                Ok(t) if props.partitions.is_none() => t.partition_count(),
+            let partitions = match self.partitions(&def.topic) {
+                Some(n) if props.partitions.is_none() => n,
                 _ => sink_partitions(&props, source_partitions),
             };
             self.ensure_topic(st, &def.topic, Some(partitions), props.topic_config(), "query output")?;

@@ -1,7 +1,5 @@
 //! Introspection: `SHOW`/`LIST`, `DESCRIBE`, `DESCRIBE FUNCTION`.
 
-use brook_broker::OffsetSpec;
-
 use super::result::{FunctionSummary, QuerySummary, SourceDescription, SourceSummary, TopicSummary};
 use super::{Engine, PROPERTIES, Session, State, StatementResult};
 use crate::catalog::{ColumnRole, SourceDef};
@@ -21,15 +19,9 @@ fn summary(s: &SourceDef) -> SourceSummary {
 
 impl Engine {
     fn topic_size(&self, topic: &str) -> (i32, i64) {
-        let Ok(t) = self.broker.topic(topic) else { return (0, 0) };
-        let mut records = 0;
-        for p in 0..t.partition_count() {
-            let end = self.broker.list_offset(topic, p, OffsetSpec::Latest).ok().flatten().map_or(0, |o| o.0);
-            let start =
-                self.broker.list_offset(topic, p, OffsetSpec::Earliest).ok().flatten().map_or(0, |o| o.0);
-            records += end - start;
-        }
-        (t.partition_count(), records)
+        let Some(n) = self.partitions(topic) else { return (0, 0) };
+        let records = (0..n).filter_map(|p| self.cluster.offsets(topic, p).ok()).map(|(s, e)| e - s).sum();
+        (n, records)
     }
 
     pub(crate) fn show(
@@ -47,8 +39,8 @@ impl Engine {
                 st.catalog.sources().filter(|s| s.kind == SourceKind::Table).map(|s| summary(s)).collect(),
             ),
             ShowTarget::Topics { all } => StatementResult::Topics(
-                self.broker
-                    .topic_names()
+                self.cluster
+                    .list_topics()?
                     .into_iter()
                     .filter(|t| all || !(t.starts_with('_') || t.starts_with("__")))
                     .map(|name| {

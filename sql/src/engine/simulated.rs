@@ -8,10 +8,12 @@
 //! thread and the executor sends it closures.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use brook_broker::{Broker, NewRecord, OffsetSpec};
+use brook_broker::NewRecord;
+use brook_client::Cluster;
 use brook_streams::OffsetReset;
 use brook_streams::task::TaskMetrics;
 use brook_streams::test_driver::{TestDriverConfig, TopologyTestDriver};
@@ -27,7 +29,7 @@ struct SimQuery {
 }
 
 struct SimState {
-    broker: Broker,
+    cluster: Arc<dyn Cluster>,
     queries: BTreeMap<String, SimQuery>,
     errors: Vec<(String, String)>,
 }
@@ -40,12 +42,12 @@ pub(crate) struct SimulatedExecutor {
 }
 
 impl SimulatedExecutor {
-    pub(crate) fn new(broker: Broker) -> Result<Self> {
+    pub(crate) fn new(cluster: Arc<dyn Cluster>) -> Result<Self> {
         let (tx, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("brook-sql-simulated".into())
             .spawn(move || {
-                let mut state = SimState { broker, queries: BTreeMap::new(), errors: Vec::new() };
+                let mut state = SimState { cluster, queries: BTreeMap::new(), errors: Vec::new() };
                 while let Ok(job) = rx.recv() {
                     job(&mut state);
                 }
@@ -66,7 +68,7 @@ impl SimulatedExecutor {
 }
 
 fn driver_for(
-    broker: &Broker,
+    cluster: &dyn Cluster,
     topology: Topology,
     id: &str,
     opts: QueryOptions,
@@ -78,13 +80,13 @@ fn driver_for(
     let mut partitions = HashMap::new();
     let mut max = 1;
     for t in &topics {
-        if let Ok(topic) = broker.topic(t) {
-            max = max.max(topic.partition_count());
-            partitions.insert(t.clone(), topic.partition_count());
+        if let Some(n) = cluster.partitions(t)? {
+            max = max.max(n);
+            partitions.insert(t.clone(), n);
         }
     }
     let sources: Vec<String> =
-        topology.source_topics().into_iter().filter(|t| broker.topic(t).is_ok()).collect();
+        topology.source_topics().into_iter().filter(|t| partitions.contains_key(t)).collect();
     let config = TestDriverConfig {
         application_id: id.to_string(),
         default_partitions: max,
@@ -97,20 +99,13 @@ fn driver_for(
 
 /// All records of `topics`, merged across partitions by timestamp (each partition in offset
 /// order), as the runtime would interleave them.
-fn existing(broker: &Broker, topics: &[String]) -> Result<Vec<(String, brook_broker::Record)>> {
+fn existing(cluster: &dyn Cluster, topics: &[String]) -> Result<Vec<(String, brook_broker::Record)>> {
     let mut runs: Vec<VecDeque<(String, brook_broker::Record)>> = Vec::new();
     for t in topics {
-        let Ok(topic) = broker.topic(t) else { continue };
-        for p in 0..topic.partition_count() {
-            let end = broker.list_offset(t, p, OffsetSpec::Latest)?.map_or(0, |o| o.0);
-            let mut offset = broker.list_offset(t, p, OffsetSpec::Earliest)?.map_or(0, |o| o.0);
+        let Some(n) = cluster.partitions(t)? else { continue };
+        for p in 0..n {
             let mut run = VecDeque::new();
-            while offset < end {
-                let records = broker.read(t, p, offset, 1 << 20)?;
-                let Some(last) = records.last() else { break };
-                offset = last.offset + 1;
-                run.extend(records.into_iter().map(|r| (t.clone(), r)));
-            }
+            cluster.scan(t, p, 0, &mut |r| run.push_back((t.clone(), r.clone())))?;
             runs.push(run);
         }
     }
@@ -140,7 +135,7 @@ impl SimState {
         let mut out = Vec::new();
         for t in q.driver.output_topics() {
             let records = q.driver.read_output(&t);
-            if records.is_empty() || self.broker.topic(&t).is_err() {
+            if records.is_empty() || self.cluster.partitions(&t)?.is_none() {
                 continue; // internal topics stay inside the driver
             }
             out.push((
@@ -166,7 +161,7 @@ impl SimState {
     fn produce(&mut self, topic: &str, records: Vec<NewRecord>) -> Result<()> {
         let mut queue = VecDeque::from([(topic.to_string(), records)]);
         while let Some((t, recs)) = queue.pop_front() {
-            self.broker.produce(&t, None, recs.clone())?;
+            self.cluster.produce(&t, None, recs.clone())?;
             let readers: Vec<String> = self
                 .queries
                 .iter()
@@ -185,7 +180,7 @@ impl SimState {
     /// Replays what is already in a new query's sources (auto.offset.reset = earliest).
     fn replay(&mut self, id: &str) -> Result<()> {
         let Some(q) = self.queries.get(id) else { return Ok(()) };
-        let records = existing(&self.broker, &q.sources)?;
+        let records = existing(self.cluster.as_ref(), &q.sources)?;
         let mut queue = VecDeque::new();
         for (t, r) in records {
             let nr =
@@ -203,7 +198,7 @@ impl Executor for SimulatedExecutor {
     fn start(&mut self, id: &str, topology: Topology, opts: QueryOptions) -> Result<()> {
         let id = id.to_string();
         self.call(move |s| {
-            let (driver, sources) = driver_for(&s.broker, topology, &application_id(&id), opts)?;
+            let (driver, sources) = driver_for(s.cluster.as_ref(), topology, &application_id(&id), opts)?;
             s.queries.insert(id.clone(), SimQuery { driver, sources });
             if opts.reset == OffsetReset::Earliest {
                 s.replay(&id)?;
@@ -228,7 +223,7 @@ impl Executor for SimulatedExecutor {
         // A deterministic push query sees what is already there, then ends.
         let id = format!("_brook_transient_{id}");
         self.call(move |s| {
-            let (driver, sources) = driver_for(&s.broker, topology, &id, opts)?;
+            let (driver, sources) = driver_for(s.cluster.as_ref(), topology, &id, opts)?;
             s.queries.insert(id.clone(), SimQuery { driver, sources });
             let result = if opts.reset == OffsetReset::Earliest { s.replay(&id) } else { Ok(()) };
             s.queries.remove(&id);

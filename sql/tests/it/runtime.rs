@@ -9,7 +9,10 @@ use brook_sql::{Engine, EngineConfig, Session};
 /// A broker and a runtime engine (queries on threads) under `dir`.
 pub(crate) fn open(dir: &std::path::Path) -> anyhow::Result<(Broker, std::sync::Arc<Engine>)> {
     let broker = Broker::open(BrokerConfig::new(dir.join("broker")))?;
-    let engine = Engine::open(broker.clone(), EngineConfig::runtime(dir))?;
+    let engine = Engine::open(
+        std::sync::Arc::new(brook_client::EmbeddedCluster::new(broker.clone())),
+        EngineConfig::runtime(dir),
+    )?;
     Ok((broker, engine))
 }
 

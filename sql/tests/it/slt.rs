@@ -1,4 +1,7 @@
-//! Runs the `.slt` files: each file gets a fresh deterministic engine on a temporary broker.
+//! Runs the `.slt` files: each file gets a fresh deterministic engine, on a temporary embedded
+//! broker ([`BrookDb::new`], run by brook-sql's tests) or on a cluster reached over TCP
+//! ([`BrookDb::on_cluster`]: brook-cli's tests run the suite again against a separate `brook
+//! server` process, and include this file for it).
 //!
 //! Statements go to `Engine::execute`. In the deterministic engine producing a record runs
 //! every query it reaches before the statement returns, and time moves only with record
@@ -12,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use brook_broker::{Broker, BrokerConfig};
+use brook_client::{Cluster, EmbeddedCluster, KafkaCluster};
 use brook_sql::engine::{PushEvent, StatementResult};
 use brook_sql::{Engine, EngineConfig, Session};
 use sqllogictest::{DBOutput, DefaultColumnType};
@@ -28,29 +32,45 @@ impl std::fmt::Display for SltError {
 
 impl std::error::Error for SltError {}
 
-/// A deterministic engine on a temporary broker.
+/// A deterministic engine on a temporary broker, or on a cluster.
 pub struct BrookDb {
     engine: Arc<Engine>,
-    broker: Broker,
+    /// The embedded broker, closed at drop.
+    broker: Option<Broker>,
     session: Session,
-    _dir: tempfile::TempDir,
+    /// What must live as long as the engine: a temporary directory, a server process.
+    _keep: Box<dyn std::any::Any + Send>,
 }
 
 impl BrookDb {
+    /// On a fresh embedded broker in a temporary directory.
+    #[allow(dead_code)] // brook-cli's tests include this file and use only `on_cluster`
     pub fn new() -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let mut config = BrokerConfig::new(dir.path());
         config.flush_interval = None;
         let broker = Broker::open(config)?;
-        let engine = Engine::open(broker.clone(), EngineConfig::deterministic())?;
-        Ok(BrookDb { engine, broker, session: Session::default(), _dir: dir })
+        let engine =
+            Engine::open(Arc::new(EmbeddedCluster::new(broker.clone())), EngineConfig::deterministic())?;
+        Ok(BrookDb { engine, broker: Some(broker), session: Session::default(), _keep: Box::new(dir) })
+    }
+
+    /// On the (empty) cluster at `bootstrap`, as a SQL engine of `brook sql
+    /// --bootstrap-servers` does; `keep` (the server process) lives as long as the engine.
+    #[allow(dead_code)] // brook-sql's tests include this file and use only `new`
+    pub fn on_cluster(bootstrap: &str, keep: Box<dyn std::any::Any + Send>) -> anyhow::Result<Self> {
+        let cluster: Arc<dyn Cluster> = Arc::new(KafkaCluster::connect_with(bootstrap, "brook-sql", &[])?);
+        let engine = Engine::open(cluster, EngineConfig::deterministic())?;
+        Ok(BrookDb { engine, broker: None, session: Session::default(), _keep: keep })
     }
 }
 
 impl Drop for BrookDb {
     fn drop(&mut self) {
         self.engine.shutdown();
-        let _ = self.broker.close();
+        if let Some(b) = &self.broker {
+            let _ = b.close();
+        }
     }
 }
 
@@ -150,7 +170,8 @@ impl sqllogictest::DB for BrookDb {
 }
 
 fn slt_files() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/slt");
+    // Both brook-sql's and brook-cli's tests run this: the crates are siblings.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sql/tests/slt");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .map(|d| {
             d.filter_map(|e| e.ok().map(|e| e.path()))
@@ -162,8 +183,9 @@ fn slt_files() -> Vec<PathBuf> {
     files
 }
 
-#[test]
-fn sql_logic_tests() {
+/// Runs every `.slt` file (those whose name contains `$SLT`, if set), each on a fresh
+/// database from `open`, and fails listing every file that failed.
+pub fn run_suite(open: impl Fn() -> anyhow::Result<BrookDb> + Clone + Send + 'static) {
     let files = slt_files();
     assert!(files.len() >= 15, "expected the .slt suite under sql/tests/slt, found {} files", files.len());
     let filter = std::env::var("SLT").ok();
@@ -175,8 +197,11 @@ fn sql_logic_tests() {
             continue;
         }
         ran += 1;
-        let mut runner =
-            sqllogictest::Runner::new(|| async { BrookDb::new().map_err(|e| SltError(e.to_string())) });
+        let open = open.clone();
+        let mut runner = sqllogictest::Runner::new(move || {
+            let db = open().map_err(|e| SltError(format!("{e:#}")));
+            async move { db }
+        });
         runner.with_column_validator(sqllogictest::default_column_validator);
         if let Err(e) = runner.run_file(file) {
             failures.push(format!("{name}:\n{}", e.display(true)));

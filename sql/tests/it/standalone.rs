@@ -34,7 +34,10 @@ fn pipe(driver: &mut TopologyTestDriver, values: &[&str]) -> anyhow::Result<()> 
 fn query_topology_runs_outside_the_engine_with_its_sink_or_a_discarding_one() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let broker = Broker::open(BrokerConfig::new(dir.path()))?;
-    let engine = Engine::open(broker.clone(), EngineConfig::deterministic())?;
+    let engine = Engine::open(
+        std::sync::Arc::new(brook_client::EmbeddedCluster::new(broker.clone())),
+        EngineConfig::deterministic(),
+    )?;
     let id = create(
         &engine,
         "CREATE STREAM orders (id BIGINT, amount INT) WITH (KAFKA_TOPIC='orders', VALUE_FORMAT='JSON', PARTITIONS=1);

@@ -8,7 +8,7 @@
 //!                  every commit interval: flush state, make outputs durable, commit offsets }
 //! ```
 //!
-//! Two connections: [`Connection::Embedded`] reads and writes an in-process [`Broker`] without
+//! Two connections: [`Connection::Embedded`] reads and writes an in-process broker without
 //! sockets; [`Connection::Kafka`] uses librdkafka against any Kafka-protocol cluster (Brook's
 //! own server or Apache Kafka), where instances of the same application share partitions
 //! through a consumer group named after the application id — the way Kafka Streams scales out.
@@ -25,7 +25,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use brook_broker::Broker;
 use parking_lot::Mutex;
 
 use crate::error::{Error, Result};
@@ -33,28 +32,7 @@ use crate::state::StateConfig;
 use crate::task::{ProcessingError, TaskMetrics};
 use crate::topology::Topology;
 
-/// Where the application's topics live.
-#[derive(Clone)]
-pub enum Connection {
-    /// An in-process broker (no sockets).
-    Embedded(Broker),
-    /// A Kafka-protocol cluster at `bootstrap` (HOST:PORT[,…]), with extra librdkafka settings.
-    Kafka {
-        /// Bootstrap servers.
-        bootstrap: String,
-        /// Extra client properties.
-        properties: Vec<(String, String)>,
-    },
-}
-
-impl std::fmt::Debug for Connection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Connection::Embedded(b) => write!(f, "Embedded({b:?})"),
-            Connection::Kafka { bootstrap, .. } => write!(f, "Kafka({bootstrap})"),
-        }
-    }
-}
+pub use brook_client::Connection;
 
 /// Where a task starts when its group has no committed offset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
