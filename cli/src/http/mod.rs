@@ -105,8 +105,9 @@ struct TxnFilter {
     state: Option<String>,
 }
 
-/// The broker in this process, if the engine runs on one (transactions are the broker's to list).
-fn embedded_broker(api: &Api) -> Result<brook_broker::Broker, Response> {
+/// The broker in this process, if the engine runs on one (transactions are the broker's to
+/// list); otherwise the response that says where to look instead.
+fn embedded_broker(api: &Api) -> Result<brook_broker::Broker, Box<Response>> {
     match api.engine.cluster().connection() {
         brook_client::Connection::Embedded(broker) => Ok(broker),
         brook_client::Connection::Kafka { bootstrap, .. } => {
@@ -114,7 +115,7 @@ fn embedded_broker(api: &Api) -> Result<brook_broker::Broker, Response> {
                 "this server runs on the cluster at {bootstrap}, not an embedded broker; list its transactions with `brook txn list --bootstrap-servers {bootstrap}`"
             );
             let entity = json!({"@type": "generic_error", "error_code": 40400, "message": message});
-            Err((StatusCode::NOT_FOUND, axum::Json(entity)).into_response())
+            Err(Box::new((StatusCode::NOT_FOUND, axum::Json(entity)).into_response()))
         }
     }
 }
@@ -122,7 +123,7 @@ fn embedded_broker(api: &Api) -> Result<brook_broker::Broker, Response> {
 async fn transactions(State(api): State<Api>, Query(filter): Query<TxnFilter>) -> Response {
     let broker = match embedded_broker(&api) {
         Ok(b) => b,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let views: Vec<TxnView> = broker
         .transactions()
@@ -137,7 +138,7 @@ async fn transactions(State(api): State<Api>, Query(filter): Query<TxnFilter>) -
 async fn transaction(State(api): State<Api>, Path(id): Path<String>) -> Response {
     let broker = match embedded_broker(&api) {
         Ok(b) => b,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     match broker.transactions().describe(&id) {
         Ok(meta) => axum::Json(TxnView::from(meta)).into_response(),
