@@ -25,8 +25,6 @@ pub struct Output {
 /// An example's cluster.
 pub struct Cluster {
     topics: Arc<dyn Topics>,
-    /// How the streams runtime reaches the same topics.
-    connection: Connection,
     /// Suffix that keeps topic and application names unique per run on a shared server.
     suffix: String,
     /// Keeps an embedded broker's directory alive.
@@ -39,8 +37,7 @@ impl Cluster {
         let dir = tempfile::tempdir()?;
         let broker = Broker::open(BrokerConfig::new(dir.path().join("data")))?;
         Ok(Cluster {
-            topics: Arc::new(EmbeddedCluster::new(broker.clone())),
-            connection: Connection::Embedded(broker),
+            topics: Arc::new(EmbeddedCluster::new(broker)),
             suffix: String::new(),
             _dir: Some(dir),
         })
@@ -50,7 +47,6 @@ impl Cluster {
     pub fn remote(bootstrap: &str) -> Result<Cluster> {
         Ok(Cluster {
             topics: Arc::new(KafkaCluster::connect_with(bootstrap, "brook-example", &[])?),
-            connection: Connection::Kafka { bootstrap: bootstrap.to_string(), properties: vec![] },
             suffix: format!("-{}-{}", std::process::id(), brook_broker::util::now_ms()),
             _dir: None,
         })
@@ -67,7 +63,7 @@ impl Cluster {
     }
 
     fn is_embedded(&self) -> bool {
-        matches!(self.connection, Connection::Embedded(_))
+        matches!(self.topics.connection(), Connection::Embedded(_))
     }
 
     /// Creates a topic.
@@ -94,7 +90,7 @@ impl Cluster {
     /// Runs a topology until it has processed all input, then stops it.
     pub fn run(&self, app: &str, topology: Topology) -> Result<()> {
         let state = tempfile::tempdir()?;
-        let mut config = StreamsConfig::new(app, self.connection.clone(), state.path());
+        let mut config = StreamsConfig::new(app, self.topics.connection(), state.path());
         config.commit_interval = Duration::from_millis(100);
         let streams = KafkaStreams::start(topology, config)?;
         let quiet = if self.is_embedded() {

@@ -2,6 +2,7 @@
 //! 127.0.0.1.
 
 mod cdc_walkthrough;
+mod examples_remote;
 mod layout;
 mod nexmark;
 mod sql_connectors;

@@ -1,66 +1,12 @@
-//! End-to-end tests of the examples through a real broker: embedded (function calls), and over
-//! the Kafka protocol (a Brook Kafka server on 127.0.0.1 with librdkafka clients).
+//! End-to-end tests of the examples on an embedded broker (function calls, no sockets).
+//! Against a separate `brook server` process over the Kafka protocol they run in brook-cli's
+//! tests (`cli/tests/it/examples_remote.rs`), which include [`check`].
 
-use std::collections::BTreeMap;
+mod check;
 
-use brook_examples::order_enrichment::EnrichedOrder;
-use brook_examples::{Cluster, fraud_alerts, order_enrichment, pageviews, wordcount};
-
-fn expected_wordcount() -> BTreeMap<String, i64> {
-    let mut m = BTreeMap::new();
-    for line in wordcount::LINES {
-        for w in line.split_whitespace() {
-            *m.entry(w.to_lowercase()).or_insert(0) += 1;
-        }
-    }
-    m
-}
-
-fn expected_pageviews() -> BTreeMap<(String, i64), i64> {
-    let region: BTreeMap<&str, &str> = pageviews::USERS.iter().copied().collect();
-    let mut m = BTreeMap::new();
-    for (user, _, secs) in pageviews::VIEWS {
-        if let Some(r) = region.get(user) {
-            *m.entry((r.to_string(), secs / 60 * 60_000)).or_insert(0) += 1;
-        }
-    }
-    m
-}
-
-fn check_all(cluster: &Cluster) {
-    assert_eq!(wordcount::run(cluster).unwrap(), expected_wordcount());
-    assert_eq!(pageviews::run(cluster).unwrap(), expected_pageviews());
-    let orders = order_enrichment::run(cluster).unwrap();
-    let summary: Vec<(u32, &str, &str, &str)> = orders
-        .iter()
-        .map(|e: &EnrichedOrder| (e.order_id, e.customer_id.as_str(), e.customer.as_str(), e.tier.as_str()))
-        .collect();
-    assert_eq!(
-        summary,
-        vec![(1, "c1", "Ada", "gold"), (2, "c2", "Grace", "silver"), (3, "c3", "unknown", "none")]
-    );
-    assert_eq!(
-        fraud_alerts::run(cluster).unwrap(),
-        vec![
-            "acct-1: payment of 9000 from NG after login from FR".to_string(),
-            "acct-3: payment of 7000 from CN after login from BR".to_string(),
-        ]
-    );
-}
+use brook_examples::Cluster;
 
 #[test]
 fn examples_on_an_embedded_broker() {
-    check_all(&Cluster::embedded().unwrap());
-}
-
-#[test]
-fn examples_over_the_kafka_protocol() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = brook_broker::BrokerConfig::new(dir.path());
-    config.flush_interval = Some(std::time::Duration::from_millis(50));
-    let broker = brook_broker::Broker::open(config).unwrap();
-    let server = brook_broker::server::LoopbackServer::start(broker.clone()).unwrap();
-    check_all(&Cluster::remote(&server.bootstrap()).unwrap());
-    server.shutdown().unwrap();
-    broker.close().unwrap();
+    check::check_all(&Cluster::embedded().unwrap());
 }
