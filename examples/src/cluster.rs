@@ -36,11 +36,7 @@ impl Cluster {
     pub fn embedded() -> Result<Cluster> {
         let dir = tempfile::tempdir()?;
         let broker = Broker::open(BrokerConfig::new(dir.path().join("data")))?;
-        Ok(Cluster {
-            topics: Arc::new(EmbeddedCluster::new(broker)),
-            suffix: String::new(),
-            _dir: Some(dir),
-        })
+        Ok(Cluster { topics: Arc::new(EmbeddedCluster::new(broker)), suffix: String::new(), _dir: Some(dir) })
     }
 
     /// A running server at `bootstrap`.

@@ -23,6 +23,11 @@
 //! subtracted. `output_complete_s` is when the output topic last grew (polled every 5 ms):
 //! what a user waiting for results sees. CPU time is the whole process's.
 //!
+//! With `--bootstrap-servers HOST:PORT` the topics live in that cluster instead (a fresh `brook
+//! server` elsewhere: the run creates its streams and topics there), as with `brook sql
+//! --bootstrap-servers`; the connector and the query still run in this process, and the CPU
+//! time reported is this process's only.
+//!
 //! `benchmarks/e2e/run.sh` runs this next to DuckDB and PyFlink on the same file and compares
 //! the window query's rows with DuckDB's.
 
@@ -33,7 +38,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use brook_broker::{Broker, BrokerConfig};
-use brook_client::EmbeddedCluster;
+use brook_client::{Cluster, EmbeddedCluster, KafkaCluster};
 use brook_connect::synthetic::BidGenerator;
 use brook_connect::{ConnectorKind, ConnectorManager, ConnectorState};
 use brook_sql::engine::StatementResult;
@@ -92,6 +97,10 @@ pub struct E2eArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Run against the Kafka cluster at HOST:PORT (a fresh `brook server`) instead of an
+    /// embedded broker.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub bootstrap_servers: Option<String>,
 }
 
 /// What one run measured.
@@ -193,14 +202,28 @@ fn bench(args: &E2eArgs) -> anyhow::Result<Report> {
     let input = std::fs::canonicalize(&args.input)?;
     let bytes = std::fs::metadata(&input)?.len();
     let dir = tempfile::tempdir().context("creating a temporary data directory")?;
-    let broker = Broker::open(BrokerConfig::new(dir.path())).context("opening the embedded broker")?;
-    let engine =
-        Engine::open(Arc::new(EmbeddedCluster::new(broker.clone())), EngineConfig::runtime(dir.path()))?;
+    let (cluster, broker): (Arc<dyn Cluster>, Option<Broker>) = match &args.bootstrap_servers {
+        Some(bootstrap) => {
+            let cluster = KafkaCluster::connect_with(bootstrap, super::sql::SQL_CLIENT_ID, &[])?;
+            if cluster.partitions("bids")?.is_some() {
+                bail!("the cluster at {bootstrap} already has a topic 'bids'; run against a fresh server");
+            }
+            (Arc::new(cluster), None)
+        }
+        None => {
+            let broker =
+                Broker::open(BrokerConfig::new(dir.path())).context("opening the embedded broker")?;
+            (Arc::new(EmbeddedCluster::new(broker.clone())), Some(broker))
+        }
+    };
+    let engine = Engine::open(cluster.clone(), EngineConfig::runtime(dir.path()))?;
     let connectors = crate::connectors::install(&engine)?;
-    let result = measure(args, &input, bytes, &engine, &broker, &connectors);
+    let result = measure(args, &input, bytes, &engine, cluster.as_ref(), &connectors);
     engine.shutdown();
     connectors.shutdown();
-    broker.close()?;
+    if let Some(b) = broker {
+        b.close()?;
+    }
     result
 }
 
@@ -217,12 +240,9 @@ fn execute(engine: &Engine, session: &mut Session, sql: &str) -> anyhow::Result<
 }
 
 /// The sum of the end offsets of `topic`'s partitions (0 while it does not exist).
-fn end_offsets(broker: &Broker, topic: &str) -> i64 {
-    let Ok(t) = broker.topic(topic) else { return 0 };
-    (0..t.partition_count())
-        .filter_map(|p| broker.list_offset(topic, p, brook_broker::OffsetSpec::Latest).ok().flatten())
-        .map(|o| o.0)
-        .sum()
+fn end_offsets(cluster: &dyn Cluster, topic: &str) -> i64 {
+    let Ok(Some(n)) = cluster.partitions(topic) else { return 0 };
+    (0..n).filter_map(|p| cluster.offsets(topic, p).ok()).map(|(_, end)| end).sum()
 }
 
 fn measure(
@@ -230,7 +250,7 @@ fn measure(
     input: &Path,
     bytes: u64,
     engine: &Engine,
-    broker: &Broker,
+    cluster: &dyn Cluster,
     connectors: &ConnectorManager,
 ) -> anyhow::Result<Report> {
     let mut session = Session::default();
@@ -259,7 +279,7 @@ fn measure(
             let (mut end, mut changed) = (0, start);
             loop {
                 let last_pass = done.load(std::sync::atomic::Ordering::Acquire);
-                let now = end_offsets(broker, output_topic);
+                let now = end_offsets(cluster, output_topic);
                 if now != end {
                     (end, changed) = (now, Instant::now());
                 }
@@ -283,7 +303,7 @@ fn measure(
     if let Some((query, reason)) = errors.first() {
         eprintln!("{} processing errors; the first, in {query}: {reason}", errors.len());
     }
-    let (rows, records) = output_rows(broker, output_topic, args.query == "window")?;
+    let (rows, records) = output_rows(cluster, output_topic, args.query == "window")?;
     if records != output_end {
         bail!("the output topic holds {output_end} records but {records} were read");
     }
@@ -342,36 +362,43 @@ fn run_to_completion(
 
 /// The output topic's rows as column values: window — auction, window start (ms), bids, max
 /// price; filter — auction, bidder, price, date_time. Also returns how many records were read.
-fn output_rows(broker: &Broker, topic: &str, windowed: bool) -> anyhow::Result<(Vec<[i64; 4]>, i64)> {
+fn output_rows(cluster: &dyn Cluster, topic: &str, windowed: bool) -> anyhow::Result<(Vec<[i64; 4]>, i64)> {
     let mut rows = Vec::new();
     let mut records_read = 0;
-    let partitions = broker.topic(topic).map(|t| t.partition_count()).unwrap_or(0);
-    for p in 0..partitions {
-        let mut next = 0;
-        loop {
-            let records = broker.read(topic, p, next, 1 << 20)?;
-            let Some(last) = records.last() else { break };
-            next = last.offset + 1;
-            records_read += records.len() as i64;
-            for r in records {
-                let value: Value = match &r.value {
-                    Some(v) => serde_json::from_slice(v).context("an output value is not JSON")?,
-                    None => continue,
-                };
-                let field = |name: &str| value.get(name).and_then(Value::as_i64).unwrap_or(i64::MIN);
-                if windowed {
-                    let key = r.key.as_deref().unwrap_or_default();
-                    let (auction, start, _) = brook_streams::windowed_key::split(key, Some(WINDOW_MS))
-                        .context("an output key is not a windowed key")?;
-                    rows.push([key_number(auction)?, start, field("BIDS"), field("MAX_PRICE")]);
-                } else {
-                    rows.push([field("AUCTION"), field("BIDDER"), field("PRICE"), field("DATE_TIME")]);
-                }
+    let mut bad: Option<anyhow::Error> = None;
+    for p in 0..cluster.partitions(topic)?.unwrap_or(0) {
+        cluster.scan(topic, p, 0, &mut |r| {
+            records_read += 1;
+            if bad.is_none()
+                && let Err(e) = output_row(r, windowed, &mut rows)
+            {
+                bad = Some(e);
             }
-        }
+        })?;
+    }
+    if let Some(e) = bad {
+        return Err(e);
     }
     rows.sort_unstable();
     Ok((rows, records_read))
+}
+
+/// Appends the row of one output record (none for a tombstone).
+fn output_row(r: &brook_broker::Record, windowed: bool, rows: &mut Vec<[i64; 4]>) -> anyhow::Result<()> {
+    let value: Value = match &r.value {
+        Some(v) => serde_json::from_slice(v).context("an output value is not JSON")?,
+        None => return Ok(()),
+    };
+    let field = |name: &str| value.get(name).and_then(Value::as_i64).unwrap_or(i64::MIN);
+    if windowed {
+        let key = r.key.as_deref().unwrap_or_default();
+        let (auction, start, _) = brook_streams::windowed_key::split(key, Some(WINDOW_MS))
+            .context("an output key is not a windowed key")?;
+        rows.push([key_number(auction)?, start, field("BIDS"), field("MAX_PRICE")]);
+    } else {
+        rows.push([field("AUCTION"), field("BIDDER"), field("PRICE"), field("DATE_TIME")]);
+    }
+    Ok(())
 }
 
 /// A BIGINT key: 8 bytes big-endian (KAFKA format) or JSON text.
@@ -414,6 +441,7 @@ mod tests {
             threads: 1,
             output: None,
             json: false,
+            bootstrap_servers: None,
         };
         generate(&path, &args).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();

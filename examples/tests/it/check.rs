@@ -49,4 +49,3 @@ pub fn check_all(cluster: &Cluster) {
         ]
     );
 }
-
