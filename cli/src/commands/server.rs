@@ -33,6 +33,11 @@ pub struct ServerArgs {
     /// broker options below are then unused.
     #[arg(long, alias = "bootstrap", value_name = "HOST:PORT")]
     pub bootstrap_servers: Option<String>,
+    /// ksqlDB's `ksql.service.id`: SQL engines with the same id on one cluster share streams,
+    /// tables and queries; engines with different ids do not see each other (default: Brook's
+    /// default service, command topic `_brook_commands`).
+    #[arg(long, alias = "ksql-service-id", value_name = "ID")]
+    pub service_id: Option<String>,
     /// Partitions given to topics created automatically.
     #[arg(long, default_value_t = 1)]
     pub default_partitions: i32,
@@ -86,6 +91,11 @@ pub struct ServerArgs {
     /// stderr as `http listener on HOST:PORT`.
     #[arg(long, value_name = "HOST:PORT")]
     pub http: Option<SocketAddr>,
+    /// Start no connectors here: neither the stored ones nor new ones (`CREATE … CONNECTOR`
+    /// fails). With several servers on one cluster, every server starts the stored connectors;
+    /// run them on one.
+    #[arg(long)]
+    pub no_connectors: bool,
     /// Run without the SQL engine and its HTTP API.
     #[arg(long, conflicts_with = "http")]
     pub no_http: bool,
@@ -189,39 +199,46 @@ type Sql = Option<(Arc<brook_sql::Engine>, HttpHandle, SocketAddr)>;
 async fn start_services(
     cluster: Arc<dyn Cluster>,
     args: &ServerArgs,
-) -> anyhow::Result<(Arc<brook_connect::ConnectorManager>, Sql)> {
+) -> anyhow::Result<(Option<Arc<brook_connect::ConnectorManager>>, Sql)> {
     // Connectors stored by `CREATE … CONNECTOR` run whether or not SQL is served.
-    let c = cluster.clone();
-    let connectors = tokio::task::spawn_blocking(move || brook_connect::ConnectorManager::open(c))
-        .await
-        .context("starting the stored connectors")?
-        .context("starting the stored connectors")?;
-    let connectors = Arc::new(connectors);
+    let connectors = if args.no_connectors {
+        None
+    } else {
+        let c = cluster.clone();
+        let manager = tokio::task::spawn_blocking(move || brook_connect::ConnectorManager::open(c))
+            .await
+            .context("starting the stored connectors")?
+            .context("starting the stored connectors")?;
+        Some(Arc::new(manager))
+    };
     let sql = if args.no_http {
         None
     } else {
         match start_sql(cluster, args).await {
             Ok(sql) => sql,
             Err(e) => {
-                let c = connectors.clone();
-                tokio::task::spawn_blocking(move || c.shutdown()).await.ok();
+                if let Some(c) = connectors {
+                    tokio::task::spawn_blocking(move || c.shutdown()).await.ok();
+                }
                 return Err(e);
             }
         }
     };
-    if let Some((engine, _, _)) = &sql {
-        engine.set_connector_host(Arc::new(crate::connectors::ManagerHost(connectors.clone())));
+    if let (Some((engine, _, _)), Some(c)) = (&sql, &connectors) {
+        engine.set_connector_host(Arc::new(crate::connectors::ManagerHost(c.clone())));
     }
     Ok((connectors, sql))
 }
 
 /// Stops the HTTP API, the engine's queries and the connectors (each commits its position).
-async fn stop_services(connectors: Arc<brook_connect::ConnectorManager>, sql: Sql) {
+async fn stop_services(connectors: Option<Arc<brook_connect::ConnectorManager>>, sql: Sql) {
     if let Some((engine, http, _)) = sql {
         http.stop().await;
         tokio::task::spawn_blocking(move || engine.shutdown()).await.ok();
     }
-    tokio::task::spawn_blocking(move || connectors.shutdown()).await.ok();
+    if let Some(c) = connectors {
+        tokio::task::spawn_blocking(move || c.shutdown()).await.ok();
+    }
 }
 
 /// The running HTTP API.
@@ -255,13 +272,12 @@ async fn start_sql(cluster: Arc<dyn Cluster>, args: &ServerArgs) -> anyhow::Resu
         Err(e) => return Err(e).with_context(|| format!("starting the HTTP API on {requested}")),
     };
     let http_addr = listener.local_addr().context("reading the HTTP listener address")?;
-    let dir = args.data_dir.clone();
-    let engine = tokio::task::spawn_blocking(move || {
-        brook_sql::Engine::open(cluster, brook_sql::EngineConfig::runtime(&dir))
-    })
-    .await
-    .context("starting the SQL engine")?
-    .context("starting the SQL engine")?;
+    let mut config = brook_sql::EngineConfig::runtime(&args.data_dir);
+    config.service_id = args.service_id.clone();
+    let engine = tokio::task::spawn_blocking(move || brook_sql::Engine::open(cluster, config))
+        .await
+        .context("starting the SQL engine")?
+        .context("starting the SQL engine")?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(crate::http::serve(listener, engine.clone(), async move {
         let _ = stopped.await;

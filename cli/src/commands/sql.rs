@@ -52,6 +52,11 @@ pub struct SqlArgs {
     /// `bootstrap.servers`).
     #[arg(long, alias = "bootstrap", value_name = "HOST:PORT")]
     pub bootstrap_servers: Option<String>,
+    /// ksqlDB's `ksql.service.id`: SQL engines with the same id on one cluster share streams,
+    /// tables and queries; engines with different ids do not see each other (default: Brook's
+    /// default service, command topic `_brook_commands`).
+    #[arg(long, alias = "ksql-service-id", value_name = "ID")]
+    pub service_id: Option<String>,
     /// Run the statements in this file and exit.
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub file: Option<PathBuf>,
@@ -101,7 +106,9 @@ pub async fn run(args: SqlArgs) -> anyhow::Result<()> {
                     let _ = b.close();
                 }
             };
-            let engine = match Engine::open(cluster, EngineConfig::runtime(&args.data_dir)) {
+            let mut config = EngineConfig::runtime(&args.data_dir);
+            config.service_id = args.service_id.clone();
+            let engine = match Engine::open(cluster, config) {
                 Ok(e) => e,
                 Err(e) => {
                     close(&broker);

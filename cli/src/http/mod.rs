@@ -329,12 +329,12 @@ async fn close_query(State(api): State<Api>, body: Bytes) -> Response {
     }
 }
 
-async fn info() -> Response {
+async fn info(State(api): State<Api>) -> Response {
     axum::Json(json!({
         "KsqlServerInfo": {
             "version": env!("CARGO_PKG_VERSION"),
             "kafkaClusterId": "brook",
-            "ksqlServiceId": "brook_",
+            "ksqlServiceId": api.engine.service_id(),
             "serverStatus": "RUNNING",
         }
     }))

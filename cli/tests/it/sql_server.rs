@@ -232,7 +232,7 @@ fn sql_over_http_and_kafka_survives_restart() {
 /// query created through one runs on both, sharing its partitions through its consumer group.
 #[test]
 fn two_servers_on_one_cluster_share_catalog_and_queries() {
-    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let dirs: Vec<tempfile::TempDir> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
     let broker = super::Server::start_with(dirs[0].path(), &["--no-http"]);
     let a = SqlServer::on_cluster(&broker.bootstrap, dirs[1].path());
     let b = SqlServer::on_cluster(&broker.bootstrap, dirs[2].path());
@@ -254,6 +254,28 @@ fn two_servers_on_one_cluster_share_catalog_and_queries() {
     let (status, described) = b.ksql("DESCRIBE pageviews;", json!({}));
     assert_eq!(status, 200, "{described}");
     assert_eq!(described[0]["sourceDescription"]["topic"], "pageviews", "{described}");
+    // A server of another service on the same cluster keeps a catalog of its own.
+    let other = SqlServer::spawn(
+        &[
+            "--bootstrap-servers",
+            &broker.bootstrap,
+            "--data-dir",
+            dirs[3].path().to_str().unwrap(),
+            "--http",
+            "127.0.0.1:0",
+            "--service-id",
+            "other",
+            "--no-connectors",
+        ],
+        Some(&broker.bootstrap),
+    );
+    let (_, streams) = other.ksql("SHOW STREAMS;", json!({}));
+    assert!(!streams.to_string().contains("PAGEVIEWS"), "{streams}");
+    let info: Value =
+        serde_json::from_str(&client::get(&other.http, "/info").unwrap().text().unwrap()).unwrap();
+    assert_eq!(info["KsqlServerInfo"]["ksqlServiceId"], "other", "{info}");
+    assert!(other.stop(), "the other service's server did not stop cleanly");
+
     // The query appears there as well, and runs there (its follower starts it within a moment).
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {

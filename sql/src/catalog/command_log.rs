@@ -1,5 +1,6 @@
 //! The command topic: the durable, ordered log of catalog changes (ksqlDB's
-//! `_confluent-ksql-default__command_topic`; Brook's is [`COMMAND_TOPIC`]).
+//! `_confluent-ksql-default__command_topic`; Brook's is `_brook_commands`, or
+//! `_brook_<service id>_commands`: see [`crate::engine::service`]).
 //!
 //! Each record is one JSON [`Command`]: the statement text as executed (variables already
 //! substituted), the query id it was given, and the session properties it ran with. On start
@@ -22,9 +23,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-/// Name of the command topic.
-pub const COMMAND_TOPIC: &str = "_brook_commands";
-
 /// One catalog change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Command {
@@ -41,6 +39,8 @@ pub struct Command {
 /// Appends to and follows the command topic of the engine's cluster.
 pub struct CommandLog {
     cluster: Arc<dyn Cluster>,
+    /// The command topic's name.
+    topic: String,
     /// Where [`CommandLog::read_new`] continues, and the offsets of commands this engine
     /// appended that it has not read past yet (it applied them when it wrote them).
     cursor: Mutex<Cursor>,
@@ -55,23 +55,20 @@ struct Cursor {
 impl CommandLog {
     /// Opens the log. The topic is created with the first command, so a cluster that never
     /// runs SQL does not get one.
-    pub fn open(cluster: Arc<dyn Cluster>) -> Self {
-        CommandLog { cluster, cursor: Mutex::new(Cursor::default()) }
+    pub fn open(cluster: Arc<dyn Cluster>, topic: String) -> Self {
+        CommandLog { cluster, topic, cursor: Mutex::new(Cursor::default()) }
     }
 
     /// Appends a command and waits until it is durable.
     pub fn append(&self, command: &Command) -> Result<()> {
         // One partition (a total order), kept forever.
-        self.cluster.ensure_topic(COMMAND_TOPIC, 1, &[("retention.ms", "-1"), ("retention.bytes", "-1")])?;
+        self.cluster.ensure_topic(&self.topic, 1, &[("retention.ms", "-1"), ("retention.bytes", "-1")])?;
         let value = serde_json::to_vec(command)
             .map_err(|e| Error::Internal(format!("cannot encode a command: {e}")))?;
-        let placed = self.cluster.produce(
-            COMMAND_TOPIC,
-            Some(0),
-            vec![NewRecord::new(None::<Vec<u8>>, Some(value))],
-        )?;
+        let placed =
+            self.cluster.produce(&self.topic, Some(0), vec![NewRecord::new(None::<Vec<u8>>, Some(value))])?;
         if let Some(&(p, offset)) = placed.first() {
-            self.cluster.sync(COMMAND_TOPIC, p, offset + 1)?;
+            self.cluster.sync(&self.topic, p, offset + 1)?;
             let mut cursor = self.cursor.lock();
             if offset >= cursor.next {
                 cursor.own.insert(offset);
@@ -84,12 +81,12 @@ impl CommandLog {
     /// except this engine's own. Records that do not decode are skipped with a warning.
     pub fn read_new(&self) -> Result<Vec<Command>> {
         let mut cursor = self.cursor.lock();
-        if self.cluster.partitions(COMMAND_TOPIC)?.is_none() {
+        if self.cluster.partitions(&self.topic)?.is_none() {
             return Ok(Vec::new());
         }
         let Cursor { next, own } = &mut *cursor;
         let mut out = Vec::new();
-        *next = self.cluster.scan(COMMAND_TOPIC, 0, *next, &mut |r| {
+        *next = self.cluster.scan(&self.topic, 0, *next, &mut |r| {
             if own.remove(&r.offset) {
                 return;
             }

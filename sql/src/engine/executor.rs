@@ -22,6 +22,7 @@ use brook_streams::topology::Topology;
 use brook_streams::{KafkaStreams, OffsetReset, StreamsConfig};
 
 use super::result::Canceller;
+use super::service::ServiceNames;
 use crate::error::Result;
 
 /// How one query runs, from the session properties it was started with.
@@ -67,11 +68,6 @@ pub(crate) trait Executor: Send {
     fn metrics(&self, id: &str) -> Option<TaskMetrics>;
 }
 
-/// Consumer group / application id of a persistent query.
-pub fn application_id(query_id: &str) -> String {
-    format!("_brook_query_{query_id}")
-}
-
 /// Settings of the runtime executor.
 #[derive(Debug, Clone)]
 pub struct RuntimeSettings {
@@ -87,6 +83,7 @@ pub struct RuntimeSettings {
 pub(crate) struct RuntimeExecutor {
     cluster: Arc<dyn Cluster>,
     settings: RuntimeSettings,
+    names: ServiceNames,
     queries: BTreeMap<String, (KafkaStreams, Topology)>,
     /// Distinguishes this process's push queries from an earlier process's: transient ids
     /// restart at 1, and a push query must not resume from the offsets an earlier query with
@@ -95,12 +92,12 @@ pub(crate) struct RuntimeExecutor {
 }
 
 impl RuntimeExecutor {
-    pub(crate) fn new(cluster: Arc<dyn Cluster>, settings: RuntimeSettings) -> Self {
+    pub(crate) fn new(cluster: Arc<dyn Cluster>, settings: RuntimeSettings, names: ServiceNames) -> Self {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
         let instance = format!("{:x}{:x}", nanos, std::process::id());
-        RuntimeExecutor { cluster, settings, queries: BTreeMap::new(), instance }
+        RuntimeExecutor { cluster, settings, names, queries: BTreeMap::new(), instance }
     }
 
     fn delete_internal(&self, app: &str, topology: &Topology) {
@@ -140,7 +137,7 @@ impl RuntimeExecutor {
 
 impl Executor for RuntimeExecutor {
     fn start(&mut self, id: &str, topology: Topology, opts: QueryOptions) -> Result<()> {
-        let app = application_id(id);
+        let app = self.names.query_application(id);
         self.pin_latest(&app, &topology, opts.reset)?;
         let mut config = StreamsConfig::new(&app, self.cluster.connection(), &self.settings.state_dir);
         config.num_threads = opts.num_threads.unwrap_or(self.settings.threads_per_query);
@@ -156,7 +153,7 @@ impl Executor for RuntimeExecutor {
         let Some((streams, topology)) = self.queries.remove(id) else { return Ok(()) };
         let closed = streams.close();
         if cleanup {
-            let app = application_id(id);
+            let app = self.names.query_application(id);
             self.delete_internal(&app, &topology);
             delete_group_offsets(self.cluster.as_ref(), &app);
             let dir = self.settings.state_dir.join(&app);
@@ -184,7 +181,7 @@ impl Executor for RuntimeExecutor {
     }
 
     fn push(&mut self, id: &str, topology: Topology, opts: QueryOptions) -> Result<Canceller> {
-        let app = format!("_brook_transient_{id}_{}", self.instance);
+        let app = self.names.transient_application(id, &self.instance);
         self.pin_latest(&app, &topology, opts.reset)?;
         let mut config = StreamsConfig::new(&app, self.cluster.connection(), &self.settings.state_dir);
         config.state = StateConfig::Memory;

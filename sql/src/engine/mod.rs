@@ -27,6 +27,7 @@ mod ddl;
 pub mod executor;
 mod queries;
 pub mod result;
+pub mod service;
 mod show;
 mod simulated;
 
@@ -54,6 +55,7 @@ pub use result::{
 };
 
 use executor::{Executor, QueryOptions};
+use service::ServiceNames;
 
 /// How queries run.
 #[derive(Debug, Clone)]
@@ -71,6 +73,9 @@ pub struct EngineConfig {
     pub mode: Mode,
     /// `auto.offset.reset` when a session does not set it (ksqlDB's default: latest).
     pub default_offset_reset: OffsetReset,
+    /// ksqlDB's `ksql.service.id`: engines with the same id on one cluster share their catalog
+    /// and queries (see [`service`]); `None` is Brook's default service.
+    pub service_id: Option<String>,
 }
 
 impl EngineConfig {
@@ -83,12 +88,17 @@ impl EngineConfig {
                 commit_interval: Duration::from_millis(200),
             }),
             default_offset_reset: OffsetReset::Latest,
+            service_id: None,
         }
     }
 
     /// Deterministic execution.
     pub fn deterministic() -> Self {
-        EngineConfig { mode: Mode::Deterministic, default_offset_reset: OffsetReset::Latest }
+        EngineConfig {
+            mode: Mode::Deterministic,
+            default_offset_reset: OffsetReset::Latest,
+            service_id: None,
+        }
     }
 }
 
@@ -121,6 +131,8 @@ pub(crate) struct State {
 /// Executes Brook SQL.
 pub struct Engine {
     pub(crate) cluster: Arc<dyn Cluster>,
+    /// The service's topic and application names.
+    pub(crate) names: ServiceNames,
     pub(crate) exprs: ExprPlanner,
     pub(crate) state: Mutex<State>,
     pub(crate) log: CommandLog,
@@ -146,15 +158,21 @@ impl Engine {
     /// Opens an engine over `cluster` (the embedded broker, or a Kafka cluster): replays the
     /// command topic and restarts persistent queries.
     pub fn open(cluster: Arc<dyn Cluster>, config: EngineConfig) -> Result<Arc<Engine>> {
+        let names = ServiceNames::new(config.service_id.as_deref())?;
         let (executor, deterministic): (Box<dyn Executor>, bool) = match &config.mode {
-            Mode::Runtime(s) => (Box::new(executor::RuntimeExecutor::new(cluster.clone(), s.clone())), false),
-            Mode::Deterministic => (Box::new(simulated::SimulatedExecutor::new(cluster.clone())?), true),
+            Mode::Runtime(s) => {
+                (Box::new(executor::RuntimeExecutor::new(cluster.clone(), s.clone(), names.clone())), false)
+            }
+            Mode::Deterministic => {
+                (Box::new(simulated::SimulatedExecutor::new(cluster.clone(), names.clone())?), true)
+            }
         };
         let mut catalog = Catalog::new();
         catalog.add_source(processing_log_source(), true)?;
-        let log = CommandLog::open(cluster.clone());
+        let log = CommandLog::open(cluster.clone(), names.command_topic());
         let engine = Arc::new(Engine {
             cluster,
+            names,
             exprs: ExprPlanner::new()?,
             state: Mutex::new(State {
                 catalog,
@@ -187,6 +205,11 @@ impl Engine {
     /// The cluster the engine runs on.
     pub fn cluster(&self) -> &Arc<dyn Cluster> {
         &self.cluster
+    }
+
+    /// The service id as ksqlDB's `/info` reports it.
+    pub fn service_id(&self) -> &str {
+        self.names.service_id()
     }
 
     /// The number of partitions of `topic`, or `None` if it does not exist (or the cluster

@@ -19,8 +19,9 @@ use brook_streams::task::TaskMetrics;
 use brook_streams::test_driver::{TestDriverConfig, TopologyTestDriver};
 use brook_streams::topology::Topology;
 
-use super::executor::{Executor, QueryOptions, application_id};
+use super::executor::{Executor, QueryOptions};
 use super::result::Canceller;
+use super::service::ServiceNames;
 use crate::error::{Error, Result};
 
 struct SimQuery {
@@ -30,6 +31,7 @@ struct SimQuery {
 
 struct SimState {
     cluster: Arc<dyn Cluster>,
+    names: ServiceNames,
     queries: BTreeMap<String, SimQuery>,
     errors: Vec<(String, String)>,
 }
@@ -42,12 +44,12 @@ pub(crate) struct SimulatedExecutor {
 }
 
 impl SimulatedExecutor {
-    pub(crate) fn new(cluster: Arc<dyn Cluster>) -> Result<Self> {
+    pub(crate) fn new(cluster: Arc<dyn Cluster>, names: ServiceNames) -> Result<Self> {
         let (tx, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("brook-sql-simulated".into())
             .spawn(move || {
-                let mut state = SimState { cluster, queries: BTreeMap::new(), errors: Vec::new() };
+                let mut state = SimState { cluster, names, queries: BTreeMap::new(), errors: Vec::new() };
                 while let Ok(job) = rx.recv() {
                     job(&mut state);
                 }
@@ -198,7 +200,8 @@ impl Executor for SimulatedExecutor {
     fn start(&mut self, id: &str, topology: Topology, opts: QueryOptions) -> Result<()> {
         let id = id.to_string();
         self.call(move |s| {
-            let (driver, sources) = driver_for(s.cluster.as_ref(), topology, &application_id(&id), opts)?;
+            let (driver, sources) =
+                driver_for(s.cluster.as_ref(), topology, &s.names.query_application(&id), opts)?;
             s.queries.insert(id.clone(), SimQuery { driver, sources });
             if opts.reset == OffsetReset::Earliest {
                 s.replay(&id)?;
@@ -221,8 +224,9 @@ impl Executor for SimulatedExecutor {
 
     fn push(&mut self, id: &str, topology: Topology, opts: QueryOptions) -> Result<Canceller> {
         // A deterministic push query sees what is already there, then ends.
-        let id = format!("_brook_transient_{id}");
+        let id = id.to_string();
         self.call(move |s| {
+            let id = s.names.transient_application(&id, "");
             let (driver, sources) = driver_for(s.cluster.as_ref(), topology, &id, opts)?;
             s.queries.insert(id.clone(), SimQuery { driver, sources });
             let result = if opts.reset == OffsetReset::Earliest { s.replay(&id) } else { Ok(()) };
