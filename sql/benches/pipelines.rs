@@ -14,8 +14,13 @@
 //!   DuckDB figures in BENCHMARKS.md) — re-keyed through a repartition topic, and again over
 //!   a source keyed by user (no repartition).
 //!
-//! `cargo bench -p brook-sql --bench pipelines [-- filter|window]`; `BROOK_BENCH_SCALE=0.1`
-//! shrinks the inputs for a smoke run.
+//! * `remote`: the SQL `window` pipeline twice, side by side: on the embedded broker, and over
+//!   the Kafka protocol (librdkafka consumer group and producer, TCP on 127.0.0.1) to a Brook
+//!   server on the same broker — what a query on `brook server --bootstrap-servers` runs. The
+//!   server runs in this process, so both figures include the broker's work.
+//!
+//! `cargo bench --workspace --bench pipelines [-- filter|window|remote]`;
+//! `BROOK_BENCH_SCALE=0.1` shrinks the inputs for a smoke run.
 
 use std::time::{Duration, Instant};
 
@@ -87,8 +92,13 @@ fn load(broker: &Broker, topic: &str, n: usize, f: impl Fn(usize) -> Event) {
 
 /// Runs `topology` until idle; prints and returns (records/s, records/s per core).
 fn run(name: &str, broker: &Broker, topology: Topology, records: usize) -> (f64, f64) {
+    run_on(name, Connection::Embedded(broker.clone()), topology, records)
+}
+
+/// Like [`run`], reaching the topics through `connection`.
+fn run_on(name: &str, connection: Connection, topology: Topology, records: usize) -> (f64, f64) {
     let state = tempfile::tempdir().unwrap();
-    let mut config = StreamsConfig::new(name, Connection::Embedded(broker.clone()), state.path());
+    let mut config = StreamsConfig::new(name, connection, state.path());
     config.num_threads = 2;
     config.commit_interval = Duration::from_secs(5);
     let cpu0 = cpu_ticks();
@@ -164,25 +174,36 @@ fn filter() {
     ratio("filter", sql, dsl);
 }
 
-fn window() {
-    let dir = tempfile::tempdir().unwrap();
-    let broker = broker(dir.path());
-    let n = scale(2_000_000);
-    // 1,000 users; event time advances 1 ms per event (200 windows of 10 s).
-    load(&broker, "clicks", n, |i| Event {
+/// The window benchmark's input: 1,000 users; event time advances 1 ms per event (200
+/// windows of 10 s).
+fn load_clicks(broker: &Broker, n: usize) {
+    load(broker, "clicks", n, |i| Event {
         user_id: (i % 1000) as i64,
         page: format!("page-{}", i % 7),
         pad: String::new(),
         ts: 1_700_000_000_000 + i as i64,
     });
-    let sql = sql_topology(
-        &broker,
-        "CREATE STREAM clicks (user_id BIGINT, page STRING, pad STRING, ts BIGINT)
-           WITH (KAFKA_TOPIC='clicks', VALUE_FORMAT='JSON', TIMESTAMP='ts');
-         CREATE TABLE clicks_per_user AS SELECT user_id, COUNT(*) AS n FROM clicks
-           WINDOW TUMBLING (SIZE 10 SECONDS) GROUP BY user_id EMIT CHANGES;",
-    );
-    let sql = run("sql-window", &broker, sql, n);
+}
+
+/// The SQL window query over `clicks`, writing `sink`.
+fn sql_window(broker: &Broker, sink: &str) -> Topology {
+    sql_topology(
+        broker,
+        &format!(
+            "CREATE STREAM IF NOT EXISTS clicks (user_id BIGINT, page STRING, pad STRING, ts BIGINT)
+               WITH (KAFKA_TOPIC='clicks', VALUE_FORMAT='JSON', TIMESTAMP='ts');
+             CREATE TABLE {sink} AS SELECT user_id, COUNT(*) AS n FROM clicks
+               WINDOW TUMBLING (SIZE 10 SECONDS) GROUP BY user_id EMIT CHANGES;"
+        ),
+    )
+}
+
+fn window() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = broker(dir.path());
+    let n = scale(2_000_000);
+    load_clicks(&broker, n);
+    let sql = run("sql-window", &broker, sql_window(&broker, "clicks_per_user"), n);
 
     // The same count over a source already keyed by user (the record key is the user id):
     // GROUP BY the key column needs no repartition topic.
@@ -207,6 +228,23 @@ fn window() {
     ratio("window", sql, dsl);
 }
 
+fn remote() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = broker(dir.path());
+    let n = scale(2_000_000);
+    load_clicks(&broker, n);
+    let server = brook_broker::server::LoopbackServer::start(broker.clone()).unwrap();
+    let embedded = run("sql-window", &broker, sql_window(&broker, "per_user_embedded"), n);
+    let kafka = Connection::Kafka { bootstrap: server.bootstrap(), properties: Vec::new() };
+    let remote = run_on("sql-window-kafka", kafka, sql_window(&broker, "per_user_kafka"), n);
+    println!(
+        "remote: over the Kafka protocol / embedded = {:.2} (records/s), {:.2} (records/s per core)",
+        remote.0 / embedded.0,
+        remote.1 / embedded.1
+    );
+    server.shutdown().unwrap();
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let run_it = |name: &str| args.is_empty() || args.iter().any(|a| a == name);
@@ -215,5 +253,8 @@ fn main() {
     }
     if run_it("window") {
         window();
+    }
+    if args.iter().any(|a| a == "remote") {
+        remote();
     }
 }
