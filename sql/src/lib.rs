@@ -18,7 +18,10 @@
 //! * [`planner`] — `SELECT` → [`planner::QueryPlan`], expressions planned by DataFusion.
 //! * [`functions`] — the streaming aggregate functions.
 //! * [`compile`] — [`planner::QueryPlan`] → topology of batch operators.
-//! * [`engine`] — executes statements against an embedded broker and the streams runtime.
+//! * [`operator`] — the Arrow batch operators compiled queries run (decode, filter, project,
+//!   aggregate, join, encode), and the processing log they write.
+//! * [`engine`] — executes statements against a cluster (embedded or remote) and the streams
+//!   runtime.
 //! * [`connector`] — connector statements, run by a [`connector::ConnectorHost`] the binary
 //!   installs (the SQL layer does not depend on `brook-connect`).
 //! * [`api`] — the ksqlDB-shaped JSON entities of the HTTP API.
@@ -32,6 +35,7 @@ pub mod engine;
 pub mod error;
 pub mod format;
 pub mod functions;
+pub mod operator;
 pub mod parser;
 pub mod planner;
 pub mod standalone;

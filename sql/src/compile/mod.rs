@@ -1,4 +1,5 @@
-//! Compiling a [`QueryPlan`] into a `brook_streams` [`Topology`] of batch operators.
+//! Compiling a [`QueryPlan`] into a `brook_streams` [`Topology`] of batch operators (the
+//! operators themselves live in [`crate::operator`]).
 //!
 //! The plan tree is cut at every `Repartition` into sub-topologies (upstream part ends in a
 //! `sink::RepartitionSink` writing an internal topic; downstream part starts by reading it),
@@ -10,16 +11,6 @@
 //!                  (arrow-json)     (DataFusion PhysicalExprs)  (slots + store)     (key/value encoders)
 //! ```
 
-mod aggregate;
-mod join;
-pub mod log;
-mod operator;
-mod repartition;
-mod retract;
-mod session;
-mod sink;
-mod source;
-mod stateless;
 mod task;
 
 use std::sync::Arc;
@@ -34,11 +25,12 @@ use crate::format::{Codec, Format};
 use crate::functions::AggFunc;
 use crate::parser::WindowKind;
 use crate::planner::expr::PhysExpr;
-use crate::planner::plan::{JoinNode, PlanNode};
+use crate::planner::plan::{JoinNode, JoinStrategy, PlanNode};
 use crate::planner::schema::{FieldRole, RelSchema};
 use crate::planner::{QueryPlan, WindowSpec};
 
-pub use log::{PROCESSING_LOG_STREAM, PROCESSING_LOG_TOPIC, processing_log_source};
+pub use crate::operator::log::{PROCESSING_LOG_STREAM, PROCESSING_LOG_TOPIC, processing_log_source};
+use crate::operator::{log, source};
 
 /// A decoder of a source's records into batches of its schema (pull queries use it too).
 pub(crate) fn source_decoder(
@@ -312,7 +304,7 @@ impl Builder<'_> {
             PlanNode::Join(j) => {
                 let left = self.build(&j.left, sub)?;
                 let right = self.build(&j.right, sub)?;
-                let me = join::add(self, sub, j)?;
+                let me = add_join(sub, j);
                 sub.link(left, me, 0);
                 sub.link(right, me, 1);
                 me
@@ -417,4 +409,25 @@ fn topic_sink(
         window,
         tombstone: schema.tombstone(),
     })
+}
+
+/// Adds a join operator to a sub-topology, with the stores it needs; returns its node index.
+fn add_join(sub: &mut SubSpec, j: &JoinNode) -> usize {
+    let stores: Vec<String> = match j.strategy {
+        JoinStrategy::StreamTable => vec![format!("{}-table", j.store)],
+        JoinStrategy::TableTable => vec![format!("{}-left", j.store), format!("{}-right", j.store)],
+        JoinStrategy::ForeignKey => {
+            vec![format!("{}-left", j.store), format!("{}-right", j.store), format!("{}-index", j.store)]
+        }
+        JoinStrategy::StreamStream { .. } => {
+            ["left-buffer", "right-buffer", "left-open", "left-open-time", "right-open", "right-open-time"]
+                .iter()
+                .map(|s| format!("{}-{s}", j.store))
+                .collect()
+        }
+    };
+    sub.stores.extend(stores);
+    sub.description
+        .push(format!("Processor: Join {:?} {:?} (stores {}-*)", j.join_type, j.strategy, j.store));
+    sub.push(NodeSpec::Join(Arc::new(j.clone())))
 }

@@ -9,17 +9,17 @@ use brook_streams::record::InputRecord;
 use brook_streams::task::{TaskBuilder, TaskContext};
 use brook_streams::topology::{SubTopology, TaskProcessor};
 
-use super::aggregate::AggregateOp;
-use super::log::{LateLog, ProcessingLog};
-use super::operator::{Down, OpRef};
-use super::repartition::{RowSource, converter};
-use super::retract::RetractOp;
-use super::session::SessionAggregateOp;
-use super::sink::{CallbackSink, DiscardSink, RepartitionSink, TopicSink};
-use super::source::SourceDecoder;
-use super::stateless::{FilterOp, ProjectOp};
 use super::{CompileOptions, NodeSpec, SubSpec};
 use crate::error::{Error, Result};
+use crate::operator::aggregate::AggregateOp;
+use crate::operator::log::{LateLog, ProcessingLog};
+use crate::operator::repartition::{RowSource, converter};
+use crate::operator::retract::RetractOp;
+use crate::operator::session::SessionAggregateOp;
+use crate::operator::sink::{CallbackSink, DiscardSink, RepartitionSink, TopicSink};
+use crate::operator::source::SourceDecoder;
+use crate::operator::stateless::{FilterOp, ProjectOp};
+use crate::operator::{Down, OpRef};
 use crate::parser::WindowKind;
 
 enum Leaf {
@@ -165,7 +165,7 @@ fn instantiate(spec: &SubSpec, b: &mut TaskBuilder<'_>, log: &ProcessingLog) -> 
                     )?))),
                 }
             }
-            NodeSpec::Join(j) => Some(super::join::instantiate(j, b, log, need(down)?)?),
+            NodeSpec::Join(j) => Some(crate::operator::join::instantiate(j, b, log, need(down)?)?),
             NodeSpec::TopicSink(t) => Some(Rc::new(RefCell::new(TopicSink {
                 topic: t.topic.clone(),
                 key_cols: t.key_cols.clone(),

@@ -34,35 +34,13 @@ use datafusion::arrow::datatypes::{DataType, Int64Type, SchemaRef};
 use datafusion::arrow::row::{RowConverter, Rows, SortField};
 
 use super::log::{LateLog, ProcessingLog};
-use super::operator::{Down, OpRef, Operator};
 use super::stateless::eval;
-use super::{Builder, NodeSpec, SubSpec};
+use super::{Down, OpRef, Operator};
 use crate::error::{Error, Result};
 use crate::parser::JoinType;
 use crate::planner::expr::PhysExpr;
 use crate::planner::plan::{JoinNode, JoinStrategy};
 use crate::planner::schema::{FieldRole, RelSchema};
-
-/// Adds a join operator to a sub-topology; returns its node index.
-pub(super) fn add(_b: &mut Builder<'_>, sub: &mut SubSpec, j: &JoinNode) -> Result<usize> {
-    let stores: Vec<String> = match j.strategy {
-        JoinStrategy::StreamTable => vec![format!("{}-table", j.store)],
-        JoinStrategy::TableTable => vec![format!("{}-left", j.store), format!("{}-right", j.store)],
-        JoinStrategy::ForeignKey => {
-            vec![format!("{}-left", j.store), format!("{}-right", j.store), format!("{}-index", j.store)]
-        }
-        JoinStrategy::StreamStream { .. } => {
-            ["left-buffer", "right-buffer", "left-open", "left-open-time", "right-open", "right-open-time"]
-                .iter()
-                .map(|s| format!("{}-{s}", j.store))
-                .collect()
-        }
-    };
-    sub.stores.extend(stores);
-    sub.description
-        .push(format!("Processor: Join {:?} {:?} (stores {}-*)", j.join_type, j.strategy, j.store));
-    Ok(sub.push(NodeSpec::Join(Arc::new(j.clone()))))
-}
 
 /// What the operator needs to know about one input.
 struct Input {
@@ -204,7 +182,7 @@ fn tombstones(batch: &RecordBatch, idx: Option<usize>) -> Option<BooleanArray> {
 }
 
 /// Instantiates a join operator for one task.
-pub(super) fn instantiate(
+pub(crate) fn instantiate(
     j: &JoinNode,
     b: &mut TaskBuilder<'_>,
     log: &ProcessingLog,

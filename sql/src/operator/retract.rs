@@ -34,7 +34,7 @@ use datafusion::arrow::compute::{cast, interleave};
 use datafusion::arrow::datatypes::{DataType, Int64Type, SchemaRef};
 use datafusion::arrow::row::{RowConverter, SortField};
 
-use super::operator::{Down, Operator};
+use super::{Down, Operator};
 use crate::error::Result;
 
 /// Remembers each table row's aggregated columns and turns changes into retractions and

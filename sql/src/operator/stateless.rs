@@ -9,7 +9,7 @@ use datafusion::arrow::compute::{cast, filter_record_batch, prep_null_mask_filte
 use datafusion::arrow::datatypes::SchemaRef;
 
 use super::log::{ProcessingLog, RecordRef};
-use super::operator::{Down, Operator};
+use super::{Down, Operator};
 use crate::error::Result;
 use crate::planner::expr::PhysExpr;
 

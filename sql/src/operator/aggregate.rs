@@ -38,7 +38,7 @@ use datafusion::arrow::row::{RowConverter, SortField};
 use rustc_hash::FxHashMap;
 
 use super::log::LateLog;
-use super::operator::{Down, Operator};
+use super::{Down, Operator};
 use crate::error::{Error, Result};
 use crate::functions::AggFunc;
 use crate::functions::accumulators::{GroupsAccumulator, load_all, save_all};

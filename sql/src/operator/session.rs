@@ -19,7 +19,7 @@ use datafusion::arrow::datatypes::{DataType, Int64Type, SchemaRef};
 use datafusion::arrow::row::{RowConverter, SortField};
 
 use super::log::LateLog;
-use super::operator::{Down, Operator};
+use super::{Down, Operator};
 use crate::error::{Error, Result};
 use crate::functions::AggFunc;
 use crate::functions::accumulators::{GroupsAccumulator, load_all, save_all};

@@ -1,5 +1,17 @@
-//! The operator contract of compiled queries, Arroyo-style: an operator receives record
-//! batches on numbered input ports and pushes batches downstream.
+//! The Arrow batch operators that compiled queries run, and their contract (Arroyo-style: an
+//! operator receives record batches on numbered input ports and pushes batches downstream).
+//! The planner decides *what* runs ([`crate::planner`]), the compiler wires operators into
+//! tasks ([`crate::compile`]); this module is *how* each one runs.
+//!
+//! ```text
+//!  InputRecords ─► source::SourceDecoder ─► stateless::{FilterOp, ProjectOp}
+//!     repartition::RowSource (internal topics) ─┤
+//!                  retract::RetractOp ─► aggregate::AggregateOp | session::SessionAggregateOp
+//!                  join::{StreamTable, TableTable, ForeignKey, StreamStream}Join
+//!                  ─► sink::{TopicSink, RepartitionSink, CallbackSink, DiscardSink} ─► OutputRecords
+//! ```
+//!
+//! `log` writes per-record failures and late records to the processing log.
 //!
 //! Contract:
 //! * `process` is called with batches in input order; an operator may emit zero or more
@@ -8,6 +20,16 @@
 //!   input: windows that closed are emitted and expired state dropped there.
 //! * `flush` makes state durable; the runtime calls it before committing input offsets.
 //! * Per-record failures never fail the call: they go to the processing log.
+
+pub(crate) mod aggregate;
+pub(crate) mod join;
+pub mod log;
+pub(crate) mod repartition;
+pub(crate) mod retract;
+pub(crate) mod session;
+pub(crate) mod sink;
+pub(crate) mod source;
+pub(crate) mod stateless;
 
 use std::cell::RefCell;
 use std::rc::Rc;

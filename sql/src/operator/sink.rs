@@ -18,7 +18,7 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::Int64Type;
 use datafusion::arrow::row::RowConverter;
 
-use super::operator::Operator;
+use super::Operator;
 use super::stateless::eval;
 use crate::catalog::ColumnRole;
 use crate::error::{Error, Result};
