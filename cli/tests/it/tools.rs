@@ -131,9 +131,52 @@ fn tools_through_a_server_and_clean_restart() {
     }
     let desc = ok(&["topic", "describe", "events", "--bootstrap", &b], None);
     assert!(desc.contains("Partitions: 2"), "{desc}");
+    // The group's positions were committed: it has nothing new to read.
+    let resumed = &["consume", "events", "--group", "cli", "--timeout-ms", "500", "--bootstrap", &b];
+    let out = brook(resumed, None);
+    assert!(out.status.success() && out.stdout.is_empty(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Consumed 0 record(s)."), "{out:?}");
+    // A reader waits for records produced after it started.
+    let follower = std::process::Command::new(env!("CARGO_BIN_EXE_brook"))
+        .args(["consume", "events", "--group", "cli", "--max-messages", "2", "--timeout-ms", "30000"])
+        .args(["--format", "json", "--bootstrap", &b])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    ok(&["produce", "events", "--key-separator", ":", "--bootstrap", &b], Some("late1:x\nlate2:y\n"));
+    let out = follower.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let mut keys: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["key"].as_str().unwrap().to_string())
+        .collect();
+    keys.sort();
+    assert_eq!(keys, ["late1", "late2"]);
+
+    // Configs change through the server: set two, then reset one; the other stays set.
+    let alter = &["topic", "alter", "events", "--config", "cleanup.policy=compact"];
+    ok(&[&alter[..], &["--config", "retention.ms=3600000", "--bootstrap", &b]].concat(), None);
+    let desc = ok(&["topic", "describe", "events", "--bootstrap", &b], None);
+    assert!(
+        desc.contains("retention.ms=3600000  (set)") && desc.contains("cleanup.policy=compact  (set)"),
+        "{desc}"
+    );
+    ok(&["topic", "alter", "events", "--delete-config", "retention.ms", "--bootstrap", &b], None);
+    let desc = ok(&["topic", "describe", "events", "--bootstrap", &b], None);
+    assert!(desc.contains("cleanup.policy=compact  (set)"), "{desc}");
+    assert!(desc.contains("retention.ms=604800000\n"), "back to the default: {desc}");
+    let out = brook(&["topic", "alter", "events", "--config", "retention.ms=soon", "--bootstrap", &b], None);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("refused retention.ms=soon"), "{out:?}");
+    let desc = ok(&["topic", "describe", "events", "--bootstrap", &b], None);
+    assert!(desc.contains("cleanup.policy=compact  (set)"), "a refused change changes nothing: {desc}");
+    let out = brook(&["topic", "alter", "nope", "--config", "retention.ms=1", "--bootstrap", &b], None);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("topic 'nope' does not exist"), "{out:?}");
     assert!(server.stop(), "SIGTERM shuts the server down cleanly");
     // After the restart the data is there (read directly from the data directory).
     let d = dir.path().to_str().unwrap();
     let all = ok(&["consume", "events", "--from-beginning", "--data-dir", d], None);
-    assert_eq!(all.lines().count(), 50);
+    assert_eq!(all.lines().count(), 52);
 }
