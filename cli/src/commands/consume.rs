@@ -113,7 +113,8 @@ fn consume(cluster: &dyn Cluster, args: &ConsumeArgs, follow: bool) -> anyhow::R
         };
         let (start, end) = cluster.offsets(&args.topic, p)?;
         let next = match committed {
-            Some(c) => c.offset,
+            // Records below the log start are gone (retention, deleted records).
+            Some(c) => c.offset.max(start),
             None if args.from_beginning => start,
             None => end,
         };
