@@ -100,26 +100,7 @@ pub async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
 
 /// Prints records of `args.topic` from `cluster`; `follow` waits for new records at the end.
 fn consume(cluster: &dyn Cluster, args: &ConsumeArgs, follow: bool) -> anyhow::Result<()> {
-    let partitions: Vec<i32> = match (args.partition, cluster.partitions(&args.topic)?) {
-        (_, None) => bail!("topic '{}' does not exist in {}", args.topic, cluster.describe()),
-        (Some(p), Some(_)) => vec![p],
-        (None, Some(n)) => (0..n).collect(),
-    };
-    let mut positions = Vec::with_capacity(partitions.len());
-    for p in partitions {
-        let committed = match &args.group {
-            Some(g) => cluster.committed(g, &args.topic, p)?,
-            None => None,
-        };
-        let (start, end) = cluster.offsets(&args.topic, p)?;
-        let next = match committed {
-            // Records below the log start are gone (retention, deleted records).
-            Some(c) => c.offset.max(start),
-            None if args.from_beginning => start,
-            None => end,
-        };
-        positions.push((p, next));
-    }
+    let mut positions = start_positions(cluster, args)?;
     let limit = args.max_messages.unwrap_or(usize::MAX);
     let idle = args.timeout_ms.map(Duration::from_millis);
     let mut printed = 0usize;
@@ -163,4 +144,29 @@ fn consume(cluster: &dyn Cluster, args: &ConsumeArgs, follow: bool) -> anyhow::R
     }
     eprintln!("Consumed {printed} record(s).");
     Ok(())
+}
+
+/// Where reading starts in each partition read: `(partition, offset)`.
+fn start_positions(cluster: &dyn Cluster, args: &ConsumeArgs) -> anyhow::Result<Vec<(i32, i64)>> {
+    let partitions: Vec<i32> = match (args.partition, cluster.partitions(&args.topic)?) {
+        (_, None) => bail!("topic '{}' does not exist in {}", args.topic, cluster.describe()),
+        (Some(p), Some(_)) => vec![p],
+        (None, Some(n)) => (0..n).collect(),
+    };
+    let mut positions = Vec::with_capacity(partitions.len());
+    for p in partitions {
+        let committed = match &args.group {
+            Some(g) => cluster.committed(g, &args.topic, p)?,
+            None => None,
+        };
+        let (start, end) = cluster.offsets(&args.topic, p)?;
+        let next = match committed {
+            // Records below the log start are gone (retention, deleted records).
+            Some(c) => c.offset.max(start),
+            None if args.from_beginning => start,
+            None => end,
+        };
+        positions.push((p, next));
+    }
+    Ok(positions)
 }
