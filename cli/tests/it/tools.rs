@@ -180,3 +180,68 @@ fn tools_through_a_server_and_clean_restart() {
     let all = ok(&["consume", "events", "--from-beginning", "--data-dir", d], None);
     assert_eq!(all.lines().count(), 52);
 }
+
+/// DeleteGroups answers only once the deletion is durable: a `brook server` killed with SIGKILL
+/// at a random moment while groups are being deleted comes back without any group whose
+/// deletion it acknowledged, and with every group it was never asked to delete.
+#[test]
+fn deleted_groups_stay_deleted_after_kill_9() {
+    use brook_client::{Cluster, Committed, KafkaCluster};
+    use rdkafka::admin::{AdminClient, AdminOptions};
+    use rdkafka::client::DefaultClientContext;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path());
+    let groups: Vec<String> = (0..40).map(|i| format!("group-{i}")).collect();
+    {
+        let cluster = KafkaCluster::connect(&server.bootstrap).unwrap();
+        cluster.create_topic("t", 2, &[]).unwrap();
+        for (i, g) in groups.iter().enumerate() {
+            let positions = [("t", 0, Committed::new(i as i64)), ("t", 1, Committed::new(1))];
+            cluster.commit(g, &positions).unwrap();
+        }
+    }
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let kill_after = 1 + nanos as usize % 30;
+    let (tx, rx) = std::sync::mpsc::channel::<usize>();
+    let bootstrap = server.bootstrap.clone();
+    let deleter = std::thread::spawn(move || {
+        let admin: AdminClient<DefaultClientContext> =
+            rdkafka::ClientConfig::new().set("bootstrap.servers", &bootstrap).create().unwrap();
+        let timeout = Some(std::time::Duration::from_secs(3));
+        let opts = AdminOptions::new().request_timeout(timeout).operation_timeout(timeout);
+        for i in 0..40 {
+            let group = format!("group-{i}");
+            match futures::executor::block_on(admin.delete_groups(&[&group], &opts)) {
+                Ok(results) if results.iter().all(|r| r.is_ok()) => {
+                    if tx.send(i).is_err() {
+                        break;
+                    }
+                }
+                _ => break,
+            }
+        }
+    });
+    let mut acked = Vec::new();
+    while acked.len() < kill_after {
+        acked.push(rx.recv_timeout(std::time::Duration::from_secs(30)).expect("a deletion is acknowledged"));
+    }
+    server.child.kill().unwrap(); // SIGKILL
+    server.child.wait().unwrap();
+    drop(rx);
+    deleter.join().unwrap();
+
+    let broker = brook_broker::Broker::open(brook_broker::BrokerConfig::new(dir.path())).unwrap();
+    let last = *acked.last().unwrap();
+    for (i, g) in groups.iter().enumerate() {
+        let offsets = (broker.committed_offset(g, "t", 0), broker.committed_offset(g, "t", 1));
+        if i <= last {
+            assert_eq!(offsets, (None, None), "{g}: deletion acknowledged (killed after {kill_after})");
+        } else if i > last + 1 {
+            // Never asked: both offsets as committed. (The one in flight may be either way.)
+            assert_eq!(offsets.0.map(|o| o.offset), Some(i as i64), "{g}");
+            assert_eq!(offsets.1.map(|o| o.offset), Some(1), "{g}");
+        }
+    }
+    broker.close().unwrap();
+}
