@@ -4,7 +4,7 @@
 
 * corpus/kafka_request: every request frame (without its size prefix) that confluent-kafka
   (librdkafka) sends while it administers, produces (all four codecs, idempotent and
-  transactional) and consumes in a group, captured by a proxy between it and a real
+  transactional), consumes in a group and deletes that group, captured by a proxy between it and a real
   `brook server` (which advertises the proxy's address).
 * corpus/record_batch: the record batches inside the captured Produce requests (found by their
   magic byte and CRC-32C).
@@ -110,6 +110,12 @@ try:
         got += len([m for m in c.consume(100, 1.0) if not m.error()])
     c.commit(asynchronous=False)
     c.close()
+    # DeleteGroups: the group (now empty) and one that does not exist.
+    for f in admin.delete_consumer_groups(["fuzz-group", "fuzz-no-such-group"]).values():
+        try:
+            f.result(30)
+        except Exception:
+            pass
     time.sleep(0.5)
 finally:
     proc.terminate()

@@ -16,8 +16,8 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -25,7 +25,7 @@ use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::group::{GroupOffsetStore, OFFSETS_TOPIC, OffsetAndMetadata};
+use crate::group::{GroupCoordinator, GroupOffsetStore, OFFSETS_TOPIC, OffsetAndMetadata};
 use crate::log::EndTxnMarker;
 use crate::log::cleaner::Cleaner;
 use crate::log::flusher::{FlushQueue, Flusher};
@@ -197,6 +197,10 @@ struct Inner {
     flusher: Mutex<Option<Flusher>>,
     cleaner: Mutex<Option<Cleaner>>,
     offsets: GroupOffsetStore,
+    /// The group coordinators of the protocol servers serving this broker (they know the
+    /// groups' members), so that deleting a group refuses one with members whichever way the
+    /// request comes in.
+    group_coordinators: Mutex<Vec<Weak<GroupCoordinator>>>,
     transactions: Arc<TransactionCoordinator>,
     txn_sweeper: Mutex<Option<Periodic>>,
     partitioner: Partitioner,
@@ -287,6 +291,7 @@ impl Broker {
             flusher: Mutex::new(Some(flusher)),
             cleaner: Mutex::new(None),
             offsets,
+            group_coordinators: Mutex::new(Vec::new()),
             transactions,
             txn_sweeper: Mutex::new(None),
             partitioner: Partitioner::default(),
@@ -531,6 +536,34 @@ impl Broker {
     /// The committed offset of a group for one partition.
     pub fn committed_offset(&self, group: &str, topic: &str, partition: i32) -> Option<OffsetAndMetadata> {
         self.inner.offsets.fetch(group, topic, partition)
+    }
+
+    /// Deletes a consumer group, as Kafka's DeleteGroups does: fails with
+    /// [`Error::NonEmptyGroup`] while a protocol server's coordinator has members in it, with
+    /// [`Error::GroupIdNotFound`] if no coordinator knows it and it has no committed offsets;
+    /// otherwise forgets the group and durably removes its committed offsets (returns once the
+    /// removal is fsynced, so it holds after a restart).
+    pub async fn delete_group(&self, group: &str) -> Result<()> {
+        if group.is_empty() {
+            return Err(Error::InvalidGroupId(group.to_string()));
+        }
+        let coordinators: Vec<Arc<GroupCoordinator>> = {
+            let mut attached = self.inner.group_coordinators.lock();
+            attached.retain(|c| c.strong_count() > 0);
+            attached.iter().filter_map(Weak::upgrade).collect()
+        };
+        let mut known = false;
+        for c in &coordinators {
+            known |= c.remove_if_empty(group)?;
+        }
+        let had_offsets = self.inner.offsets.delete_group(group).await?;
+        if known || had_offsets { Ok(()) } else { Err(Error::GroupIdNotFound(group.to_string())) }
+    }
+
+    /// Lets [`Broker::delete_group`] consult `coordinator` about a group's members (the
+    /// protocol server attaches its coordinator when it binds).
+    pub(crate) fn attach_group_coordinator(&self, coordinator: Weak<GroupCoordinator>) {
+        self.inner.group_coordinators.lock().push(coordinator);
     }
 
     /// The group offset store (all groups' committed offsets).

@@ -158,6 +158,13 @@ pub enum Error {
     /// The group id is empty or otherwise not usable.
     #[error("invalid group id '{0}'")]
     InvalidGroupId(String),
+    /// DeleteGroups named a group the coordinator does not know (no members, no committed
+    /// offsets).
+    #[error("consumer group '{0}' does not exist")]
+    GroupIdNotFound(String),
+    /// DeleteGroups named a group that still has members.
+    #[error("consumer group '{0}' has active members: stop its consumers, then delete it")]
+    NonEmptyGroup(String),
     /// A static member's instance id was taken over by a newer member.
     #[error("group instance id '{0}' is now used by another member")]
     FencedInstanceId(String),
@@ -250,6 +257,8 @@ impl Error {
             Error::InconsistentGroupProtocol(_) => 23,
             Error::InvalidSessionTimeout { .. } => 26,
             Error::InvalidGroupId(_) => 24,
+            Error::GroupIdNotFound(_) => 69,
+            Error::NonEmptyGroup(_) => 68,
             Error::FencedInstanceId(_) => 82,
             Error::OffsetMetadataTooLarge { .. } => 12,
             Error::RequestTimedOut(_) => 7,

@@ -59,6 +59,11 @@ pub trait Cluster: Send + Sync + 'static {
     /// Deletes `topic` and its data.
     fn delete_topic(&self, topic: &str) -> Result<()>;
 
+    /// Changes config overrides of `topic`: `(name, Some(value))` sets one, `(name, None)`
+    /// returns it to its default; configs not named stay as they are. Invalid names or values
+    /// fail and change nothing; a missing topic fails with [`Error::UnknownTopic`].
+    fn alter_topic_config(&self, topic: &str, changes: &[(&str, Option<&str>)]) -> Result<()>;
+
     /// Writes records, all to `partition` if given, otherwise each to its key's partition
     /// (Kafka's murmur2). Returns `(partition, offset)` per record, in input order, once every
     /// record is acknowledged.
@@ -122,7 +127,9 @@ pub trait Cluster: Send + Sync + 'static {
     /// The committed position of `group` in one partition, if any.
     fn committed(&self, group: &str, topic: &str, partition: i32) -> Result<Option<Committed>>;
 
-    /// Forgets every committed position of `group`.
+    /// Deletes consumer group `group` with every committed position of it, durably (Kafka's
+    /// DeleteGroups). A group that does not exist is not an error; one with active members
+    /// fails with [`Error::GroupNotEmpty`] and keeps its positions.
     fn delete_group(&self, group: &str) -> Result<()>;
 
     /// Ensures `topic` exists (creating it with `partitions` and `config` if not; a concurrent

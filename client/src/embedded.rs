@@ -4,7 +4,8 @@
 //! Produced records become one record batch per partition and call; a pre-built batch
 //! ([`Cluster::append_batch`]) is appended as it is. Durability is the broker's group commit
 //! ([`Cluster::sync`] waits for it); committed offsets go to the broker's durable group-offset
-//! store.
+//! store, and deleting a group goes through the same [`Broker::delete_group`] as a Kafka
+//! client's DeleteGroups (so a group with members on the broker's protocol server is refused).
 
 use brook_broker::log::config::TOPIC_CONFIGS;
 use brook_broker::log::record_batch::{BatchHeader, RecordBatchBuilder};
@@ -111,6 +112,12 @@ impl Cluster for EmbeddedCluster {
         self.broker.delete_topic(topic).map_err(|e| self.error(e))
     }
 
+    fn alter_topic_config(&self, topic: &str, changes: &[(&str, Option<&str>)]) -> Result<()> {
+        let changes: Vec<(String, Option<String>)> =
+            changes.iter().map(|(k, v)| (k.to_string(), v.map(str::to_string))).collect();
+        self.broker.alter_topic_config(topic, &changes).map_err(|e| self.error(e))
+    }
+
     fn produce(
         &self,
         topic: &str,
@@ -205,10 +212,12 @@ impl Cluster for EmbeddedCluster {
     }
 
     fn delete_group(&self, group: &str) -> Result<()> {
-        let store = self.broker.group_offsets();
-        let partitions: Vec<(String, i32)> =
-            store.fetch_all(group).into_iter().map(|(t, p, _)| (t, p)).collect();
-        crate::wait::block_on(store.delete(group, &partitions))?;
-        Ok(())
+        match crate::wait::block_on(self.broker.delete_group(group)) {
+            Ok(()) | Err(brook_broker::Error::GroupIdNotFound(_)) => Ok(()),
+            Err(brook_broker::Error::NonEmptyGroup(group)) => {
+                Err(Error::GroupNotEmpty { group, cluster: self.describe() })
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 }

@@ -27,6 +27,14 @@ pub enum Error {
     /// A topic with this name already exists.
     #[error("topic '{0}' already exists; delete it first or choose another name")]
     TopicExists(String),
+    /// The consumer group still has members, so it cannot be deleted.
+    #[error("consumer group '{group}' in {cluster} has active members; stop its consumers, then delete it")]
+    GroupNotEmpty {
+        /// The group.
+        group: String,
+        /// Which cluster was asked ([`crate::Cluster::describe`]).
+        cluster: String,
+    },
     /// The caller asked for something that cannot be done; the message says what to change.
     #[error("{0}")]
     Invalid(String),

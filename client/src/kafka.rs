@@ -23,7 +23,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
+use rdkafka::admin::{
+    AdminClient, AdminOptions, AlterConfig, ConfigEntry as KConfigEntry, NewTopic, ResourceSpecifier,
+    TopicReplication,
+};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -220,18 +223,30 @@ impl KafkaCluster {
     }
 
     fn configs(&self, topic: &str) -> Result<Vec<ConfigEntry>> {
+        Ok(self
+            .config_entries(topic)?
+            .into_iter()
+            .map(|e| ConfigEntry {
+                name: e.name,
+                value: e.value.unwrap_or_default(),
+                is_default: e.is_default,
+            })
+            .collect())
+    }
+
+    /// The topic's configs as DescribeConfigs reports them.
+    fn config_entries(&self, topic: &str) -> Result<Vec<KConfigEntry>> {
         let results = crate::wait::block_on(
             self.admin()?.describe_configs([&ResourceSpecifier::Topic(topic)], &Self::admin_options()),
         )
         .map_err(|e| self.err("describing configs", e))?;
         let mut out = Vec::new();
         for r in results {
-            let r = r.map_err(|e| self.err(&format!("describing configs of {topic}"), e))?;
-            out.extend(r.entries.into_iter().map(|e| ConfigEntry {
-                name: e.name,
-                value: e.value.unwrap_or_default(),
-                is_default: e.is_default,
-            }));
+            match r {
+                Ok(r) => out.extend(r.entries),
+                Err(RDKafkaErrorCode::UnknownTopicOrPartition) => return Err(self.unknown_topic(topic)),
+                Err(e) => return Err(self.err(&format!("describing configs of {topic}"), e)),
+            }
         }
         Ok(out)
     }
@@ -331,6 +346,44 @@ impl Cluster for KafkaCluster {
                 Ok(_) => {}
                 Err((t, RDKafkaErrorCode::UnknownTopicOrPartition)) => return Err(self.unknown_topic(&t)),
                 Err((t, e)) => return Err(self.err(&format!("deleting topic {t}"), e)),
+            }
+        }
+        Ok(())
+    }
+
+    fn alter_topic_config(&self, topic: &str, changes: &[(&str, Option<&str>)]) -> Result<()> {
+        // The rdkafka crate reports every AlterConfigs/DescribeConfigs resource as a success,
+        // whatever its error code: look the topic up first, and read the configs back after.
+        if self.partitions(topic)?.is_none() {
+            return Err(self.unknown_topic(topic));
+        }
+        // AlterConfigs replaces every override of the topic (librdkafka has no incremental
+        // form), so the changes are merged into the current overrides.
+        let mut overrides: Vec<(String, String)> = self
+            .config_entries(topic)?
+            .into_iter()
+            .filter(|e| !e.is_default && !e.is_read_only && !changes.iter().any(|(k, _)| *k == e.name))
+            .map(|e| (e.name, e.value.unwrap_or_default()))
+            .collect();
+        overrides.extend(changes.iter().filter_map(|(k, v)| v.map(|v| (k.to_string(), v.to_string()))));
+        let alter =
+            overrides.iter().fold(AlterConfig::new(ResourceSpecifier::Topic(topic)), |a, (k, v)| a.set(k, v));
+        // Its per-resource results all read as successes (see above): the read-back decides.
+        crate::wait::block_on(self.admin()?.alter_configs([&alter], &Self::admin_options()))
+            .map_err(|e| self.err("altering configs", e))?;
+        let now = self.config_entries(topic)?;
+        for (name, value) in changes {
+            let entry = now.iter().find(|e| e.name == *name);
+            let applied = match value {
+                Some(v) => entry.is_some_and(|e| !e.is_default && e.value.as_deref() == Some(*v)),
+                None => entry.is_none_or(|e| e.is_default),
+            };
+            if !applied {
+                let change = value.map_or(format!("resetting {name}"), |v| format!("{name}={v}"));
+                return Err(self.err(
+                    &format!("altering configs of {topic}"),
+                    format!("the cluster refused {change}: check the config's name and value"),
+                ));
             }
         }
         Ok(())
@@ -501,10 +554,10 @@ impl Cluster for KafkaCluster {
     fn delete_group(&self, group: &str) -> Result<()> {
         // The group's commit client would keep the group alive; close it first.
         self.groups.lock().remove(group);
-        // A client of its own: when the cluster does not serve DeleteGroups, librdkafka's
-        // failure path drops one reference too many on the client's queue, and destroying that
-        // client later aborts the process (librdkafka issue #3663, still open). That client is
-        // leaked instead, once per refused call.
+        // A client of its own: when a cluster does not serve DeleteGroups (Kafka before 1.1),
+        // librdkafka's failure path drops one reference too many on the client's queue, and
+        // destroying that client later aborts the process (librdkafka issue #3663, still open).
+        // Such a client is leaked instead; against Kafka ≥ 1.1, Redpanda and Brook it is closed.
         let admin: AdminClient<DefaultClientContext> =
             self.admin_config().create().map_err(|e| self.err("creating an admin client", e))?;
         let results = crate::wait::block_on(admin.delete_groups(&[group], &Self::admin_options()))
@@ -514,6 +567,9 @@ impl Cluster for KafkaCluster {
             for r in results {
                 match r {
                     Ok(_) | Err((_, RDKafkaErrorCode::GroupIdNotFound)) => {}
+                    Err((g, RDKafkaErrorCode::NonEmptyGroup)) => {
+                        return Err(Error::GroupNotEmpty { group: g, cluster: self.describe() });
+                    }
                     Err((g, RDKafkaErrorCode::UnsupportedFeature)) => {
                         unsupported = true;
                         return Err(self.err(

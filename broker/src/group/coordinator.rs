@@ -23,6 +23,9 @@
 //! * **OffsetCommit** is checked against the member and generation (commits with generation -1
 //!   and no member id are "simple" commits, accepted while the group has no members) and stored
 //!   durably through the broker's [`GroupOffsetStore`](super::GroupOffsetStore).
+//! * **DeleteGroups** ([`Broker::delete_group`]) is refused while the group has members
+//!   (NON_EMPTY_GROUP); otherwise the group's state is forgotten here and its committed offsets
+//!   are removed from the store.
 //!
 //! All groups share one mutex; no I/O or waiting happens while it is held. Timers are driven by
 //! [`GroupCoordinator::tick`], which the protocol server calls every 100 ms.
@@ -546,6 +549,21 @@ impl GroupCoordinator {
                 })
                 .collect(),
             None => store.fetch_all(group_id).into_iter().map(|(t, p, o)| (t, p, Some(o))).collect(),
+        }
+    }
+
+    /// The membership half of DeleteGroups ([`Broker::delete_group`] removes the offsets):
+    /// refuses a group with members ([`Error::NonEmptyGroup`]), otherwise forgets the group's
+    /// state. Returns whether the coordinator knew the group.
+    pub(crate) fn remove_if_empty(&self, group_id: &str) -> Result<bool> {
+        let mut groups = self.groups.lock();
+        match groups.get(group_id) {
+            Some(g) if !g.members.is_empty() => Err(Error::NonEmptyGroup(group_id.to_string())),
+            Some(_) => {
+                groups.remove(group_id);
+                Ok(true)
+            }
+            None => Ok(false),
         }
     }
 

@@ -247,6 +247,14 @@ impl GroupOffsetStore {
         self.log.wait_durable(end).await
     }
 
+    /// Removes every committed offset of `group`, durably; returns whether it had any.
+    pub async fn delete_group(&self, group: &str) -> Result<bool> {
+        let partitions: Vec<(String, i32)> =
+            self.fetch_all(group).into_iter().map(|(t, p, _)| (t, p)).collect();
+        self.delete(group, &partitions).await?;
+        Ok(!partitions.is_empty())
+    }
+
     /// The committed offset of a group in one partition.
     pub fn fetch(&self, group: &str, topic: &str, partition: i32) -> Option<OffsetAndMetadata> {
         self.offsets.read().get(group)?.get(&(topic.to_string(), partition)).cloned()

@@ -230,6 +230,7 @@ impl KafkaServer {
             TcpListener::from_std(std_listener).map_err(Error::io("registering the Kafka listener"))?;
         let bound = listener.local_addr().map_err(Error::io("reading the Kafka listener address"))?;
         let coordinator = Arc::new(GroupCoordinator::new(broker.clone(), config.coordinator.clone()));
+        broker.attach_group_coordinator(Arc::downgrade(&coordinator));
         let advertised_port = config.advertised_port.unwrap_or(bound.port());
         Ok(KafkaServer {
             listener,

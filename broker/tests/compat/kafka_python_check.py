@@ -1,4 +1,5 @@
-"""kafka-python checks: default producer, group consumer, offsets_for_times, admin.
+"""kafka-python checks: default producer, group consumer, offsets_for_times, admin (topics,
+configs, deleting consumer groups as `kafka-consumer-groups --delete` does).
 
 Usage: kafka_python_check.py BOOTSTRAP NAME
 """
@@ -55,12 +56,26 @@ for m in consumer:
         break
 consumer.commit()
 committed = sum(consumer.committed(TopicPartition(TOPIC, p)) or 0 for p in range(3))
+# Deleting the group: refused while the consumer is a member, done once it has left
+# (kafka-python 3 answers {group: "OK" or the error's class name}).
+GROUP = f"kp-group-{NAME}"
+results = dict(admin.delete_groups([GROUP, f"kp-no-such-group-{NAME}"]))
+expect(results[GROUP] == "NonEmptyGroupError", f"delete a group with a member: {results}")
+expect(results[f"kp-no-such-group-{NAME}"] == "GroupIdNotFoundError", f"delete an unknown group: {results}")
 consumer.close()
 expect(len(got) == len(sent), f"group consumed {len(got)} of {len(sent)}")
 for key, (value, headers) in sent.items():
     part, v, h = got[key]
     expect(v == value and h == headers and part == partition_for_key(key, 3), f"message {key}: {got[key]}")
 expect(committed == len(sent), f"committed offsets sum to {committed}")
+
+results = dict(admin.delete_groups([GROUP]))
+expect(results[GROUP] == "OK", f"delete the empty group: {results}")
+expect(GROUP not in {g["group_id"] for g in admin.list_groups()}, "the deleted group is not listed")
+late = KafkaConsumer(bootstrap_servers=B, group_id=GROUP, enable_auto_commit=False)
+gone = [late.committed(TopicPartition(TOPIC, p)) for p in range(3)]
+late.close()
+expect(gone == [None, None, None], f"the deleted group's offsets are gone: {gone}")
 
 # offsets_for_times on records with explicit timestamps.
 base = int(time.time() * 1000) - 100_000
@@ -87,4 +102,4 @@ while {TOPIC, TIMED} & set(admin.list_topics()) and time.time() < deadline:
     time.sleep(0.2)
 expect(not ({TOPIC, TIMED} & set(admin.list_topics())), "deleted topics are gone")
 admin.close()
-print("kafka-python: admin, default producer, group consumer, offsets_for_times checked")
+print("kafka-python: admin, default producer, group consumer, offsets_for_times, delete groups checked")

@@ -497,6 +497,25 @@ fn group_apis_every_version() {
             assert_eq!(g.group_state.as_str(), "Stable");
         }
     }
+    // DeleteGroups refuses groups with members, unknown groups and the empty id.
+    let delete = |c: &mut RawClient, v: i16, groups: &[&str]| -> Vec<i16> {
+        let mut req = DeleteGroupsRequest::default();
+        req.groups_names = groups.iter().map(|g| GroupId(s(g))).collect();
+        let resp: DeleteGroupsResponse = call(c, ApiKey::DeleteGroups, v, &req);
+        let names: Vec<_> = resp.results.iter().map(|r| r.group_id.as_str().to_string()).collect();
+        assert_eq!(names, groups, "one result per group, in request order");
+        resp.results.iter().map(|r| r.error_code).collect()
+    };
+    // Groups group-v2.. have committed offsets (OffsetCommit starts at v2).
+    for v in versions(ApiKey::DeleteGroups) {
+        let (group, _) = member(v + 2);
+        let codes = delete(&mut c, v, &[&group, "no-such-group", ""]);
+        assert_eq!(codes, [68, 69, 24], "NON_EMPTY_GROUP, GROUP_ID_NOT_FOUND, INVALID_GROUP_ID");
+        assert!(
+            server.broker.committed_offset(&group, "grouped", 1).is_some(),
+            "a refused delete keeps offsets"
+        );
+    }
     for v in versions(ApiKey::LeaveGroup) {
         let (group, id) = members[v as usize].clone();
         let mut req = LeaveGroupRequest::default();
@@ -513,5 +532,17 @@ fn group_apis_every_version() {
         if v >= 3 {
             assert_eq!(resp.members[0].error_code, 0);
         }
+    }
+    // The groups are empty now: they and the group-less committers' offsets are deleted.
+    for v in versions(ApiKey::DeleteGroups) {
+        let (group, _) = member(v + 2);
+        assert!(server.broker.committed_offset(&group, "grouped", 1).is_some());
+        let simple = format!("simple-{}", 2 + v);
+        assert_eq!(delete(&mut c, v, &[&group, &simple]), [0, 0]);
+        assert_eq!(server.broker.committed_offset(&group, "grouped", 1), None);
+        assert_eq!(server.broker.committed_offset(&simple, "grouped", 1), None);
+        assert_eq!(delete(&mut c, v, &[&group]), [69], "deleted groups are gone");
+        let resp: ListGroupsResponse = call(&mut c, ApiKey::ListGroups, 0, &ListGroupsRequest::default());
+        assert!(!resp.groups.iter().any(|g| g.group_id.as_str() == group || g.group_id.as_str() == simple));
     }
 }

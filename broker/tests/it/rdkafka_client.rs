@@ -137,3 +137,85 @@ fn rdkafka_admin_and_metadata() {
     assert_eq!(md.brokers()[0].host(), "127.0.0.1");
     assert_eq!(md.brokers()[0].port() as u16, server.addr.port());
 }
+
+/// `AdminClient::delete_groups` (DeleteGroups, key 42) against a real server: an unknown group
+/// is GROUP_ID_NOT_FOUND, a group with an active member NON_EMPTY_GROUP (its offsets stay);
+/// once its consumer has left, the group and its committed offsets are deleted, durably: they
+/// stay deleted after the broker restarts, while another group's offsets survive.
+#[test]
+fn rdkafka_admin_deletes_consumer_groups() {
+    use brook_broker::server::LoopbackServer;
+    use brook_broker::{Broker, BrokerConfig, NewRecord, TopicConfig};
+    use rdkafka::admin::{AdminClient, AdminOptions};
+    use rdkafka::client::DefaultClientContext;
+    use rdkafka::types::RDKafkaErrorCode;
+
+    let dir = tempfile::tempdir().unwrap();
+    let open = || {
+        let mut config = BrokerConfig::new(dir.path());
+        config.cleaner_interval = Duration::from_secs(3600);
+        Broker::open(config).unwrap()
+    };
+    let broker = open();
+    broker.create_topic("dg", 2, TopicConfig::default()).unwrap();
+    for p in 0..2 {
+        broker.produce("dg", Some(p), vec![NewRecord::new(Some("k"), Some("v")); 3]).unwrap();
+    }
+    let server = LoopbackServer::start(broker.clone()).unwrap();
+    let bootstrap = server.bootstrap();
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", &bootstrap).create().unwrap();
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let delete = |group: &str| {
+        let mut results = rt.block_on(admin.delete_groups(&[group], &opts)).unwrap();
+        assert_eq!(results.len(), 1);
+        match results.remove(0) {
+            Ok(g) => Ok(g),
+            Err((g, code)) => {
+                assert_eq!(g, group);
+                Err(code)
+            }
+        }
+    };
+
+    assert_eq!(delete("nobody"), Err(RDKafkaErrorCode::GroupIdNotFound));
+
+    // An active member that consumed everything and committed.
+    let c = consumer(&bootstrap, "doomed");
+    c.subscribe(&["dg"]).unwrap();
+    assert_eq!(consume(&c, 6, Duration::from_secs(60)).len(), 6);
+    c.commit_consumer_state(CommitMode::Sync).unwrap();
+    assert_eq!(broker.committed_offset("doomed", "dg", 1).map(|o| o.offset), Some(3));
+    assert_eq!(delete("doomed"), Err(RDKafkaErrorCode::NonEmptyGroup));
+    assert_eq!(broker.committed_offset("doomed", "dg", 1).map(|o| o.offset), Some(3), "refused: kept");
+
+    // Groups that only commit (as `kafka-consumer-groups --reset-offsets` does), never join.
+    for group in ["keep", "offsets-only"] {
+        let committer = consumer(&bootstrap, group);
+        let mut tpl = rdkafka::TopicPartitionList::new();
+        tpl.add_partition_offset("dg", 0, rdkafka::Offset::Offset(2)).unwrap();
+        committer.commit(&tpl, CommitMode::Sync).unwrap();
+    }
+    assert_eq!(delete("offsets-only"), Ok("offsets-only".to_string()));
+    assert_eq!(broker.committed_offset("offsets-only", "dg", 0), None);
+
+    // The consumer leaves the group on close; then the group can go.
+    drop(c);
+    assert_eq!(delete("doomed"), Ok("doomed".to_string()));
+    assert_eq!(broker.committed_offset("doomed", "dg", 0), None);
+    assert_eq!(broker.committed_offset("doomed", "dg", 1), None);
+    assert_eq!(delete("doomed"), Err(RDKafkaErrorCode::GroupIdNotFound), "gone");
+
+    // After a restart the deletion holds and the other group's offsets are still there.
+    drop(admin);
+    server.shutdown().unwrap();
+    broker.close().unwrap();
+    drop(broker);
+    let broker = open();
+    assert_eq!(broker.committed_offset("doomed", "dg", 0), None);
+    assert_eq!(broker.committed_offset("doomed", "dg", 1), None);
+    assert_eq!(broker.committed_offset("keep", "dg", 0).map(|o| o.offset), Some(2));
+    assert!(!broker.group_offsets().groups().contains(&"doomed".to_string()));
+    broker.close().unwrap();
+}

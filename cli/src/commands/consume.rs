@@ -1,16 +1,23 @@
 //! `brook consume TOPIC`: prints records with their partition, offset and timestamp.
+//!
+//! Reads go through the [`Cluster`] of the target, the data directory or a server, in the same
+//! way: each partition starts at the group's committed offset (with `--group`), else at the
+//! beginning or the end; reading passes over the partitions until `--max-messages`. On a data
+//! directory nobody else can write, so reading stops at the end of the log; on a server the
+//! topic may grow, so it waits for new records until `--timeout-ms` passes without any. With
+//! `--group` the positions reached are committed at the end, as a group-less ("simple")
+//! commit: the command reads the partitions itself and never joins the group.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use brook_client::{Cluster, Committed};
 use clap::{Args, ValueEnum};
-use rdkafka::Message;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::message::BorrowedMessage;
 
-use crate::target::{Target, TargetArgs, kafka_config};
+use crate::target::{Target, TargetArgs};
+
+/// How long a reader following a server's topic waits before asking for new records again.
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Output format of consumed records.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -79,126 +86,87 @@ fn print(format: Format, r: &Printed<'_>) {
 
 /// Reads and prints records.
 pub async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
-    match args.target.open()? {
-        Target::Local(cluster) => {
-            let result = consume_local(&cluster, &args);
-            cluster.broker().close()?;
-            result
-        }
-        // Group membership and waiting for new records are not in `Cluster` yet: a consumer.
-        Target::Remote(cluster) => consume_remote(cluster.bootstrap(), &args).await,
-    }
+    let target = args.target.open()?;
+    let follow = matches!(target, Target::Remote(_));
+    // The cluster calls block (librdkafka polls, fsyncs): keep them off the async workers.
+    tokio::task::spawn_blocking(move || {
+        let result = consume(target.cluster(), &args, follow);
+        crate::target::close(target)?;
+        result
+    })
+    .await
+    .context("the consumer thread failed")?
 }
 
-/// With a data directory nobody else can write, so reading stops at the end of the log.
-fn consume_local(cluster: &dyn Cluster, args: &ConsumeArgs) -> anyhow::Result<()> {
-    let partitions: Vec<i32> = match (args.partition, cluster.partitions(&args.topic)?) {
-        (_, None) => bail!("topic '{}' does not exist in {}", args.topic, cluster.describe()),
-        (Some(p), Some(_)) => vec![p],
-        (None, Some(n)) => (0..n).collect(),
-    };
-    let mut printed = 0usize;
+/// Prints records of `args.topic` from `cluster`; `follow` waits for new records at the end.
+fn consume(cluster: &dyn Cluster, args: &ConsumeArgs, follow: bool) -> anyhow::Result<()> {
+    let mut positions = start_positions(cluster, args)?;
     let limit = args.max_messages.unwrap_or(usize::MAX);
-    let mut commits = Vec::new();
-    for p in partitions {
-        let committed = match &args.group {
-            Some(g) => cluster.committed(g, &args.topic, p)?,
-            None => None,
-        };
-        let (start, end) = cluster.offsets(&args.topic, p)?;
-        let mut next = match committed {
-            Some(c) => c.offset,
-            None if args.from_beginning => start,
-            None => end,
-        };
-        while next < end && printed < limit {
-            let records = cluster.read(&args.topic, p, next, 1 << 20)?;
-            if records.is_empty() {
+    let idle = args.timeout_ms.map(Duration::from_millis);
+    let mut printed = 0usize;
+    let mut last_record = Instant::now();
+    while printed < limit {
+        let before = printed;
+        for (p, next) in positions.iter_mut() {
+            if printed >= limit {
                 break;
             }
-            for r in records {
+            for r in cluster.read(&args.topic, *p, *next, 1 << 20)? {
                 if printed >= limit {
                     break;
                 }
                 print(
                     args.format,
                     &Printed {
-                        partition: p,
+                        partition: *p,
                         offset: r.offset,
                         timestamp: r.timestamp,
                         key: r.key.as_deref(),
                         value: r.value.as_deref(),
                     },
                 );
-                next = r.offset + 1;
+                *next = r.offset + 1;
                 printed += 1;
             }
         }
-        commits.push((args.topic.as_str(), p, Committed::new(next)));
+        if printed > before {
+            last_record = Instant::now();
+        } else if !follow || idle.is_some_and(|idle| last_record.elapsed() >= idle) {
+            break;
+        } else {
+            std::thread::sleep(POLL_INTERVAL);
+        }
     }
     if let Some(g) = &args.group {
+        let commits: Vec<(&str, i32, Committed)> =
+            positions.iter().map(|&(p, next)| (args.topic.as_str(), p, Committed::new(next))).collect();
         cluster.commit(g, &commits).context("committing group offsets")?;
     }
     eprintln!("Consumed {printed} record(s).");
     Ok(())
 }
 
-async fn consume_remote(bootstrap: &str, args: &ConsumeArgs) -> anyhow::Result<()> {
-    let group = args.group.clone().unwrap_or_else(|| format!("brook-console-{}", std::process::id()));
-    let consumer: StreamConsumer = kafka_config(bootstrap)
-        .set("group.id", &group)
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", if args.from_beginning { "earliest" } else { "latest" })
-        .create()
-        .with_context(|| format!("connecting to {bootstrap}"))?;
-    match args.partition {
-        Some(p) => {
-            let mut tpl = rdkafka::TopicPartitionList::new();
-            // With a group, resume from its committed offset (falling back to the reset policy).
-            let offset = if args.group.is_some() {
-                rdkafka::Offset::Stored
-            } else if args.from_beginning {
-                rdkafka::Offset::Beginning
-            } else {
-                rdkafka::Offset::End
-            };
-            tpl.add_partition_offset(&args.topic, p, offset)?;
-            consumer.assign(&tpl)?;
-        }
-        None => consumer.subscribe(&[&args.topic])?,
-    }
-    let limit = args.max_messages.unwrap_or(usize::MAX);
-    let idle = args.timeout_ms.map(Duration::from_millis);
-    let mut printed = 0usize;
-    let mut last = Instant::now();
-    let mut positions: BTreeMap<i32, i64> = BTreeMap::new();
-    while printed < limit {
-        let wait = idle.map_or(Duration::from_secs(3600), |i| i.saturating_sub(last.elapsed()));
-        let msg: BorrowedMessage<'_> = match tokio::time::timeout(wait, consumer.recv()).await {
-            Ok(m) => m.context("consuming")?,
-            Err(_) => break,
+/// Where reading starts in each partition read: `(partition, offset)`.
+fn start_positions(cluster: &dyn Cluster, args: &ConsumeArgs) -> anyhow::Result<Vec<(i32, i64)>> {
+    let partitions: Vec<i32> = match (args.partition, cluster.partitions(&args.topic)?) {
+        (_, None) => bail!("topic '{}' does not exist in {}", args.topic, cluster.describe()),
+        (Some(p), Some(_)) => vec![p],
+        (None, Some(n)) => (0..n).collect(),
+    };
+    let mut positions = Vec::with_capacity(partitions.len());
+    for p in partitions {
+        let committed = match &args.group {
+            Some(g) => cluster.committed(g, &args.topic, p)?,
+            None => None,
         };
-        print(
-            args.format,
-            &Printed {
-                partition: msg.partition(),
-                offset: msg.offset(),
-                timestamp: msg.timestamp().to_millis().unwrap_or(-1),
-                key: msg.key(),
-                value: msg.payload(),
-            },
-        );
-        positions.insert(msg.partition(), msg.offset() + 1);
-        printed += 1;
-        last = Instant::now();
+        let (start, end) = cluster.offsets(&args.topic, p)?;
+        let next = match committed {
+            // Records below the log start are gone (retention, deleted records).
+            Some(c) => c.offset.max(start),
+            None if args.from_beginning => start,
+            None => end,
+        };
+        positions.push((p, next));
     }
-    if args.group.is_some() && !positions.is_empty() {
-        let mut tpl = rdkafka::TopicPartitionList::new();
-        for (p, o) in &positions {
-            tpl.add_partition_offset(&args.topic, *p, rdkafka::Offset::Offset(*o))?;
-        }
-        consumer.commit(&tpl, CommitMode::Sync).context("committing group offsets")?;
-    }
-    eprintln!("Consumed {printed} record(s).");
-    Ok(())
+    Ok(positions)
 }

@@ -1,13 +1,9 @@
 //! `brook topic create|list|describe|alter|delete`.
 
-use std::time::Duration;
-
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::Subcommand;
-use rdkafka::admin::{AdminClient, AdminOptions, AlterConfig, ResourceSpecifier};
-use rdkafka::client::DefaultClientContext;
 
-use crate::target::{Target, TargetArgs, close, kafka_config};
+use crate::target::{TargetArgs, close};
 
 /// Topic administration.
 #[derive(Debug, Subcommand)]
@@ -111,38 +107,13 @@ pub async fn run(cmd: TopicCommand) -> anyhow::Result<()> {
             if configs.is_empty() && delete.is_empty() {
                 bail!("nothing to change: give --config KEY=VALUE or --delete-config KEY");
             }
-            match target.open()? {
-                Target::Local(c) => {
-                    let mut changes: Vec<(String, Option<String>)> =
-                        configs.into_iter().map(|(k, v)| (k, Some(v))).collect();
-                    changes.extend(delete.into_iter().map(|k| (k, None)));
-                    c.broker().alter_topic_config(&name, &changes)?;
-                    c.broker().close()?;
-                }
-                Target::Remote(c) => {
-                    // AlterConfigs replaces all overrides, so merge with the current ones.
-                    let admin = admin(c.bootstrap())?;
-                    let res = admin.describe_configs([&ResourceSpecifier::Topic(&name)], &opts()).await?;
-                    let mut current: Vec<(String, String)> = Vec::new();
-                    for r in res {
-                        let r = r.map_err(|e| anyhow::anyhow!("describing configs: {e}"))?;
-                        for e in r.entries {
-                            if !e.is_default && !e.is_read_only {
-                                current.push((e.name, e.value.unwrap_or_default()));
-                            }
-                        }
-                    }
-                    current.retain(|(k, _)| !delete.contains(k) && !configs.iter().any(|(c, _)| c == k));
-                    current.extend(configs);
-                    let mut alter = AlterConfig::new(ResourceSpecifier::Topic(&name));
-                    for (k, v) in &current {
-                        alter = alter.set(k, v);
-                    }
-                    for r in admin.alter_configs([&alter], &opts()).await? {
-                        r.map_err(|(_, e)| anyhow::anyhow!("altering configs: {e}"))?;
-                    }
-                }
-            }
+            let mut changes: Vec<(&str, Option<&str>)> =
+                configs.iter().map(|(k, v)| (k.as_str(), Some(v.as_str()))).collect();
+            changes.extend(delete.iter().map(|k| (k.as_str(), None)));
+            let target = target.open()?;
+            let altered = target.cluster().alter_topic_config(&name, &changes);
+            close(target)?;
+            altered?;
             println!("Updated configs of {name}.");
         }
         TopicCommand::Delete { name, target } => {
@@ -154,12 +125,4 @@ pub async fn run(cmd: TopicCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-fn admin(bootstrap: &str) -> anyhow::Result<AdminClient<DefaultClientContext>> {
-    kafka_config(bootstrap).create().with_context(|| format!("connecting to {bootstrap}"))
-}
-
-fn opts() -> AdminOptions {
-    AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)))
 }

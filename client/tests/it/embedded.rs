@@ -48,6 +48,15 @@ fn embedded_delete_group_forgets_its_offsets() {
     c.delete_group("never-existed").unwrap();
 }
 
+/// Deleting a group through the embedded broker takes the members of the broker's own Kafka
+/// server into account, as DeleteGroups over the wire does.
+#[test]
+fn embedded_delete_group_refuses_a_group_with_members() {
+    let (_dir, c) = cluster();
+    let server = brook_broker::server::LoopbackServer::start(c.broker().clone()).unwrap();
+    crate::delete_group(&c, &server.bootstrap(), "t", "g");
+}
+
 #[test]
 fn embedded_commits_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
@@ -71,4 +80,10 @@ fn embedded_missing_topic_is_named() {
     assert!(e.to_string().contains("does not exist"), "{e}");
     assert!(matches!(c.offsets("missing", 0), Err(Error::UnknownTopic { .. })));
     assert!(matches!(c.delete_topic("missing"), Err(Error::UnknownTopic { .. })));
+}
+
+#[test]
+fn embedded_alter_topic_config() {
+    let (_dir, c) = cluster();
+    crate::alter_topic_config(&c, "altered");
 }

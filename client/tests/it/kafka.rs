@@ -75,24 +75,21 @@ fn kafka_unreachable_cluster_is_a_clear_error() {
     assert!(e.to_string().contains("cannot reach the cluster"), "{e}");
 }
 
-/// Brook's server does not serve DeleteGroups (yet): the client says so at once instead of
-/// timing out, and the group's commits stay.
+/// DeleteGroups through librdkafka's admin client: refused while a consumer is a member,
+/// then the group's commits are gone from the broker behind the server.
 #[test]
-fn kafka_delete_group_unsupported_by_the_server_is_a_clear_error() {
+fn kafka_delete_group() {
     let r = remote();
-    r.cluster.create_topic("t", 1, &[]).unwrap();
-    r.cluster.commit("g", &[("t", 0, Committed::new(1))]).unwrap();
-    let started = std::time::Instant::now();
-    let e = r.cluster.delete_group("g").unwrap_err();
-    assert!(
-        started.elapsed() < std::time::Duration::from_secs(10),
-        "answered only after {:?}",
-        started.elapsed()
-    );
-    assert!(e.to_string().contains("does not support deleting consumer groups"), "{e}");
-    assert_eq!(r.cluster.committed("g", "t", 0).unwrap(), Some(Committed::new(1)));
+    crate::delete_group(&r.cluster, r.cluster.bootstrap(), "t", "g");
+    assert_eq!(r.broker.committed_offset("g", "t", 0), None);
+    assert!(!r.broker.group_offsets().groups().contains(&"g".to_string()));
     // The client stays usable, and closing it is clean (librdkafka issue #3663 aborted here).
     r.cluster.append("t", 0, vec![brook_client::NewRecord::new(Some("k"), Some("v"))]).unwrap();
-    std::thread::sleep(std::time::Duration::from_secs(2));
     drop(r);
+}
+
+#[test]
+fn kafka_alter_topic_config() {
+    let r = remote();
+    crate::alter_topic_config(&r.cluster, "altered");
 }

@@ -148,3 +148,68 @@ pub fn delete_topic(cluster: &dyn Cluster, topic: &str) {
     assert!(gone, "{topic} still listed after deletion");
     assert!(!cluster.list_topics().unwrap().iter().any(|t| t == topic));
 }
+
+/// Deleting a consumer group: refused while a real consumer (librdkafka, through the broker's
+/// Kafka server at `bootstrap`) is a member, keeping its commits; once that consumer has left,
+/// the group's commits are gone. A group that never existed is no error.
+pub fn delete_group(cluster: &dyn Cluster, bootstrap: &str, topic: &str, group: &str) {
+    use rdkafka::ClientConfig;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+
+    cluster.create_topic(topic, 2, &[]).expect("create");
+    cluster.append(topic, 0, vec![NewRecord::new(Some("k"), Some("v"))]).unwrap();
+    cluster
+        .commit(group, &[(topic, 0, Committed::with_metadata(1, "m")), (topic, 1, Committed::new(0))])
+        .unwrap();
+
+    let member: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("session.timeout.ms", "6000")
+        .create()
+        .unwrap();
+    member.subscribe(&[topic]).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while member.assignment().unwrap().count() == 0 {
+        assert!(std::time::Instant::now() < deadline, "the consumer never got its partitions");
+        let _ = member.poll(Duration::from_millis(100));
+    }
+    let refused = cluster.delete_group(group);
+    assert!(matches!(refused, Err(Error::GroupNotEmpty { group: ref g, .. }) if g == group), "{refused:?}");
+    assert!(refused.unwrap_err().to_string().contains("stop its consumers"));
+    assert_eq!(cluster.committed(group, topic, 0).unwrap(), Some(Committed::with_metadata(1, "m")));
+
+    drop(member); // leaves the group
+    cluster.delete_group(group).expect("delete an empty group");
+    assert_eq!(cluster.committed(group, topic, 0).unwrap(), None);
+    assert_eq!(cluster.committed(group, topic, 1).unwrap(), None);
+    cluster.delete_group(group).expect("deleting it again is no error");
+    cluster.delete_group("never-existed").expect("an unknown group is no error");
+}
+
+/// Config changes: set one, reset one, the others stay; bad values and missing topics fail
+/// and change nothing.
+pub fn alter_topic_config(cluster: &dyn Cluster, topic: &str) {
+    cluster.create_topic(topic, 1, &[("cleanup.policy", "compact")]).expect("create");
+    let config = |name: &str| {
+        let info = cluster.describe_topic(topic).unwrap();
+        let c = info.configs.into_iter().find(|c| c.name == name).unwrap();
+        (c.value, c.is_default)
+    };
+    cluster.alter_topic_config(topic, &[("retention.ms", Some("3600000"))]).expect("set");
+    assert_eq!(config("retention.ms"), ("3600000".to_string(), false));
+    assert_eq!(config("cleanup.policy"), ("compact".to_string(), false), "not named: kept");
+    cluster
+        .alter_topic_config(topic, &[("retention.ms", None), ("segment.ms", Some("60000"))])
+        .expect("reset and set");
+    assert!(config("retention.ms").1, "back to its default");
+    assert_eq!(config("segment.ms"), ("60000".to_string(), false));
+    assert_eq!(config("cleanup.policy"), ("compact".to_string(), false));
+    let bad = cluster.alter_topic_config(topic, &[("retention.ms", Some("soon"))]);
+    assert!(bad.is_err(), "{bad:?}");
+    assert!(config("retention.ms").1, "a refused change changes nothing");
+    assert_eq!(config("segment.ms"), ("60000".to_string(), false));
+    let missing = cluster.alter_topic_config("no-such-topic", &[("retention.ms", Some("1"))]);
+    assert!(matches!(missing, Err(Error::UnknownTopic { .. })), "{missing:?}");
+}

@@ -12,6 +12,7 @@ pub mod alter_configs;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_configs;
@@ -70,6 +71,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::SyncGroup, 0, 5),
     (ApiKey::DescribeGroups, 0, 5),
     (ApiKey::ListGroups, 0, 4),
+    (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::ApiVersions, 0, 4),
     (ApiKey::CreateTopics, 2, 5),
     (ApiKey::DeleteTopics, 1, 5),
@@ -261,6 +263,7 @@ pub(crate) async fn handle(conn: &Connection, mut frame: Bytes) -> Result<Reply>
         ApiKey::DescribeGroups => {
             Reply::Now(h.respond(&describe_groups::handle(conn, decode(body, &h)?, h.version))?)
         }
+        ApiKey::DeleteGroups => Reply::Now(h.respond(&delete_groups::handle(conn, decode(body, &h)?).await)?),
         ApiKey::CreateTopics => Reply::Now(h.respond(&create_topics::handle(conn, &h, decode(body, &h)?))?),
         ApiKey::DeleteTopics => Reply::Now(h.respond(&delete_topics::handle(conn, &h, decode(body, &h)?))?),
         ApiKey::CreatePartitions => {
