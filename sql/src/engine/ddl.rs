@@ -120,6 +120,23 @@ impl Engine {
                 "{name} was created with CREATE SOURCE; its topic cannot be deleted through it"
             )));
         }
+        // Other streams and tables over the same topic would lose their data (and queries
+        // reading them their input) with it.
+        if delete_topic && !st.replaying {
+            let sharing: Vec<String> = st
+                .catalog
+                .sources()
+                .filter(|s| s.topic == def.topic && s.name != name)
+                .map(|s| s.name.clone())
+                .collect();
+            if !sharing.is_empty() {
+                return Err(Error::Catalog(format!(
+                    "cannot delete topic '{}' with {name}: {} also read it; drop them first, or drop {name} without DELETE TOPIC",
+                    def.topic,
+                    sharing.join(", ")
+                )));
+            }
+        }
         // A CSAS/CTAS sink is dropped together with the query writing it.
         let writer = def.writer.clone().filter(|w| st.catalog.query(w).is_ok());
         if let Some(w) = &writer {
