@@ -161,8 +161,8 @@ impl Planner<'_> {
 
     /// Step 3: makes rows with equal join keys meet in one task. Single-partition inputs
     /// always do; table-table joins must already be co-partitioned and foreign-key joins be
-    /// single-partition; the other joins repartition what is not
-    /// ([`Self::repartition_sides`]). Returns the left and right inputs of the join.
+    /// single-partition; the other joins repartition the sides [`repartition_target`] names
+    /// (never the table of a stream-table join). Returns the left and right inputs of the join.
     fn co_partition(
         &self,
         left: Side,
@@ -189,62 +189,83 @@ impl Planner<'_> {
                 }
             }
             _ if single => {}
-            _ => return self.repartition_sides(left, right, strategy, keys, index, same_format),
+            _ => {
+                let Some(target) = repartition_target(&left, &right, keys, same_format) else {
+                    return Ok((left.node, right.node));
+                };
+                let (mut left_node, mut right_node) = (left.node, right.node);
+                if target.left {
+                    left_node = self.repartition(left_node, &keys.left_phys, &target, index, "left");
+                }
+                if target.right {
+                    if strategy == JoinStrategy::StreamTable {
+                        return Err(Error::plan(
+                            "the table of a stream-table join must be keyed by its primary key",
+                        ));
+                    }
+                    right_node = self.repartition(right_node, &keys.right_phys, &target, index, "right");
+                }
+                return Ok((left_node, right_node));
+            }
         }
         Ok((left.node, right.node))
     }
 
-    /// Step 3, stream joins over several partitions: unless both sides read their topic
-    /// keyed by the join key, in the same key format and partition count, the side that is
-    /// not keyed so is repartitioned into the other's key format and partition count (both
-    /// sides, keyed as JSON, when neither is). The table of a stream-table join cannot be.
-    fn repartition_sides(
+    /// Re-keys one side (`side`: "left" or "right") of the `index`-th join by its join key.
+    fn repartition(
         &self,
-        left: Side,
-        right: Side,
-        strategy: JoinStrategy,
-        keys: &JoinKeys,
+        node: PlanNode,
+        keys: &[PhysExpr],
+        target: &Repartition,
         index: usize,
-        same_format: bool,
-    ) -> Result<(PlanNode, PlanNode)> {
-        let (ls, rs) = (left.node.schema(), right.node.schema());
-        let left_keyed = scan(&left.node).is_some() && on_primary_key(ls, &keys.left);
-        let right_keyed = scan(&right.node).is_some() && on_primary_key(rs, &keys.right);
-        if left_keyed && right_keyed && same_format && left.partitions == right.partitions {
-            return Ok((left.node, right.node));
-        }
-        let (target, partitions, repartition_left, repartition_right) = if right_keyed {
-            (key_codec(Some(rs), &right.key, &keys.types), right.partitions, true, false)
-        } else if left_keyed {
-            (key_codec(Some(ls), &left.key, &keys.types), left.partitions, false, true)
-        } else {
-            let p = match (left.partitions, right.partitions) {
-                (Some(l), Some(r)) => Some(l.max(r)),
-                (l, r) => l.or(r),
-            };
-            (key_codec(None, &None, &keys.types), p, true, true)
-        };
-        let repartition = |node: PlanNode, keys: &[PhysExpr], key_codec: Codec, side: &str| {
-            PlanNode::Repartition(RepartitionNode {
-                input: Box::new(node),
-                keys: keys.to_vec(),
-                key_codec,
-                topic_suffix: format!("{}-Join-{index}-{side}-repartition", self.id),
-                partitions,
-            })
-        };
-        let (mut left_node, mut right_node) = (left.node, right.node);
-        if repartition_left {
-            left_node = repartition(left_node, &keys.left_phys, target.clone(), "left");
-        }
-        if repartition_right {
-            if strategy == JoinStrategy::StreamTable {
-                return Err(Error::plan("the table of a stream-table join must be keyed by its primary key"));
-            }
-            right_node = repartition(right_node, &keys.right_phys, target, "right");
-        }
-        Ok((left_node, right_node))
+        side: &str,
+    ) -> PlanNode {
+        PlanNode::Repartition(RepartitionNode {
+            input: Box::new(node),
+            keys: keys.to_vec(),
+            key_codec: target.key_codec.clone(),
+            topic_suffix: format!("{}-Join-{index}-{side}-repartition", self.id),
+            partitions: target.partitions,
+        })
     }
+}
+
+/// Which sides of a stream join to repartition, and how.
+struct Repartition {
+    /// The key layout of the repartitioned side(s).
+    key_codec: Codec,
+    /// Partitions of the repartition topic(s).
+    partitions: Option<i32>,
+    /// Repartition the left side.
+    left: bool,
+    /// Repartition the right side.
+    right: bool,
+}
+
+/// For a stream join over several partitions: nothing when both sides read their topic
+/// keyed by the join key, in the same key format and partition count; otherwise the side
+/// not keyed so is repartitioned into the other's key format and partition count, or both
+/// sides, keyed as JSON, when neither is.
+fn repartition_target(left: &Side, right: &Side, keys: &JoinKeys, same_format: bool) -> Option<Repartition> {
+    let (ls, rs) = (left.node.schema(), right.node.schema());
+    let left_keyed = scan(&left.node).is_some() && on_primary_key(ls, &keys.left);
+    let right_keyed = scan(&right.node).is_some() && on_primary_key(rs, &keys.right);
+    if left_keyed && right_keyed && same_format && left.partitions == right.partitions {
+        return None;
+    }
+    Some(if right_keyed {
+        let key_codec = key_codec(Some(rs), &right.key, &keys.types);
+        Repartition { key_codec, partitions: right.partitions, left: true, right: false }
+    } else if left_keyed {
+        let key_codec = key_codec(Some(ls), &left.key, &keys.types);
+        Repartition { key_codec, partitions: left.partitions, left: false, right: true }
+    } else {
+        let partitions = match (left.partitions, right.partitions) {
+            (Some(l), Some(r)) => Some(l.max(r)),
+            (l, r) => l.or(r),
+        };
+        Repartition { key_codec: key_codec(None, &None, &keys.types), partitions, left: true, right: true }
+    })
 }
 
 /// The join key: the equalities of `ON`, each side planned over its own input.
