@@ -25,7 +25,7 @@ use crate::format::{Codec, Format};
 use crate::functions::AggFunc;
 use crate::parser::WindowKind;
 use crate::planner::expr::PhysExpr;
-use crate::planner::plan::{JoinNode, JoinStrategy, PlanNode};
+use crate::planner::plan::{AggregateNode, JoinNode, JoinStrategy, PlanNode, RepartitionNode, RetractNode};
 use crate::planner::schema::{FieldRole, RelSchema};
 use crate::planner::{QueryPlan, WindowSpec};
 
@@ -168,6 +168,13 @@ impl SubSpec {
         self.nodes.len() - 1
     }
 
+    /// Adds `spec` fed by the operator `input`; returns its index.
+    fn push_after(&mut self, input: usize, spec: NodeSpec) -> usize {
+        let me = self.push(spec);
+        self.link(input, me, 0);
+        me
+    }
+
     fn link(&mut self, from: usize, to: usize, port: usize) {
         self.nodes[from].1 = Some((to, port));
     }
@@ -190,7 +197,9 @@ struct Builder<'a> {
 }
 
 impl Builder<'_> {
-    /// Adds `node` to `sub`; returns the index of the operator that emits its output.
+    /// Adds `node` to `sub`; returns the index of the operator that emits its output. Inputs
+    /// are built first; a `Repartition` ends its input's sub-topology and starts reading the
+    /// topic in `sub`.
     fn build(&mut self, node: &PlanNode, sub: &mut SubSpec) -> Result<usize> {
         Ok(match node {
             PlanNode::Scan(s) => {
@@ -201,106 +210,28 @@ impl Builder<'_> {
             PlanNode::Filter(f) => {
                 let input = self.build(&f.input, sub)?;
                 sub.description.push(format!("Processor: Filter ({})", f.display));
-                let me = sub.push(NodeSpec::Filter {
+                let spec = NodeSpec::Filter {
                     predicate: f.predicate.clone(),
                     tombstone: f.input.schema().tombstone(),
-                });
-                sub.link(input, me, 0);
-                me
+                };
+                sub.push_after(input, spec)
             }
             PlanNode::Project(p) => {
                 let input = self.build(&p.input, sub)?;
                 sub.description.push("Processor: Project".to_string());
-                let me = sub.push(NodeSpec::Project { exprs: p.exprs.clone(), schema: p.schema.arrow() });
-                sub.link(input, me, 0);
-                me
+                sub.push_after(input, NodeSpec::Project { exprs: p.exprs.clone(), schema: p.schema.arrow() })
             }
             PlanNode::Aggregate(a) => {
                 let input = self.build(&a.input, sub)?;
-                let in_schema = a.input.schema();
-                let group_types =
-                    in_schema.fields[..a.group_count].iter().map(|f| f.data_type.clone()).collect();
-                let window = a.window;
-                sub.description.push(format!(
-                    "Processor: Aggregate{} (store {})",
-                    window.map(|w| format!(" {}", w.kind)).unwrap_or_default(),
-                    a.store
-                ));
-                match window.map(|w| w.kind) {
-                    Some(WindowKind::Session { .. }) => {
-                        sub.stores.extend([
-                            a.store.clone(),
-                            format!("{}-time", a.store),
-                            format!("{}-meta", a.store),
-                        ]);
-                    }
-                    _ => sub.stores.extend([a.store.clone(), format!("{}-meta", a.store)]),
-                }
-                let me = sub.push(NodeSpec::Aggregate(AggregateSpec {
-                    group_count: a.group_count,
-                    group_types,
-                    aggs: a.aggs.clone(),
-                    window,
-                    emit_final: a.emit_final,
-                    retractions: a.retractions,
-                    store: a.store.clone(),
-                    schema: a.schema.arrow(),
-                }));
-                sub.link(input, me, 0);
-                me
+                let spec = add_aggregate(sub, a);
+                sub.push_after(input, spec)
             }
             PlanNode::Retract(r) => {
                 let input = self.build(&r.input, sub)?;
-                let fields = &r.input.schema().fields;
-                let types = |range: std::ops::Range<usize>| -> Result<Vec<_>> {
-                    let f = fields
-                        .get(range)
-                        .ok_or_else(|| Error::Internal("retract input is missing columns".into()))?;
-                    Ok(f.iter().map(|f| f.data_type.clone()).collect())
-                };
-                sub.description.push(format!("Processor: Retract (store {})", r.store));
-                sub.stores.push(r.store.clone());
-                let me = sub.push(NodeSpec::Retract {
-                    groups: r.groups,
-                    value_types: types(0..r.values)?,
-                    key_types: types(r.values..r.values + r.keys)?,
-                    store: r.store.clone(),
-                    schema: r.schema.arrow(),
-                });
-                sub.link(input, me, 0);
-                me
+                let spec = add_retract(sub, r)?;
+                sub.push_after(input, spec)
             }
-            PlanNode::Repartition(r) => {
-                let mut upstream = SubSpec::default();
-                let input = self.build(&r.input, &mut upstream)?;
-                let topic = format!("{INTERNAL_PREFIX}{}", r.topic_suffix);
-                let schema = r.input.schema().arrow();
-                let rowtime = r
-                    .input
-                    .schema()
-                    .rowtime()
-                    .ok_or_else(|| Error::Internal("repartition input without ROWTIME".into()))?;
-                upstream.description.push(format!("Sink: {topic}"));
-                upstream.sinks.push(topic.clone());
-                upstream.sinks.push(self.opts.processing_log_topic.clone());
-                let s = upstream.push(NodeSpec::RepartitionSink {
-                    topic: topic.clone(),
-                    keys: r.keys.clone(),
-                    key_codec: r.key_codec.clone(),
-                    schema: schema.clone(),
-                    rowtime,
-                });
-                upstream.link(input, s, 0);
-                self.done.push(upstream);
-                self.internal.push(InternalTopic {
-                    suffix: r.topic_suffix.clone(),
-                    partitions: r.partitions,
-                    config: Vec::new(),
-                });
-                sub.source(&topic);
-                sub.description.push(format!("Source: {topic}"));
-                sub.push(NodeSpec::Rows { topic, schema })
-            }
+            PlanNode::Repartition(r) => self.build_repartition(r, sub)?,
             PlanNode::Join(j) => {
                 let left = self.build(&j.left, sub)?;
                 let right = self.build(&j.right, sub)?;
@@ -311,6 +242,91 @@ impl Builder<'_> {
             }
         })
     }
+
+    /// A `Repartition`: its input becomes a sub-topology of its own ending in a
+    /// `RepartitionSink` that writes the internal topic (declared with the topology), and
+    /// `sub` reads that topic's rows back; returns the reading operator's index.
+    fn build_repartition(&mut self, r: &RepartitionNode, sub: &mut SubSpec) -> Result<usize> {
+        let mut upstream = SubSpec::default();
+        let input = self.build(&r.input, &mut upstream)?;
+        let topic = format!("{INTERNAL_PREFIX}{}", r.topic_suffix);
+        let schema = r.input.schema().arrow();
+        let rowtime = r
+            .input
+            .schema()
+            .rowtime()
+            .ok_or_else(|| Error::Internal("repartition input without ROWTIME".into()))?;
+        upstream.description.push(format!("Sink: {topic}"));
+        upstream.sinks.push(topic.clone());
+        upstream.sinks.push(self.opts.processing_log_topic.clone());
+        upstream.push_after(
+            input,
+            NodeSpec::RepartitionSink {
+                topic: topic.clone(),
+                keys: r.keys.clone(),
+                key_codec: r.key_codec.clone(),
+                schema: schema.clone(),
+                rowtime,
+            },
+        );
+        self.done.push(upstream);
+        self.internal.push(InternalTopic {
+            suffix: r.topic_suffix.clone(),
+            partitions: r.partitions,
+            config: Vec::new(),
+        });
+        sub.source(&topic);
+        sub.description.push(format!("Source: {topic}"));
+        Ok(sub.push(NodeSpec::Rows { topic, schema }))
+    }
+}
+
+/// Describes an aggregate in `sub` and declares its stores (the aggregates, their metadata,
+/// and for session windows the sessions by time); returns its spec.
+fn add_aggregate(sub: &mut SubSpec, a: &AggregateNode) -> NodeSpec {
+    let group_types = a.input.schema().fields[..a.group_count].iter().map(|f| f.data_type.clone()).collect();
+    let window = a.window;
+    sub.description.push(format!(
+        "Processor: Aggregate{} (store {})",
+        window.map(|w| format!(" {}", w.kind)).unwrap_or_default(),
+        a.store
+    ));
+    match window.map(|w| w.kind) {
+        Some(WindowKind::Session { .. }) => {
+            sub.stores.extend([a.store.clone(), format!("{}-time", a.store), format!("{}-meta", a.store)]);
+        }
+        _ => sub.stores.extend([a.store.clone(), format!("{}-meta", a.store)]),
+    }
+    NodeSpec::Aggregate(AggregateSpec {
+        group_count: a.group_count,
+        group_types,
+        aggs: a.aggs.clone(),
+        window,
+        emit_final: a.emit_final,
+        retractions: a.retractions,
+        store: a.store.clone(),
+        schema: a.schema.arrow(),
+    })
+}
+
+/// Describes a retraction in `sub` and declares its store; returns its spec, with the types
+/// of the values it remembers and of the table key it remembers them by.
+fn add_retract(sub: &mut SubSpec, r: &RetractNode) -> Result<NodeSpec> {
+    let fields = &r.input.schema().fields;
+    let types = |range: std::ops::Range<usize>| -> Result<Vec<_>> {
+        let f =
+            fields.get(range).ok_or_else(|| Error::Internal("retract input is missing columns".into()))?;
+        Ok(f.iter().map(|f| f.data_type.clone()).collect())
+    };
+    sub.description.push(format!("Processor: Retract (store {})", r.store));
+    sub.stores.push(r.store.clone());
+    Ok(NodeSpec::Retract {
+        groups: r.groups,
+        value_types: types(0..r.values)?,
+        key_types: types(r.values..r.values + r.keys)?,
+        store: r.store.clone(),
+        schema: r.schema.arrow(),
+    })
 }
 
 /// Compiles a plan with its sink into a topology.
@@ -353,8 +369,7 @@ pub fn compile(plan: &QueryPlan, sink: Sink, opts: &CompileOptions) -> Result<To
         }
     };
     root.sinks.push(opts.processing_log_topic.clone());
-    let s = root.push(spec);
-    root.link(last, s, 0);
+    root.push_after(last, spec);
     b.done.push(root);
     let mut subtopologies = Vec::new();
     for (id, sub) in b.done.into_iter().enumerate() {

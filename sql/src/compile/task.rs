@@ -9,7 +9,7 @@ use brook_streams::record::InputRecord;
 use brook_streams::task::{TaskBuilder, TaskContext};
 use brook_streams::topology::{SubTopology, TaskProcessor};
 
-use super::{CompileOptions, NodeSpec, SubSpec};
+use super::{AggregateSpec, CompileOptions, NodeSpec, SubSpec};
 use crate::error::{Error, Result};
 use crate::operator::aggregate::AggregateOp;
 use crate::operator::log::{LateLog, ProcessingLog};
@@ -80,6 +80,9 @@ impl TaskProcessor for SqlTask {
     }
 }
 
+/// Instantiates the operators of `spec` for one task, with the task's stores: every
+/// operator from the last to the first (so each one's downstream exists when it is made),
+/// then the source leaves wired to what they feed.
 fn instantiate(spec: &SubSpec, b: &mut TaskBuilder<'_>, log: &ProcessingLog) -> Result<SqlTask> {
     let n = spec.nodes.len();
     let mut ops: Vec<Option<OpRef>> = vec![None; n];
@@ -95,108 +98,17 @@ fn instantiate(spec: &SubSpec, b: &mut TaskBuilder<'_>, log: &ProcessingLog) -> 
             }),
             None => None,
         };
-        let need = |d: Option<Down>| d.ok_or_else(|| Error::Internal("an operator has no downstream".into()));
-        let op: Option<OpRef> = match node {
+        match node {
             NodeSpec::Scan { source, schema } => {
                 let idx = spec.sources.iter().position(|t| *t == source.topic).unwrap_or(0);
                 leaves[i] = Some((idx, Leaf::Source(SourceDecoder::new(source, schema, log.clone())?)));
-                None
             }
             NodeSpec::Rows { topic, schema } => {
                 let idx = spec.sources.iter().position(|t| t == topic).unwrap_or(0);
                 leaves[i] = Some((idx, Leaf::Rows(RowSource::new(schema.clone())?)));
-                None
             }
-            NodeSpec::Filter { predicate, tombstone } => Some(Rc::new(RefCell::new(FilterOp {
-                predicate: predicate.clone(),
-                tombstone: *tombstone,
-                log: log.clone(),
-                down: need(down)?,
-            }))),
-            NodeSpec::Project { exprs, schema } => Some(Rc::new(RefCell::new(ProjectOp {
-                exprs: exprs.clone(),
-                schema: schema.clone(),
-                log: log.clone(),
-                down: need(down)?,
-            }))),
-            NodeSpec::Retract { groups, value_types, key_types, store, schema } => {
-                Some(Rc::new(RefCell::new(RetractOp::new(
-                    *groups,
-                    value_types.clone(),
-                    key_types.clone(),
-                    schema.clone(),
-                    b.store(store)?,
-                    need(down)?,
-                )?)))
-            }
-            NodeSpec::Aggregate(a) => {
-                let meta = b.store(&format!("{}-meta", a.store))?;
-                let store = b.store(&a.store)?;
-                match a.window.map(|w| w.kind) {
-                    Some(WindowKind::Session { gap }) => {
-                        let by_time = b.store(&format!("{}-time", a.store))?;
-                        Some(Rc::new(RefCell::new(SessionAggregateOp::new(
-                            a.group_count,
-                            a.group_types.clone(),
-                            a.aggs.clone(),
-                            gap,
-                            a.window.map_or(0, |w| w.grace),
-                            a.emit_final,
-                            a.schema.clone(),
-                            store,
-                            by_time,
-                            meta,
-                            LateLog::new(log.clone(), "session aggregate"),
-                            need(down)?,
-                        )?)))
-                    }
-                    _ => Some(Rc::new(RefCell::new(AggregateOp::new(
-                        a.group_count,
-                        a.group_types.clone(),
-                        a.aggs.clone(),
-                        a.window,
-                        a.emit_final,
-                        a.retractions,
-                        a.schema.clone(),
-                        store,
-                        meta,
-                        LateLog::new(log.clone(), "aggregate"),
-                        need(down)?,
-                    )?))),
-                }
-            }
-            NodeSpec::Join(j) => Some(crate::operator::join::instantiate(j, b, log, need(down)?)?),
-            NodeSpec::TopicSink(t) => Some(Rc::new(RefCell::new(TopicSink {
-                topic: t.topic.clone(),
-                key_cols: t.key_cols.clone(),
-                value_cols: t.value_cols.clone(),
-                header_cols: t.header_cols.clone(),
-                key: t.key.encoder()?,
-                value: t.value.encoder()?,
-                rowtime: t.rowtime,
-                window: t.window,
-                tombstone: t.tombstone,
-            }))),
-            NodeSpec::CallbackSink { name, columns, rowtime, tombstone } => {
-                Some(Rc::new(RefCell::new(CallbackSink {
-                    name: name.clone(),
-                    columns: columns.clone(),
-                    rowtime: *rowtime,
-                    tombstone: *tombstone,
-                })))
-            }
-            NodeSpec::RepartitionSink { topic, keys, key_codec, schema, rowtime } => {
-                Some(Rc::new(RefCell::new(RepartitionSink {
-                    topic: b.topic_name(topic),
-                    keys: keys.clone(),
-                    key: key_codec.encoder()?,
-                    rows: converter(schema)?,
-                    rowtime: *rowtime,
-                })))
-            }
-            NodeSpec::DiscardSink { rows } => Some(Rc::new(RefCell::new(DiscardSink { rows: rows.clone() }))),
-        };
-        ops[i] = op;
+            _ => ops[i] = Some(operator(node, down, b, log)?),
+        }
     }
     let mut inputs: Vec<Vec<(Leaf, Down)>> = (0..spec.sources.len()).map(|_| Vec::new()).collect();
     for (i, leaf) in leaves.into_iter().enumerate() {
@@ -208,6 +120,111 @@ fn instantiate(spec: &SubSpec, b: &mut TaskBuilder<'_>, log: &ProcessingLog) -> 
         }
     }
     Ok(SqlTask { inputs, ops: ops.into_iter().flatten().collect() })
+}
+
+/// The operator of a node that is not a source leaf, sending to `down` (sinks have none).
+fn operator(
+    node: &NodeSpec,
+    down: Option<Down>,
+    b: &mut TaskBuilder<'_>,
+    log: &ProcessingLog,
+) -> Result<OpRef> {
+    let need = |d: Option<Down>| d.ok_or_else(|| Error::Internal("an operator has no downstream".into()));
+    Ok(match node {
+        NodeSpec::Scan { .. } | NodeSpec::Rows { .. } => {
+            return Err(Error::Internal("a source is not an operator".into()));
+        }
+        NodeSpec::Filter { predicate, tombstone } => Rc::new(RefCell::new(FilterOp {
+            predicate: predicate.clone(),
+            tombstone: *tombstone,
+            log: log.clone(),
+            down: need(down)?,
+        })),
+        NodeSpec::Project { exprs, schema } => Rc::new(RefCell::new(ProjectOp {
+            exprs: exprs.clone(),
+            schema: schema.clone(),
+            log: log.clone(),
+            down: need(down)?,
+        })),
+        NodeSpec::Retract { groups, value_types, key_types, store, schema } => {
+            Rc::new(RefCell::new(RetractOp::new(
+                *groups,
+                value_types.clone(),
+                key_types.clone(),
+                schema.clone(),
+                b.store(store)?,
+                need(down)?,
+            )?))
+        }
+        NodeSpec::Aggregate(a) => aggregate(a, b, log, need(down)?)?,
+        NodeSpec::Join(j) => crate::operator::join::instantiate(j, b, log, need(down)?)?,
+        NodeSpec::TopicSink(t) => Rc::new(RefCell::new(TopicSink {
+            topic: t.topic.clone(),
+            key_cols: t.key_cols.clone(),
+            value_cols: t.value_cols.clone(),
+            header_cols: t.header_cols.clone(),
+            key: t.key.encoder()?,
+            value: t.value.encoder()?,
+            rowtime: t.rowtime,
+            window: t.window,
+            tombstone: t.tombstone,
+        })),
+        NodeSpec::CallbackSink { name, columns, rowtime, tombstone } => Rc::new(RefCell::new(CallbackSink {
+            name: name.clone(),
+            columns: columns.clone(),
+            rowtime: *rowtime,
+            tombstone: *tombstone,
+        })),
+        NodeSpec::RepartitionSink { topic, keys, key_codec, schema, rowtime } => {
+            Rc::new(RefCell::new(RepartitionSink {
+                topic: b.topic_name(topic),
+                keys: keys.clone(),
+                key: key_codec.encoder()?,
+                rows: converter(schema)?,
+                rowtime: *rowtime,
+            }))
+        }
+        NodeSpec::DiscardSink { rows } => Rc::new(RefCell::new(DiscardSink { rows: rows.clone() })),
+    })
+}
+
+/// An aggregate operator with its stores: session windows merge sessions (and keep them by
+/// time as well), other aggregates keep one row per group (and window).
+fn aggregate(a: &AggregateSpec, b: &mut TaskBuilder<'_>, log: &ProcessingLog, down: Down) -> Result<OpRef> {
+    let meta = b.store(&format!("{}-meta", a.store))?;
+    let store = b.store(&a.store)?;
+    Ok(match a.window.map(|w| w.kind) {
+        Some(WindowKind::Session { gap }) => {
+            let by_time = b.store(&format!("{}-time", a.store))?;
+            Rc::new(RefCell::new(SessionAggregateOp::new(
+                a.group_count,
+                a.group_types.clone(),
+                a.aggs.clone(),
+                gap,
+                a.window.map_or(0, |w| w.grace),
+                a.emit_final,
+                a.schema.clone(),
+                store,
+                by_time,
+                meta,
+                LateLog::new(log.clone(), "session aggregate"),
+                down,
+            )?))
+        }
+        _ => Rc::new(RefCell::new(AggregateOp::new(
+            a.group_count,
+            a.group_types.clone(),
+            a.aggs.clone(),
+            a.window,
+            a.emit_final,
+            a.retractions,
+            a.schema.clone(),
+            store,
+            meta,
+            LateLog::new(log.clone(), "aggregate"),
+            down,
+        )?)),
+    })
 }
 
 /// The sub-topology of a compiled spec.
