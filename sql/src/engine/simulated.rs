@@ -89,6 +89,12 @@ fn driver_for(
     }
     let sources: Vec<String> =
         topology.source_topics().into_iter().filter(|t| partitions.contains_key(t)).collect();
+    // Internal topics get the partition count the plan asked for, as the runtime creates them.
+    for t in &topology.internal_topics {
+        if let Some(n) = t.partitions {
+            partitions.insert(format!("{id}-{}", t.suffix), n);
+        }
+    }
     let config = TestDriverConfig {
         application_id: id.to_string(),
         default_partitions: max,
