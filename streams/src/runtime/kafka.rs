@@ -123,16 +123,20 @@ impl TopicAdmin for KafkaAdmin {
 }
 
 /// One thread's consumer-group member and producer.
+///
+/// Nothing here may hold librdkafka objects tied to the consumer past it (a partition list
+/// from `position()` keeps partition handles alive, and destroying the consumer would wait for
+/// them forever): positions are copied out.
 struct KafkaIo {
-    consumer: BaseConsumer,
     producer: ThreadedProducer<DefaultProducerContext>,
+    consumer: BaseConsumer,
     /// Sources of each sub-topology, by id.
     subtopologies: Vec<Vec<String>>,
     /// topic → (sub-topology, source index) reading it.
     readers: HashMap<String, Vec<(usize, usize)>>,
     topic_names: HashMap<String, Arc<str>>,
-    /// The consumer's positions after the last fetch.
-    positions: TopicPartitionList,
+    /// The consumer's position per partition after the last fetch.
+    positions: HashMap<(String, i32), i64>,
     /// High watermark per partition, with when it was asked.
     highs: HashMap<(String, i32), (i64, Instant)>,
     last_assignment_check: Instant,
@@ -164,12 +168,12 @@ impl KafkaIo {
         let refs: Vec<&str> = sources.iter().map(String::as_str).collect();
         consumer.subscribe(&refs)?;
         Ok(KafkaIo {
-            consumer,
             producer,
+            consumer,
             subtopologies: topology.subtopologies.iter().map(|s| s.sources.clone()).collect(),
             readers: topology.readers(),
             topic_names: sources.iter().map(|s| (s.clone(), Arc::from(s.as_str()))).collect(),
-            positions: TopicPartitionList::new(),
+            positions: HashMap::new(),
             highs: HashMap::new(),
             last_assignment_check: Instant::now(),
             last_lag_check: Instant::now(),
@@ -319,7 +323,12 @@ impl StreamIo for KafkaIo {
                 }
             }
         }
-        self.positions = self.consumer.position()?;
+        self.positions.clear();
+        for e in self.consumer.position()?.elements() {
+            if let Offset::Offset(o) = e.offset() {
+                self.positions.insert((e.topic().to_string(), e.partition()), o);
+            }
+        }
         Ok(fetched)
     }
 
@@ -334,11 +343,8 @@ impl StreamIo for KafkaIo {
             }
             let (topic, partition) = (&task.sources[si], task.id.partition);
             let high = self.high_watermark(topic, partition);
-            let position = self.positions.find_partition(topic, partition).and_then(|e| match e.offset() {
-                Offset::Offset(o) => Some(o),
-                _ => None,
-            });
-            task.caught_up[si] = matches!(position, Some(p) if high >= 0 && p >= high);
+            let position = self.positions.get(&(topic.clone(), partition));
+            task.caught_up[si] = matches!(position, Some(&p) if high >= 0 && p >= high);
         }
         Ok(())
     }
