@@ -203,22 +203,21 @@ impl StreamIo for EmbeddedIo {
         Ok(starts)
     }
 
-    fn fetch(&mut self, tasks: &mut Tasks, clock: &dyn Clock) -> Result<Fetched> {
-        let mut fetched = Fetched::default();
-        for task in tasks.values_mut() {
-            let Some(logs) = self.logs.get(&task.id) else { continue };
-            for (si, source) in logs.iter().enumerate() {
-                if task.buffers[si].is_empty() {
-                    fetched.data += self.read_source(task, si, source, clock.now_ms())?;
-                }
-            }
-        }
-        Ok(fetched)
+    fn poll(&mut self, _tasks: &mut Tasks, _clock: &dyn Clock) -> Result<Fetched> {
+        // Each task reads its partitions in `fill`, after the tasks before it wrote theirs.
+        Ok(Fetched::default())
     }
 
-    fn mark_caught_up(&mut self, _task: &mut RunningTask) -> Result<()> {
-        // `fetch` read each empty source up to the partition's end and knows.
-        Ok(())
+    /// Reads each empty source up to the partition's end, so it knows when one is caught up.
+    fn fill(&mut self, task: &mut RunningTask, clock: &dyn Clock) -> Result<usize> {
+        let Some(logs) = self.logs.get(&task.id) else { return Ok(0) };
+        let mut data = 0;
+        for (si, source) in logs.iter().enumerate() {
+            if task.buffers[si].is_empty() {
+                data += self.read_source(task, si, source, clock.now_ms())?;
+            }
+        }
+        Ok(data)
     }
 
     fn write(&mut self, topic: &str, records: &[OutputRecord]) -> Result<()> {

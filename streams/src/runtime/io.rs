@@ -19,7 +19,7 @@ use super::task_runner::RunningTask;
 /// The tasks a thread runs, by id.
 pub(crate) type Tasks = BTreeMap<TaskId, RunningTask>;
 
-/// What one [`StreamIo::fetch`] brought.
+/// What one [`StreamIo::poll`] brought.
 #[derive(Default)]
 pub(crate) struct Fetched {
     /// Data records fetched (watermark reports not counted): while records arrive the
@@ -34,9 +34,11 @@ pub(crate) struct Fetched {
 /// A stream thread's connection to its topics.
 ///
 /// Contract. The thread calls, in each pass of its loop: [`StreamIo::assignment`], then
-/// [`StreamIo::fetch`], then for each task [`StreamIo::mark_caught_up`], processing, and
+/// [`StreamIo::poll`], then for each task [`StreamIo::fill`], processing, and
 /// [`StreamIo::write`] for its outputs; every commit interval [`StreamIo::commit`]; and
-/// [`StreamIo::caught_up`] at the end. Implementations must:
+/// [`StreamIo::caught_up`] at the end. A connection reads either for the whole thread in
+/// `poll` (a consumer) or per task in `fill` (a reader of partition logs, so a task reads
+/// what the tasks before it in the same pass wrote). Implementations must:
 /// * buffer fetched records with [`RunningTask::push`] in offset order, advancing
 ///   `positions` of the sources they read by offset (a consumer that tracks positions itself
 ///   may leave them at -1);
@@ -52,14 +54,15 @@ pub(crate) trait StreamIo {
     /// sub-topology's order). Called before the task is opened.
     fn start(&mut self, id: TaskId, sources: &[String]) -> Result<Vec<SourceStart>>;
 
-    /// Reads available records into the tasks' buffers (at least for every source whose
-    /// buffer is empty). May wait a little when nothing is there; see
-    /// [`StreamIo::fetch_waits`].
-    fn fetch(&mut self, tasks: &mut Tasks, clock: &dyn Clock) -> Result<Fetched>;
+    /// Reads what has arrived for the thread's tasks into their buffers (may wait a little
+    /// when nothing is there; see [`StreamIo::fetch_waits`]). A connection that reads per task
+    /// does nothing here.
+    fn poll(&mut self, tasks: &mut Tasks, clock: &dyn Clock) -> Result<Fetched>;
 
-    /// Updates `caught_up` of `task`'s sources that have nothing buffered, just before it is
-    /// processed (a no-op when [`StreamIo::fetch`] already knows).
-    fn mark_caught_up(&mut self, task: &mut RunningTask) -> Result<()>;
+    /// Just before `task` is processed: reads its sources whose buffers are empty (if this
+    /// connection reads per task) and updates `caught_up` of those that have nothing buffered.
+    /// Returns the data records read.
+    fn fill(&mut self, task: &mut RunningTask, clock: &dyn Clock) -> Result<usize>;
 
     /// Writes records, all for `topic` (not a callback sink), in order.
     fn write(&mut self, topic: &str, records: &[OutputRecord]) -> Result<()>;
@@ -72,7 +75,7 @@ pub(crate) trait StreamIo {
     /// any cached answer is dropped).
     fn caught_up(&mut self, quiet: bool) -> bool;
 
-    /// Whether [`StreamIo::fetch`] itself waits for data; if not, the thread sleeps (with a
+    /// Whether [`StreamIo::poll`] itself waits for data; if not, the thread sleeps (with a
     /// growing backoff) after passes without work.
     fn fetch_waits(&self) -> bool;
 

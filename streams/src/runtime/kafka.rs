@@ -304,7 +304,7 @@ impl StreamIo for KafkaIo {
         Ok(starts)
     }
 
-    fn fetch(&mut self, tasks: &mut Tasks, clock: &dyn Clock) -> Result<Fetched> {
+    fn poll(&mut self, tasks: &mut Tasks, clock: &dyn Clock) -> Result<Fetched> {
         let mut fetched = Fetched::default();
         let mut timeout = POLL_WAIT;
         for _ in 0..MAX_POLL_RECORDS {
@@ -336,7 +336,7 @@ impl StreamIo for KafkaIo {
     /// the partition's high watermark. Until then a task with other input waits for it, so
     /// joins see inputs in timestamp order (at most `max.task.idle.ms`), and the source
     /// cannot go idle for event time.
-    fn mark_caught_up(&mut self, task: &mut RunningTask) -> Result<()> {
+    fn fill(&mut self, task: &mut RunningTask, _clock: &dyn Clock) -> Result<usize> {
         for si in 0..task.sources.len() {
             if !task.buffers[si].is_empty() {
                 continue;
@@ -346,7 +346,7 @@ impl StreamIo for KafkaIo {
             let position = self.positions.get(&(topic.clone(), partition));
             task.caught_up[si] = matches!(position, Some(&p) if high >= 0 && p >= high);
         }
-        Ok(())
+        Ok(0)
     }
 
     fn write(&mut self, _topic: &str, records: &[OutputRecord]) -> Result<()> {

@@ -6,7 +6,8 @@
 //!     │                          sub-topologies' sources co-partitioned   (over a TopicAdmin)
 //!     └─ N stream threads (stream_thread::StreamThread), each over a StreamIo:
 //!           loop { assignment ─► open_task for new tasks
-//!                  fetch ─► RunningTask::push ─► process_task (records, then advance/punctuate)
+//!                  poll / fill ─► RunningTask::push ─► process_task (records, then
+//!                  advance/punctuate)
 //!                  ─► write outputs
 //!                  every commit interval: checkpoint (flush state) ─► outputs durable ─► commit
 //!                  positions with watermark metadata

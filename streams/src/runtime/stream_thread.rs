@@ -5,8 +5,10 @@
 //!  loop {
 //!    follow_assignment   io.assignment() ─► open new tasks (open_task at io.start positions),
 //!                        drop revoked ones (their counters are kept)
-//!    fetch               io.fetch() ─► RunningTask::push into each task's source buffers
-//!    process             per task: io.mark_caught_up ─► process_task (records, then the
+//!    poll                io.poll() ─► RunningTask::push into the tasks' source buffers
+//!                        (a consumer's records for the whole thread)
+//!    process             per task: io.fill (a partition reader reads the task's sources
+//!                        here; caught-up flags) ─► process_task (records, then the
 //!                        processors' advance/punctuation at the thread's clock) ─► outputs:
 //!                        callback sinks called here, everything else io.write
 //!    commit              every commit interval and on shutdown: checkpoint (flush state)
@@ -122,15 +124,15 @@ impl<'a, I: StreamIo, C: Clock> StreamThread<'a, I, C> {
         loop {
             let stopping = self.shared.shutdown.load(Ordering::Acquire);
             self.follow_assignment()?;
-            let data = self.fetch()?;
-            let work = self.process()?;
+            let polled = self.poll()?;
+            let (data, work) = self.process()?;
             if stopping || self.commit_due() {
                 self.commit()?;
             }
             if stopping {
                 return Ok(());
             }
-            self.settle(data, work);
+            self.settle(polled + data, work);
         }
     }
 
@@ -162,9 +164,9 @@ impl<'a, I: StreamIo, C: Clock> StreamThread<'a, I, C> {
         Ok(self.tasks.entry(id).or_insert(task))
     }
 
-    /// Fetches into the tasks' buffers; returns how many data records arrived.
-    fn fetch(&mut self) -> Result<usize> {
-        let fetched = self.io.fetch(&mut self.tasks, &self.clock)?;
+    /// Polls into the tasks' buffers; returns how many data records arrived.
+    fn poll(&mut self) -> Result<usize> {
+        let fetched = self.io.poll(&mut self.tasks, &self.clock)?;
         for (id, source, record) in fetched.unowned {
             if !self.tasks.contains_key(&id) {
                 self.open(id)?;
@@ -177,12 +179,13 @@ impl<'a, I: StreamIo, C: Clock> StreamThread<'a, I, C> {
         Ok(fetched.data)
     }
 
-    /// Processes every task and writes its outputs; returns the work done.
-    fn process(&mut self) -> Result<usize> {
+    /// Fills, processes and writes the outputs of every task; returns the data records read
+    /// and the work done.
+    fn process(&mut self) -> Result<(usize, usize)> {
         let max_idle = self.config.max_task_idle.as_millis() as i64;
-        let mut work = 0;
+        let (mut data, mut work) = (0, 0);
         for task in self.tasks.values_mut() {
-            self.io.mark_caught_up(task)?;
+            data += self.io.fill(task, &self.clock)?;
             let now = self.clock.now_ms();
             task.stop_waiting = self.waiting.get(&task.id).is_some_and(|since| now - since >= max_idle);
             let n = process_task(task, &self.clock, &self.shared.errors)?;
@@ -194,7 +197,7 @@ impl<'a, I: StreamIo, C: Clock> StreamThread<'a, I, C> {
             work += n;
             write_outputs(&mut self.io, self.topology, &mut task.ctx.output)?;
         }
-        Ok(work)
+        Ok((data, work))
     }
 
     fn commit_due(&self) -> bool {
