@@ -31,7 +31,6 @@ use std::time::Duration;
 use super::clock::{Clock, WallClock};
 use super::io::{StreamIo, Tasks};
 use super::lifecycle::{TaskSetup, checkpoint, open_task, process_task};
-use super::task_runner::RunningTask;
 use super::{Shared, StreamsConfig};
 use crate::error::{Error, Result};
 use crate::record::OutputRecord;
@@ -157,11 +156,13 @@ impl<'a, I: StreamIo, C: Clock> StreamThread<'a, I, C> {
         Ok(())
     }
 
-    fn open(&mut self, id: TaskId) -> Result<&mut RunningTask> {
+    /// Opens task `id` where the connection says it starts.
+    fn open(&mut self, id: TaskId) -> Result<()> {
         let sources = &self.topology.subtopologies[id.subtopology].sources;
         let starts = self.io.start(id, sources)?;
         let task = open_task(self.topology, &self.setup, id, &starts, self.clock.now_ms())?;
-        Ok(self.tasks.entry(id).or_insert(task))
+        self.tasks.insert(id, task);
+        Ok(())
     }
 
     /// Polls into the tasks' buffers; returns how many data records arrived.
