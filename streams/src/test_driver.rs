@@ -4,8 +4,8 @@
 //! state, and no broker and no threads — each task opened, processed and flushed by the
 //! runtime's own lifecycle steps ([`crate::runtime::lifecycle`]) around its [`RunningTask`],
 //! with the topics checked by the runtime's topic preparation, so event time works exactly as
-//! in production. The driver's clock is a [`ManualClock`]. [`TopologyTestDriver::pipe`] hands a record to the
-//! task that owns its partition, processes it, and routes every output record: records for
+//! in production; its clock is a [`ManualClock`]. [`TopologyTestDriver::pipe`] hands a record
+//! to the task that owns its partition, processes it, and routes every output record: records for
 //! topics the topology itself reads (repartition topics, through-topics, and the watermark
 //! reports that go with them) are processed immediately, in FIFO order; everything else is
 //! captured for [`TopologyTestDriver::read_output`]. Event time moves only with the records

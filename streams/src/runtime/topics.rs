@@ -77,9 +77,9 @@ impl TopicLayout {
     }
 }
 
-/// Checks that source topics exist, creates missing internal and sink topics and checks that
-/// each sub-topology's sources are co-partitioned. `topology` must have its names resolved
-/// for `application_id`.
+/// Checks that source topics exist and that each sub-topology's sources are co-partitioned,
+/// then creates the missing internal and sink topics in one request. `topology` must have its
+/// names resolved for `application_id`.
 pub(crate) fn prepare_topics(
     topology: &Topology,
     application_id: &str,
@@ -87,16 +87,13 @@ pub(crate) fn prepare_topics(
 ) -> Result<TopicLayout> {
     let mut layout = TopicLayout::default();
     let widest = check_sources(topology, application_id, admin, &mut layout)?;
-    let internal: Vec<NewTopicSpec> = topology
-        .internal_topics
-        .iter()
-        .map(|t| NewTopicSpec {
-            name: format!("{application_id}-{}", t.suffix),
-            partitions: t.partitions.unwrap_or(widest),
-            config: t.config.clone(),
-        })
-        .collect();
-    create_missing(admin, &mut layout, internal)?;
+    let mut missing = Vec::new();
+    let internal = topology.internal_topics.iter().map(|t| NewTopicSpec {
+        name: format!("{application_id}-{}", t.suffix),
+        partitions: t.partitions.unwrap_or(widest),
+        config: t.config.clone(),
+    });
+    plan_missing(admin, &mut layout, internal, &mut missing)?;
     let mut sinks = Vec::new();
     for sub in &topology.subtopologies {
         let counts: Vec<i32> = sub.sources.iter().map(|s| layout.partitions(s)).collect();
@@ -107,13 +104,18 @@ pub(crate) fn prepare_topics(
                 sub.sources
             )));
         }
-        for sink in sub.sinks.iter().filter(|s| topology.callback(s).is_none()) {
-            if !sinks.iter().any(|t: &NewTopicSpec| t.name == *sink) {
-                sinks.push(NewTopicSpec { name: sink.clone(), partitions: n.max(1), config: Vec::new() });
-            }
-        }
+        let new = sub.sinks.iter().filter(|s| topology.callback(s).is_none());
+        sinks.extend(new.map(|sink| NewTopicSpec {
+            name: sink.clone(),
+            partitions: n.max(1),
+            config: Vec::new(),
+        }));
     }
-    create_missing(admin, &mut layout, sinks)?;
+    plan_missing(admin, &mut layout, sinks, &mut missing)?;
+    // Nothing is created for a topology that cannot run.
+    if !missing.is_empty() {
+        admin.create(&missing)?;
+    }
     Ok(layout)
 }
 
@@ -141,15 +143,110 @@ fn check_sources(
     Ok(widest)
 }
 
-/// Creates those of `wanted` that do not exist yet, in one request, and records every one's
-/// partition count.
-fn create_missing(admin: &dyn TopicAdmin, layout: &mut TopicLayout, wanted: Vec<NewTopicSpec>) -> Result<()> {
-    let mut missing = Vec::new();
+/// Adds those of `wanted` that do not exist yet (and were not planned already) to `missing`,
+/// and records every one's partition count.
+fn plan_missing(
+    admin: &dyn TopicAdmin,
+    layout: &mut TopicLayout,
+    wanted: impl IntoIterator<Item = NewTopicSpec>,
+    missing: &mut Vec<NewTopicSpec>,
+) -> Result<()> {
     for spec in wanted {
         if layout.learn(admin, &spec.name)?.is_none() {
             layout.partitions.insert(spec.name.clone(), spec.partitions);
             missing.push(spec);
         }
     }
-    if missing.is_empty() { Ok(()) } else { admin.create(&missing) }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::dsl::{JoinWindows, StreamsBuilder};
+
+    /// Topics in a map; records what it was asked to create.
+    #[derive(Default)]
+    struct Topics {
+        existing: BTreeMap<String, i32>,
+        created: RefCell<Vec<NewTopicSpec>>,
+    }
+
+    impl Topics {
+        fn with(topics: &[(&str, i32)]) -> Self {
+            Topics {
+                existing: topics.iter().map(|(t, n)| (t.to_string(), *n)).collect(),
+                ..Default::default()
+            }
+        }
+    }
+
+    impl TopicAdmin for Topics {
+        fn partitions(&self, topic: &str) -> Result<Option<i32>> {
+            Ok(self.existing.get(topic).copied())
+        }
+        fn create(&self, topics: &[NewTopicSpec]) -> Result<()> {
+            self.created.borrow_mut().extend_from_slice(topics);
+            Ok(())
+        }
+    }
+
+    fn resolved(mut topology: Topology) -> Topology {
+        topology.resolve_names("app");
+        topology
+    }
+
+    #[test]
+    fn a_missing_source_topic_is_an_error() {
+        let b = StreamsBuilder::new();
+        b.stream::<String, String>("in").to("out");
+        let err = prepare_topics(&resolved(b.build().unwrap()), "app", &Topics::default()).unwrap_err();
+        assert!(err.to_string().contains("source topic 'in' does not exist"), "{err}");
+    }
+
+    #[test]
+    fn internal_topics_get_the_widest_source_and_sinks_their_sub_topologys_count() {
+        let b = StreamsBuilder::new();
+        b.stream::<String, String>("in")
+            .map(|_, v| (v.clone(), v.clone()))
+            .group_by_key()
+            .count()
+            .to_stream()
+            .to("out");
+        b.stream::<String, String>("narrow").to("copy");
+        let topology = resolved(b.build().unwrap());
+        let admin = Topics::with(&[("in", 4), ("narrow", 2), ("copy", 2)]);
+        let layout = prepare_topics(&topology, "app", &admin).unwrap();
+        let created = admin.created.borrow();
+        let internal: Vec<&NewTopicSpec> = created.iter().filter(|t| t.name.starts_with("app-")).collect();
+        assert!(!internal.is_empty(), "the repartition topic is created: {created:?}");
+        assert!(internal.iter().all(|t| t.partitions == 4), "{internal:?}");
+        let out: Vec<&NewTopicSpec> = created.iter().filter(|t| t.name == "out").collect();
+        assert_eq!(out.len(), 1, "{created:?}");
+        assert_eq!(out[0].partitions, 4);
+        assert!(!created.iter().any(|t| t.name == "copy"), "an existing sink is left alone: {created:?}");
+        assert_eq!(layout.partitions("out"), 4);
+        // One task per partition of each sub-topology's sources.
+        let tasks = layout.tasks(&topology);
+        assert_eq!(
+            tasks.len(),
+            topology.subtopologies.iter().map(|s| layout.partitions(&s.sources[0]) as usize).sum::<usize>()
+        );
+        assert_eq!(tasks.iter().filter(|t| t.partition == 3).count(), 2, "{tasks:?}");
+    }
+
+    #[test]
+    fn joined_sources_with_different_partition_counts_are_rejected() {
+        let b = StreamsBuilder::new();
+        let l = b.stream::<String, String>("left");
+        let r = b.stream::<String, String>("right");
+        l.join(&r, |a, b| format!("{a}+{b}"), JoinWindows::of_time_difference(10)).to("out");
+        let admin = Topics::with(&[("left", 2), ("right", 3)]);
+        let err = prepare_topics(&resolved(b.build().unwrap()), "app", &admin).unwrap_err();
+        assert!(err.to_string().contains("must be co-partitioned"), "{err}");
+        assert!(admin.created.borrow().is_empty(), "nothing is created for a topology that cannot run");
+    }
 }
