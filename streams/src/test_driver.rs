@@ -1,9 +1,11 @@
 //! A deterministic test driver, in the spirit of Kafka Streams' `TopologyTestDriver`.
 //!
 //! It instantiates every task of a topology in the calling thread, with in-memory (or RocksDB)
-//! state, and no broker and no threads — each task the runtime's own [`RunningTask`], so event
-//! time works exactly as in production. [`TopologyTestDriver::pipe`] hands a record to the
-//! task that owns its partition, processes it, and routes every output record: records for
+//! state, and no broker and no threads — each task opened, processed and flushed by the
+//! runtime's own lifecycle steps ([`crate::runtime::lifecycle`]) around its [`RunningTask`],
+//! with the topics checked by the runtime's topic preparation, so event time works exactly as
+//! in production; its clock is a [`ManualClock`]. [`TopologyTestDriver::pipe`] hands a record
+//! to the task that owns its partition, processes it, and routes every output record: records for
 //! topics the topology itself reads (repartition topics, through-topics, and the watermark
 //! reports that go with them) are processed immediately, in FIFO order; everything else is
 //! captured for [`TopologyTestDriver::read_output`]. Event time moves only with the records
@@ -17,14 +19,17 @@ use bytes::Bytes;
 
 use brook_broker::partitioner::partition_for_key;
 
+use parking_lot::Mutex;
+
 use crate::error::{Error, Result};
 use crate::record::{Header, InputRecord, OutputRecord, Record};
+use crate::runtime::clock::{Clock, ManualClock};
+use crate::runtime::lifecycle::{SourceStart, TaskSetup, checkpoint, open_task, process_task};
 use crate::runtime::task_runner::{EventTiming, RunningTask};
+use crate::runtime::topics::{NewTopicSpec, TopicAdmin, prepare_topics};
 use crate::serde::SerdeRef;
-use crate::state::memory::MemoryBackend;
-use crate::state::rocksdb::RocksDbBackend;
-use crate::state::{StateBackend, StateConfig};
-use crate::task::{TaskBuilder, TaskId, TaskMetrics};
+use crate::state::StateConfig;
+use crate::task::{ProcessingError, TaskId, TaskMetrics};
 use crate::time::{REPORT_HEADER, time_plan};
 use crate::topology::Topology;
 
@@ -67,7 +72,8 @@ pub struct TopologyTestDriver {
     offsets: HashMap<(String, i32), i64>,
     outputs: HashMap<String, VecDeque<OutputRecord>>,
     round_robin: u32,
-    wall_clock: i64,
+    clock: ManualClock,
+    errors: Mutex<Vec<ProcessingError>>,
 }
 
 impl TopologyTestDriver {
@@ -79,46 +85,26 @@ impl TopologyTestDriver {
     /// A driver with explicit options.
     pub fn with_config(mut topology: Topology, config: TestDriverConfig) -> Result<Self> {
         topology.resolve_names(&config.application_id);
-        let plan = time_plan(&topology, &config.application_id, |t| partitions_of(&config, t));
-        // Every change is delivered at once: report every watermark change, and only then.
-        let timing = EventTiming { idle_timeout_ms: config.max_task_idle_ms, report_interval_ms: 0 };
-        let mut readers: HashMap<String, Vec<(usize, usize)>> = HashMap::new();
+        let layout = prepare_topics(&topology, &config.application_id, &config)?;
+        let plan = time_plan(&topology, &config.application_id, |t| layout.partitions(t));
+        let setup = TaskSetup {
+            application_id: &config.application_id,
+            state: &config.state,
+            plan: &plan,
+            // Every change is delivered at once: report every watermark change, and only then.
+            timing: EventTiming { idle_timeout_ms: config.max_task_idle_ms, report_interval_ms: 0 },
+        };
+        let clock = ManualClock::default();
         let mut tasks = BTreeMap::new();
-        for sub in &topology.subtopologies {
-            let counts: Vec<i32> = sub.sources.iter().map(|t| partitions_of(&config, t)).collect();
-            let n = counts.first().copied().unwrap_or(1);
-            if counts.iter().any(|&c| c != n) {
-                return Err(Error::Topology(format!(
-                    "sources {:?} of sub-topology {} are not co-partitioned ({counts:?} partitions)",
-                    sub.sources, sub.id
-                )));
-            }
-            for (i, t) in sub.sources.iter().enumerate() {
-                readers.entry(t.clone()).or_default().push((sub.id, i));
-            }
-            for p in 0..n {
-                let id = TaskId { subtopology: sub.id, partition: p };
-                let mut backend: Box<dyn StateBackend> = match &config.state {
-                    StateConfig::Memory => Box::new(MemoryBackend),
-                    StateConfig::RocksDb { dir, block_cache_bytes, .. } => Box::new(RocksDbBackend::new(
-                        dir.join(&config.application_id).join(id.to_string()),
-                        *block_cache_bytes,
-                    )),
-                };
-                let cache = match &config.state {
-                    StateConfig::RocksDb { cache_entries, .. } => *cache_entries,
-                    StateConfig::Memory => 0,
-                };
-                let mut builder = TaskBuilder::new(id, &config.application_id, backend.as_mut(), cache);
-                let processor = (sub.factory)(&mut builder)?;
-                let positions = vec![0; sub.sources.len()];
-                let mut task =
-                    RunningTask::new(id, sub.sources.clone(), positions, processor, &plan[sub.id], timing, 0);
-                // Nothing is ever in flight: every reader is at its partition's end.
-                task.caught_up.iter_mut().for_each(|c| *c = true);
-                tasks.insert(id, task);
-            }
+        for id in layout.tasks(&topology) {
+            let sources = topology.subtopologies[id.subtopology].sources.len();
+            let mut task =
+                open_task(&topology, &setup, id, &vec![SourceStart::at(0); sources], clock.now_ms())?;
+            // Nothing is ever in flight: every reader is at its partition's end.
+            task.caught_up.iter_mut().for_each(|c| *c = true);
+            tasks.insert(id, task);
         }
+        let readers = topology.readers();
         let mut driver = TopologyTestDriver {
             topology,
             config,
@@ -127,7 +113,8 @@ impl TopologyTestDriver {
             offsets: HashMap::new(),
             outputs: HashMap::new(),
             round_robin: 0,
-            wall_clock: 0,
+            clock,
+            errors: Mutex::new(Vec::new()),
         };
         // First reports (and windows an idle timeout of 0 lets close) go out now.
         driver.tick()?;
@@ -187,7 +174,7 @@ impl TopologyTestDriver {
     /// Processes what `task` has buffered and queues its outputs.
     fn run(&mut self, id: TaskId, queue: &mut VecDeque<(OutputRecord, bool)>) -> Result<()> {
         let task = self.tasks.get_mut(&id).ok_or_else(|| Error::Topology(format!("no task {id}")))?;
-        task.process_buffered(self.wall_clock)?;
+        process_task(task, &self.clock, &self.errors)?;
         queue.extend(task.ctx.output.drain(..).map(|r| (r, false)));
         Ok(())
     }
@@ -243,7 +230,7 @@ impl TopologyTestDriver {
             let task = self.tasks.get_mut(&id).ok_or_else(|| {
                 Error::Topology(format!("no task {id} for {}-{partition}", input_record.topic))
             })?;
-            task.push(source, std::iter::once(input_record.clone()), self.wall_clock);
+            task.push(source, std::iter::once(input_record.clone()), self.clock.now_ms());
             reached.push(id);
         }
         Ok(reached)
@@ -253,7 +240,7 @@ impl TopologyTestDriver {
     /// every task act on it: inputs that received nothing for `max_task_idle_ms` go idle, so
     /// event time (and EMIT FINAL windows) can move on without them.
     pub fn advance_wall_clock(&mut self, ms: i64) -> Result<()> {
-        self.wall_clock += ms;
+        self.clock.advance(ms);
         self.tick()
     }
 
@@ -309,15 +296,12 @@ impl TopologyTestDriver {
 
     /// Processing errors recorded by tasks (records skipped), oldest first.
     pub fn take_errors(&mut self) -> Vec<crate::task::ProcessingError> {
-        self.tasks.values_mut().flat_map(|t| std::mem::take(&mut t.ctx.errors)).collect()
+        std::mem::take(self.errors.get_mut())
     }
 
     /// Flushes every task (as the runtime does before committing).
     pub fn flush(&mut self) -> Result<()> {
-        for t in self.tasks.values_mut() {
-            t.flush()?;
-        }
-        Ok(())
+        checkpoint(self.tasks.values_mut()).map(drop)
     }
 
     fn resolve(&self, topic: &str) -> String {
@@ -330,4 +314,15 @@ impl TopologyTestDriver {
 
 fn partitions_of(config: &TestDriverConfig, topic: &str) -> i32 {
     config.partitions.get(topic).copied().unwrap_or(config.default_partitions).max(1)
+}
+
+/// Every topic exists, with its configured partition count.
+impl TopicAdmin for TestDriverConfig {
+    fn partitions(&self, topic: &str) -> Result<Option<i32>> {
+        Ok(Some(partitions_of(self, topic)))
+    }
+
+    fn create(&self, topics: &[NewTopicSpec]) -> Result<()> {
+        Err(Error::Topology(format!("the test driver has every topic already, asked to create {topics:?}")))
+    }
 }

@@ -132,6 +132,18 @@ impl Topology {
         v
     }
 
+    /// For each topic read by some sub-topology, the `(sub-topology id, source index)` pairs
+    /// that read it.
+    pub fn readers(&self) -> std::collections::HashMap<String, Vec<(usize, usize)>> {
+        let mut readers: std::collections::HashMap<String, Vec<(usize, usize)>> = Default::default();
+        for sub in &self.subtopologies {
+            for (i, topic) in sub.sources.iter().enumerate() {
+                readers.entry(topic.clone()).or_default().push((sub.id, i));
+            }
+        }
+        readers
+    }
+
     /// The full names of the internal topics, for an application id.
     pub fn internal_topic_names(&self, application_id: &str) -> Vec<String> {
         self.internal_topics.iter().map(|t| format!("{application_id}-{}", t.suffix)).collect()

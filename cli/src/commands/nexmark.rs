@@ -318,10 +318,8 @@ fn in_process(args: &NexmarkArgs, setup: &Setup, dir: &Path) -> anyhow::Result<R
     flow.flush()?;
     let wall = start.elapsed().saturating_sub(generate);
     let cpu = process_cpu().saturating_sub(cpu_start).saturating_sub(generate_cpu);
-    check_errors(
-        flow.errors.iter().map(|e| format!("{}: {}", e.operator, e.reason)),
-        flow.metrics().records_skipped,
-    )?;
+    let skipped = flow.metrics().records_skipped;
+    check_errors(flow.errors().iter().map(|e| format!("{}: {}", e.operator, e.reason)), skipped)?;
     for (i, topic) in TOPICS.iter().enumerate() {
         let consumed = flow.consumed(topic) as u64;
         if flow.reads(topic) && consumed != pushed[i] {

@@ -1,26 +1,33 @@
 //! Stream threads over an in-process broker: fetch and produce are function calls on the
 //! [`Broker`], offsets are committed to its durable group-offset store.
+//!
+//! Tasks are assigned statically: every task of the topology (one per partition of each
+//! sub-topology) goes to one thread, round-robin. A thread reads each task's source partitions
+//! directly from their logs at the task's positions, so it knows exactly when a source is
+//! caught up; outputs are produced in batches of at most [`MAX_OUTPUT_BATCH_BYTES`], and a
+//! commit waits until everything produced is durable before it commits the positions.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
 
+use brook_broker::log::PartitionLog;
 use brook_broker::{Broker, NewRecord, OffsetAndMetadata, OffsetSpec, TopicConfig};
 
+use super::clock::Clock;
+use super::io::{Fetched, StreamIo, Tasks};
+use super::lifecycle::{SourcePosition, SourceStart};
+use super::stream_thread::{ThreadContext, spawn};
 use super::task_runner::RunningTask;
+use super::topics::{NewTopicSpec, TopicAdmin, prepare_topics};
 use super::{OffsetReset, Shared, StreamsConfig};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::record::{InputRecord, OutputRecord};
-use crate::state::memory::MemoryBackend;
-use crate::state::rocksdb::RocksDbBackend;
-use crate::state::{StateBackend, StateConfig};
-use crate::task::{TaskBuilder, TaskId};
-use crate::time::SubTopologyTime;
+use crate::task::{TaskId, TaskMetrics};
+use crate::time::{WatermarkReport, time_plan};
 use crate::topology::Topology;
 
-/// Creates topics the topology needs and starts the threads.
+/// Creates topics the topology needs and starts the threads, each with its share of the tasks.
 pub(super) fn start(
     broker: Broker,
     topology: Topology,
@@ -28,307 +35,227 @@ pub(super) fn start(
     shared: Arc<Shared>,
 ) -> Result<Vec<JoinHandle<()>>> {
     let app = &config.application_id;
-    let internal: HashMap<String, &crate::topology::InternalTopic> =
-        topology.internal_topics.iter().map(|t| (format!("{app}-{}", t.suffix), t)).collect();
-    let mut max_external = 1;
-    for topic in topology.source_topics() {
-        if internal.contains_key(&topic) {
-            continue;
-        }
-        let t = broker.topic(&topic).map_err(|_| {
-            Error::Topology(format!(
-                "source topic '{topic}' does not exist; create it before starting the application"
-            ))
-        })?;
-        max_external = max_external.max(t.partition_count());
-    }
-    for (name, spec) in &internal {
-        if broker.topic(name).is_err() {
-            let config = TopicConfig::from_pairs(spec.config.clone())?;
-            broker.create_topic(name, spec.partitions.unwrap_or(max_external), config)?;
-        }
-    }
-    let mut tasks: Vec<(TaskId, usize)> = Vec::new();
-    for sub in &topology.subtopologies {
-        let counts: Vec<i32> = sub
-            .sources
-            .iter()
-            .map(|t| broker.topic(t).map(|t| t.partition_count()))
-            .collect::<Result<_, _>>()?;
-        let n = counts.first().copied().unwrap_or(0);
-        if counts.iter().any(|&c| c != n) {
-            return Err(Error::Topology(format!(
-                "topics {:?} must be co-partitioned (same partition count) to be joined or merged in one task, but have {counts:?}",
-                sub.sources
-            )));
-        }
-        for sink in &sub.sinks {
-            if topology.callback(sink).is_none() && broker.topic(sink).is_err() {
-                broker.create_topic(sink, n.max(1), TopicConfig::default())?;
-            }
-        }
-        for p in 0..n {
-            tasks.push((TaskId { subtopology: sub.id, partition: p }, sub.id));
-        }
-    }
-    let plan = crate::time::time_plan(&topology, app, |t| broker.topic(t).map_or(1, |t| t.partition_count()));
+    let layout = prepare_topics(&topology, app, &broker)?;
+    let tasks = layout.tasks(&topology);
+    let plan = Arc::new(time_plan(&topology, app, |t| layout.partitions(t)));
     let threads = config.num_threads.min(tasks.len().max(1));
-    shared.metrics.lock().resize(threads, crate::task::TaskMetrics::default());
-    let topology = Arc::new(topology);
-    let mut handles = Vec::new();
-    for t in 0..threads {
-        let mine: Vec<TaskId> = tasks.iter().skip(t).step_by(threads).map(|(id, _)| *id).collect();
-        let (broker, topology, config, shared, plan) =
-            (broker.clone(), topology.clone(), config.clone(), shared.clone(), plan.clone());
-        let handle = std::thread::Builder::new()
-            .name(format!("{}-stream-{t}", config.application_id))
-            .spawn(move || {
-                if let Err(e) = run_thread(t, &broker, &topology, &plan, &config, &shared, &mine) {
-                    tracing::error!(error = %e, "stream thread failed");
-                    *shared.failure.lock() = Some(e.to_string());
+    shared.metrics.lock().resize(threads, TaskMetrics::default());
+    let cx = ThreadContext { topology: Arc::new(topology), plan, config: config.clone(), shared };
+    (0..threads)
+        .map(|t| {
+            let mine: BTreeSet<TaskId> = tasks.iter().skip(t).step_by(threads).copied().collect();
+            let broker = broker.clone();
+            spawn(t, cx.clone(), move |cx| Ok(EmbeddedIo::new(broker, &cx.config, mine)))
+        })
+        .collect()
+}
+
+impl TopicAdmin for Broker {
+    fn partitions(&self, topic: &str) -> Result<Option<i32>> {
+        Ok(self.topic(topic).ok().map(|t| t.partition_count()))
+    }
+
+    fn create(&self, topics: &[NewTopicSpec]) -> Result<()> {
+        for t in topics {
+            let config = TopicConfig::from_pairs(t.config.clone())?;
+            match self.create_topic(&t.name, t.partitions, config) {
+                Ok(()) | Err(brook_broker::Error::TopicAlreadyExists(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A source partition a task reads.
+struct SourceLog {
+    topic: Arc<str>,
+    log: Arc<PartitionLog>,
+}
+
+/// One thread's connection to the in-process broker.
+struct EmbeddedIo {
+    broker: Broker,
+    group: String,
+    reset: OffsetReset,
+    fetch_max_bytes: usize,
+    /// The thread's tasks, handed out by the first [`StreamIo::assignment`].
+    assignment: Option<BTreeSet<TaskId>>,
+    logs: HashMap<TaskId, Vec<SourceLog>>,
+    /// End offset of everything produced since the last commit, per partition.
+    written: HashMap<(String, i32), i64>,
+}
+
+impl EmbeddedIo {
+    fn new(broker: Broker, config: &StreamsConfig, tasks: BTreeSet<TaskId>) -> Self {
+        EmbeddedIo {
+            broker,
+            group: config.application_id.clone(),
+            reset: config.auto_offset_reset,
+            fetch_max_bytes: config.fetch_max_bytes,
+            assignment: Some(tasks),
+            logs: HashMap::new(),
+            written: HashMap::new(),
+        }
+    }
+
+    /// The group's committed position of `topic`-`partition`, or the reset position.
+    fn start_of(&self, topic: &str, partition: i32) -> Result<SourceStart> {
+        if let Some(c) = self.broker.committed_offset(&self.group, topic, partition) {
+            return Ok(SourceStart { position: c.offset, metadata: c.metadata });
+        }
+        let spec = match self.reset {
+            OffsetReset::Earliest => OffsetSpec::Earliest,
+            OffsetReset::Latest => OffsetSpec::Latest,
+        };
+        let position = self.broker.list_offset(topic, partition, spec)?.map_or(0, |o| o.0);
+        Ok(SourceStart::at(position))
+    }
+
+    /// Reads source `si` of `task` from its position; returns the data records read.
+    fn read_source(&self, task: &mut RunningTask, si: usize, source: &SourceLog, now: i64) -> Result<usize> {
+        match source.log.read_records(task.positions[si], self.fetch_max_bytes) {
+            Ok((records, high_watermark)) => {
+                if let Some(last) = records.last() {
+                    task.positions[si] = last.offset + 1;
                 }
-            })
-            .map_err(|source| Error::Io { context: "starting a stream thread".into(), source })?;
-        handles.push(handle);
-    }
-    Ok(handles)
-}
-
-fn backend(config: &StreamsConfig, id: TaskId) -> (Box<dyn StateBackend>, usize) {
-    match &config.state {
-        StateConfig::Memory => (Box::new(MemoryBackend), 0),
-        StateConfig::RocksDb { dir, block_cache_bytes, cache_entries } => (
-            Box::new(RocksDbBackend::new(
-                dir.join(&config.application_id).join(id.to_string()),
-                *block_cache_bytes,
-            )),
-            *cache_entries,
-        ),
-    }
-}
-
-fn run_thread(
-    thread: usize,
-    broker: &Broker,
-    topology: &Topology,
-    plan: &[SubTopologyTime],
-    config: &StreamsConfig,
-    shared: &Shared,
-    ids: &[TaskId],
-) -> Result<()> {
-    let group = &config.application_id;
-    let mut tasks = Vec::new();
-    for &id in ids {
-        let sub = &topology.subtopologies[id.subtopology];
-        let (mut backend, cache) = backend(config, id);
-        let mut builder = TaskBuilder::new(id, group, backend.as_mut(), cache);
-        let processor = (sub.factory)(&mut builder)?;
-        let mut positions = Vec::new();
-        let mut metadata = Vec::new();
-        for topic in &sub.sources {
-            let committed = broker.committed_offset(group, topic, id.partition);
-            metadata.push(committed.as_ref().map(|c| c.metadata.clone()).unwrap_or_default());
-            let pos = match committed {
-                Some(c) => c.offset,
-                None => {
-                    let spec = match config.auto_offset_reset {
-                        OffsetReset::Earliest => OffsetSpec::Earliest,
-                        OffsetReset::Latest => OffsetSpec::Latest,
+                task.caught_up[si] = task.positions[si] >= high_watermark;
+                let partition = task.id.partition;
+                let mut data = 0;
+                let records = records.into_iter().map(|r| {
+                    let record = InputRecord {
+                        topic: source.topic.clone(),
+                        partition,
+                        offset: r.offset,
+                        timestamp: r.timestamp,
+                        key: r.key,
+                        value: r.value,
+                        headers: r.headers,
                     };
-                    broker.list_offset(topic, id.partition, spec)?.map_or(0, |o| o.0)
-                }
-            };
-            positions.push(pos);
+                    data += usize::from(!WatermarkReport::is_report(&record));
+                    record
+                });
+                task.push(si, records, now);
+                Ok(data)
+            }
+            Err(brook_broker::Error::OffsetOutOfRange { log_start, log_end, offset, .. }) => {
+                // Retention removed data we had not read yet: continue from what is left.
+                let to = if offset < log_start { log_start } else { log_end };
+                tracing::warn!(task = %task.id, offset, to, "position out of range; resetting");
+                task.positions[si] = to;
+                task.processed[si] = to;
+                Ok(0)
+            }
+            Err(e) => Err(e.into()),
         }
-        let mut task = RunningTask::new(
-            id,
-            sub.sources.clone(),
-            positions,
-            processor,
-            &plan[id.subtopology],
-            config.timing(),
-            brook_broker::util::now_ms(),
-        );
-        for (si, m) in metadata.iter().enumerate() {
-            task.restore(si, m);
-        }
-        tasks.push(task);
     }
-    let logs: Vec<Vec<_>> = tasks
-        .iter()
-        .map(|t| t.sources.iter().map(|s| broker.partition(s, t.id.partition)).collect::<Result<Vec<_>, _>>())
-        .collect::<Result<_, _>>()?;
-    let topics: Vec<Vec<Arc<str>>> =
-        tasks.iter().map(|t| t.sources.iter().map(|s| Arc::from(s.as_str())).collect()).collect();
-    let mut written: HashMap<(String, i32), i64> = HashMap::new();
-    let mut last_commit = Instant::now();
-    let mut backoff = Duration::from_micros(200);
-    let mut idle = false;
-    loop {
-        let stopping = shared.shutdown.load(Ordering::Acquire);
-        let mut work = 0usize;
-        for (ti, task) in tasks.iter_mut().enumerate() {
-            for si in 0..task.sources.len() {
-                if !task.buffers[si].is_empty() {
-                    continue;
-                }
-                let log = &logs[ti][si];
-                match log.read_records(task.positions[si], config.fetch_max_bytes) {
-                    Ok((records, hw)) => {
-                        if let Some(last) = records.last() {
-                            task.positions[si] = last.offset + 1;
-                        }
-                        task.caught_up[si] = task.positions[si] >= hw;
-                        let topic = &topics[ti][si];
-                        let partition = task.id.partition;
-                        let records = records.into_iter().map(|r| InputRecord {
-                            topic: topic.clone(),
-                            partition,
-                            offset: r.offset,
-                            timestamp: r.timestamp,
-                            key: r.key,
-                            value: r.value,
-                            headers: r.headers,
-                        });
-                        task.push(si, records, brook_broker::util::now_ms());
-                    }
-                    Err(brook_broker::Error::OffsetOutOfRange { log_start, log_end, offset, .. }) => {
-                        // Retention removed data we had not read yet: continue from what is left.
-                        let to = if offset < log_start { log_start } else { log_end };
-                        tracing::warn!(task = %task.id, offset, to, "position out of range; resetting");
-                        task.positions[si] = to;
-                        task.processed[si] = to;
-                    }
-                    Err(e) => return Err(e.into()),
-                }
+
+    /// Produces records of one topic partition in batches the broker accepts.
+    fn produce(&mut self, topic: &str, partition: Option<i32>, records: &[OutputRecord]) -> Result<()> {
+        let mut start = 0;
+        while start < records.len() {
+            // Keep each produced batch well under the default max.message.bytes (1 MiB).
+            let mut end = start;
+            let mut bytes = 0usize;
+            while end < records.len() && (end == start || bytes < MAX_OUTPUT_BATCH_BYTES) {
+                let r = &records[end];
+                bytes += 32 + r.key.as_ref().map_or(0, |k| k.len()) + r.value.as_ref().map_or(0, |v| v.len());
+                end += 1;
             }
-            work += task.process_buffered(brook_broker::util::now_ms())?;
-            write_outputs(broker, topology, &mut task.ctx.output, &mut written)?;
-            if !task.ctx.errors.is_empty() {
-                let mut errs = shared.errors.lock();
-                if errs.len() < 10_000 {
-                    errs.append(&mut task.ctx.errors);
-                } else {
-                    task.ctx.errors.clear();
-                }
+            let batch: Vec<NewRecord> = records[start..end]
+                .iter()
+                .map(|r| NewRecord {
+                    key: r.key.clone(),
+                    value: r.value.clone(),
+                    headers: r.headers.clone(),
+                    timestamp: Some(r.timestamp),
+                })
+                .collect();
+            for (p, offset) in self.broker.produce(topic, partition, batch)? {
+                let e = self.written.entry((topic.to_string(), p)).or_insert(0);
+                *e = (*e).max(offset + 1);
             }
+            start = end;
         }
-        if stopping || last_commit.elapsed() >= config.commit_interval {
-            commit(thread, broker, group, &mut tasks, &mut written, shared)?;
-            last_commit = Instant::now();
-        }
-        if stopping {
-            return Ok(());
-        }
-        // A report still to go out keeps the thread from counting as idle: its readers'
-        // windows are not closed yet.
-        if work == 0 && !tasks.iter().any(|t| t.report_pending()) {
-            if !idle {
-                idle = true;
-                shared.idle_threads.fetch_add(1, Ordering::AcqRel);
-            }
-            std::thread::sleep(backoff);
-            backoff = (backoff * 2).min(Duration::from_millis(10));
-        } else {
-            if idle {
-                idle = false;
-                shared.idle_threads.fetch_sub(1, Ordering::AcqRel);
-            }
-            shared.activity.fetch_add(1, Ordering::AcqRel);
-            if work == 0 {
-                std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(Duration::from_millis(10));
-            } else {
-                backoff = Duration::from_micros(200);
-            }
-        }
+        Ok(())
     }
 }
 
 /// Upper bound on the payload bytes of one produced output batch.
 const MAX_OUTPUT_BATCH_BYTES: usize = 256 << 10;
 
-/// Writes queued output records, one produce call per run of records for the same topic.
-fn write_outputs(
-    broker: &Broker,
-    topology: &Topology,
-    output: &mut Vec<OutputRecord>,
-    written: &mut HashMap<(String, i32), i64>,
-) -> Result<()> {
-    if output.is_empty() {
-        return Ok(());
+impl StreamIo for EmbeddedIo {
+    fn assignment(&mut self) -> Result<Option<BTreeSet<TaskId>>> {
+        Ok(self.assignment.take())
     }
-    let mut i = 0;
-    let records = std::mem::take(output);
-    while i < records.len() {
-        let topic = records[i].topic.clone();
-        let partition = records[i].partition;
-        let mut j = i;
-        while j < records.len() && records[j].topic == topic && records[j].partition == partition {
-            j += 1;
+
+    fn start(&mut self, id: TaskId, sources: &[String]) -> Result<Vec<SourceStart>> {
+        let mut logs = Vec::with_capacity(sources.len());
+        let mut starts = Vec::with_capacity(sources.len());
+        for topic in sources {
+            logs.push(SourceLog {
+                topic: Arc::from(topic.as_str()),
+                log: self.broker.partition(topic, id.partition)?,
+            });
+            starts.push(self.start_of(topic, id.partition)?);
         }
-        if let Some(cb) = topology.callback(&topic) {
-            records[i..j].iter().for_each(|r| cb(r));
-        } else {
-            // Keep each produced batch well under the default max.message.bytes (1 MiB).
-            let mut start = i;
-            while start < j {
-                let mut end = start;
-                let mut bytes = 0usize;
-                while end < j && (end == start || bytes < MAX_OUTPUT_BATCH_BYTES) {
-                    let r = &records[end];
-                    bytes +=
-                        32 + r.key.as_ref().map_or(0, |k| k.len()) + r.value.as_ref().map_or(0, |v| v.len());
-                    end += 1;
-                }
-                let batch: Vec<NewRecord> = records[start..end]
-                    .iter()
-                    .map(|r| NewRecord {
-                        key: r.key.clone(),
-                        value: r.value.clone(),
-                        headers: r.headers.clone(),
-                        timestamp: Some(r.timestamp),
-                    })
-                    .collect();
-                for (p, offset) in broker.produce(&topic, partition, batch)? {
-                    let e = written.entry((topic.clone(), p)).or_insert(0);
-                    *e = (*e).max(offset + 1);
-                }
-                start = end;
+        self.logs.insert(id, logs);
+        Ok(starts)
+    }
+
+    fn poll(&mut self, _tasks: &mut Tasks, _clock: &dyn Clock) -> Result<Fetched> {
+        // Each task reads its partitions in `fill`, after the tasks before it wrote theirs.
+        Ok(Fetched::default())
+    }
+
+    /// Reads each empty source up to the partition's end, so it knows when one is caught up.
+    fn fill(&mut self, task: &mut RunningTask, clock: &dyn Clock) -> Result<usize> {
+        let Some(logs) = self.logs.get(&task.id) else { return Ok(0) };
+        let mut data = 0;
+        for (si, source) in logs.iter().enumerate() {
+            if task.buffers[si].is_empty() {
+                data += self.read_source(task, si, source, clock.now_ms())?;
             }
         }
-        i = j;
+        Ok(data)
     }
-    Ok(())
-}
 
-/// Flushes state, waits until outputs are durable, then commits input positions.
-fn commit(
-    thread: usize,
-    broker: &Broker,
-    group: &str,
-    tasks: &mut [RunningTask],
-    written: &mut HashMap<(String, i32), i64>,
-    shared: &Shared,
-) -> Result<()> {
-    let mut offsets = Vec::new();
-    let mut metrics = crate::task::TaskMetrics::default();
-    for t in tasks.iter_mut() {
-        t.flush()?;
-        for (si, topic) in t.sources.iter().enumerate() {
-            let mut position = OffsetAndMetadata::new(t.processed[si]);
-            position.metadata = t.commit_metadata(si);
-            offsets.push((topic.clone(), t.id.partition, position));
+    fn write(&mut self, topic: &str, records: &[OutputRecord]) -> Result<()> {
+        for run in records.chunk_by(|a, b| a.partition == b.partition) {
+            self.produce(topic, run[0].partition, run)?;
         }
-        metrics += t.ctx.metrics;
+        Ok(())
     }
-    let pending: Vec<_> = written.drain().collect();
-    futures::executor::block_on(async {
-        for ((topic, p), end) in pending {
-            broker.wait_durable(&topic, p, end).await?;
-        }
-        broker.commit_offsets(group, offsets).await
-    })?;
-    shared.metrics.lock()[thread] = metrics;
-    Ok(())
+
+    fn commit(&mut self, positions: Vec<SourcePosition>) -> Result<()> {
+        let offsets = positions
+            .into_iter()
+            .map(|p| {
+                let mut position = OffsetAndMetadata::new(p.offset);
+                position.metadata = p.metadata;
+                (p.topic, p.partition, position)
+            })
+            .collect();
+        let pending: Vec<_> = self.written.drain().collect();
+        futures::executor::block_on(async {
+            for ((topic, p), end) in pending {
+                self.broker.wait_durable(&topic, p, end).await?;
+            }
+            self.broker.commit_offsets(&self.group, offsets).await
+        })?;
+        Ok(())
+    }
+
+    fn caught_up(&mut self, quiet: bool) -> bool {
+        // Every fetch reads to the partitions' ends: a quiet pass means nothing is left.
+        quiet
+    }
+
+    fn fetch_waits(&self) -> bool {
+        false
+    }
+
+    fn release(&mut self, id: TaskId) {
+        self.logs.remove(&id);
+    }
 }

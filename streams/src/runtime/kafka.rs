@@ -13,7 +13,6 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -21,20 +20,29 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::message::{Header as KHeader, Headers, Message, OwnedHeaders};
+use rdkafka::message::{BorrowedMessage, Header as KHeader, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
 
+use super::clock::Clock;
+use super::io::{Fetched, StreamIo, Tasks};
+use super::lifecycle::{SourcePosition, SourceStart};
+use super::stream_thread::{ThreadContext, spawn};
 use super::task_runner::RunningTask;
+use super::topics::{NewTopicSpec, TopicAdmin, prepare_topics};
 use super::{Connection, OffsetReset, Shared, StreamsConfig};
 use crate::error::{Error, Result};
 use crate::record::{Header, InputRecord, OutputRecord};
-use crate::state::memory::MemoryBackend;
-use crate::state::rocksdb::RocksDbBackend;
-use crate::state::{StateBackend, StateConfig};
-use crate::task::{TaskBuilder, TaskId, TaskMetrics};
-use crate::time::{SubTopologyTime, WatermarkReport};
+use crate::task::{TaskId, TaskMetrics};
+use crate::time::{WatermarkReport, time_plan};
 use crate::topology::Topology;
+
+/// Records taken from the consumer in one pass, at most.
+const MAX_POLL_RECORDS: usize = 50_000;
+/// How long the first poll of a pass waits for a record.
+const POLL_WAIT: Duration = Duration::from_millis(20);
+/// How often the assignment, the partitions' high watermarks and the group's lag are asked.
+const REFRESH_INTERVAL: Duration = Duration::from_millis(200);
 
 fn client_config(config: &StreamsConfig) -> Result<ClientConfig> {
     let Connection::Kafka { bootstrap, properties } = &config.connection else {
@@ -48,6 +56,7 @@ fn client_config(config: &StreamsConfig) -> Result<ClientConfig> {
     Ok(c)
 }
 
+/// Creates topics the topology needs and starts the threads, which join the group.
 pub(super) fn start(
     topology: Topology,
     config: &StreamsConfig,
@@ -55,50 +64,50 @@ pub(super) fn start(
 ) -> Result<Vec<JoinHandle<()>>> {
     let base = client_config(config)?;
     let app = &config.application_id;
-    // Topic metadata: sources must exist; internal topics are created.
-    let probe: BaseConsumer = base.create()?;
-    let md = probe.fetch_metadata(None, Duration::from_secs(30))?;
-    let partitions: HashMap<String, i32> = md
-        .topics()
-        .iter()
-        .filter(|t| t.error().is_none())
-        .map(|t| (t.name().to_string(), t.partitions().len() as i32))
-        .collect();
-    let internal: Vec<(String, &crate::topology::InternalTopic)> =
-        topology.internal_topics.iter().map(|t| (format!("{app}-{}", t.suffix), t)).collect();
-    let mut max_external = 1;
-    for topic in topology.source_topics() {
-        if internal.iter().any(|(n, _)| *n == topic) {
-            continue;
-        }
-        let n = partitions.get(&topic).ok_or_else(|| {
-            Error::Topology(format!(
-                "source topic '{topic}' does not exist; create it before starting the application"
-            ))
-        })?;
-        max_external = max_external.max(*n);
-    }
-    let mut to_create = Vec::new();
-    for (name, spec) in &internal {
-        if !partitions.contains_key(name) {
-            to_create.push((name.clone(), spec.partitions.unwrap_or(max_external), spec.config.clone()));
-        }
-    }
-    for sub in &topology.subtopologies {
-        let n = sub.sources.iter().filter_map(|s| partitions.get(s)).copied().next().unwrap_or(max_external);
-        for sink in &sub.sinks {
-            let is_internal = internal.iter().any(|(i, _)| i == sink);
-            if topology.callback(sink).is_none() && !partitions.contains_key(sink) && !is_internal {
-                to_create.push((sink.clone(), n, Vec::new()));
-            }
-        }
-    }
-    if !to_create.is_empty() {
-        let admin: AdminClient<DefaultClientContext> = base.create()?;
-        let topics: Vec<NewTopic<'_>> = to_create
+    let layout = prepare_topics(&topology, app, &KafkaAdmin::connect(&base)?)?;
+    let plan = Arc::new(time_plan(&topology, app, |t| layout.partitions(t)));
+    shared.metrics.lock().resize(config.num_threads, TaskMetrics::default());
+    let cx = ThreadContext { topology: Arc::new(topology), plan, config: config.clone(), shared };
+    (0..config.num_threads)
+        .map(|t| {
+            let base = base.clone();
+            spawn(t, cx.clone(), move |cx| KafkaIo::connect(&base, &cx.topology, &cx.config))
+        })
+        .collect()
+}
+
+/// A cluster's topics as one metadata request saw them, and its admin API.
+struct KafkaAdmin {
+    base: ClientConfig,
+    partitions: HashMap<String, i32>,
+}
+
+impl KafkaAdmin {
+    fn connect(base: &ClientConfig) -> Result<Self> {
+        let probe: BaseConsumer = base.create()?;
+        let md = probe.fetch_metadata(None, Duration::from_secs(30))?;
+        let partitions = md
+            .topics()
             .iter()
-            .map(|(n, p, cfg)| {
-                cfg.iter().fold(NewTopic::new(n, *p, TopicReplication::Fixed(1)), |t, (k, v)| t.set(k, v))
+            .filter(|t| t.error().is_none())
+            .map(|t| (t.name().to_string(), t.partitions().len() as i32))
+            .collect();
+        Ok(KafkaAdmin { base: base.clone(), partitions })
+    }
+}
+
+impl TopicAdmin for KafkaAdmin {
+    fn partitions(&self, topic: &str) -> Result<Option<i32>> {
+        Ok(self.partitions.get(topic).copied())
+    }
+
+    fn create(&self, specs: &[NewTopicSpec]) -> Result<()> {
+        let admin: AdminClient<DefaultClientContext> = self.base.create()?;
+        let topics: Vec<NewTopic<'_>> = specs
+            .iter()
+            .map(|s| {
+                let topic = NewTopic::new(&s.name, s.partitions, TopicReplication::Fixed(1));
+                s.config.iter().fold(topic, |t, (k, v)| t.set(k, v))
             })
             .collect();
         let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
@@ -109,237 +118,285 @@ pub(super) fn start(
                 return Err(Error::Kafka(format!("creating topic {t}: {e}")));
             }
         }
+        Ok(())
     }
-    let created: HashMap<&str, i32> = to_create.iter().map(|(n, p, _)| (n.as_str(), *p)).collect();
-    let plan = Arc::new(crate::time::time_plan(&topology, app, |t| {
-        partitions.get(t).or_else(|| created.get(t)).copied().unwrap_or(1)
-    }));
-    let topology = Arc::new(topology);
-    shared.metrics.lock().resize(config.num_threads, TaskMetrics::default());
-    let mut handles = Vec::new();
-    for t in 0..config.num_threads {
-        let (topology, plan, config, shared) =
-            (topology.clone(), plan.clone(), config.clone(), shared.clone());
-        let handle = std::thread::Builder::new()
-            .name(format!("{}-stream-{t}", config.application_id))
-            .spawn(move || {
-                if let Err(e) = run_thread(t, &topology, &plan, &config, &shared) {
-                    tracing::error!(error = %e, "stream thread failed");
-                    *shared.failure.lock() = Some(e.to_string());
-                }
-            })
-            .map_err(|source| Error::Io { context: "starting a stream thread".into(), source })?;
-        handles.push(handle);
-    }
-    Ok(handles)
 }
 
-fn run_thread(
-    thread: usize,
-    topology: &Topology,
-    plan: &[SubTopologyTime],
-    config: &StreamsConfig,
-    shared: &Shared,
-) -> Result<()> {
-    let base = client_config(config)?;
-    let reset = match config.auto_offset_reset {
-        OffsetReset::Earliest => "earliest",
-        OffsetReset::Latest => "latest",
-    };
-    let consumer: BaseConsumer = base
-        .clone()
-        .set("group.id", &config.application_id)
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", reset)
-        .set("partition.assignment.strategy", "range")
-        .create()?;
-    let producer: ThreadedProducer<DefaultProducerContext> = base
-        .clone()
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("linger.ms", "5")
-        .set("partitioner", "murmur2_random")
-        .create()?;
-    let sources = topology.source_topics();
-    let refs: Vec<&str> = sources.iter().map(String::as_str).collect();
-    consumer.subscribe(&refs)?;
-    // topic → (sub-topology, source index)
-    let mut readers: HashMap<String, Vec<(usize, usize)>> = HashMap::new();
-    for sub in &topology.subtopologies {
-        for (i, s) in sub.sources.iter().enumerate() {
-            readers.entry(s.clone()).or_default().push((sub.id, i));
+/// One thread's consumer-group member and producer.
+///
+/// Nothing here may hold librdkafka objects tied to the consumer past it (a partition list
+/// from `position()` keeps partition handles alive, and destroying the consumer would wait for
+/// them forever): positions are copied out.
+struct KafkaIo {
+    producer: ThreadedProducer<DefaultProducerContext>,
+    consumer: BaseConsumer,
+    /// Sources of each sub-topology, by id.
+    subtopologies: Vec<Vec<String>>,
+    /// topic → (sub-topology, source index) reading it.
+    readers: HashMap<String, Vec<(usize, usize)>>,
+    topic_names: HashMap<String, Arc<str>>,
+    /// The consumer's position per partition after the last fetch.
+    positions: HashMap<(String, i32), i64>,
+    /// High watermark per partition, with when it was asked.
+    highs: HashMap<(String, i32), (i64, Instant)>,
+    last_assignment_check: Instant,
+    last_lag_check: Instant,
+    lag_free: bool,
+}
+
+impl KafkaIo {
+    fn connect(base: &ClientConfig, topology: &Topology, config: &StreamsConfig) -> Result<Self> {
+        let reset = match config.auto_offset_reset {
+            OffsetReset::Earliest => "earliest",
+            OffsetReset::Latest => "latest",
+        };
+        let consumer: BaseConsumer = base
+            .clone()
+            .set("group.id", &config.application_id)
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", reset)
+            .set("partition.assignment.strategy", "range")
+            .create()?;
+        let producer: ThreadedProducer<DefaultProducerContext> = base
+            .clone()
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "5")
+            .set("partitioner", "murmur2_random")
+            .create()?;
+        let sources = topology.source_topics();
+        let refs: Vec<&str> = sources.iter().map(String::as_str).collect();
+        consumer.subscribe(&refs)?;
+        Ok(KafkaIo {
+            producer,
+            consumer,
+            subtopologies: topology.subtopologies.iter().map(|s| s.sources.clone()).collect(),
+            readers: topology.readers(),
+            topic_names: sources.iter().map(|s| (s.clone(), Arc::from(s.as_str()))).collect(),
+            positions: HashMap::new(),
+            highs: HashMap::new(),
+            last_assignment_check: Instant::now(),
+            last_lag_check: Instant::now(),
+            lag_free: false,
+        })
+    }
+
+    /// The record a consumed message carries, or `None` for a topic no task reads.
+    fn input_record(&self, msg: &BorrowedMessage<'_>) -> Option<InputRecord> {
+        let topic = self.topic_names.get(msg.topic())?;
+        let headers = msg
+            .headers()
+            .map(|h| {
+                h.iter()
+                    .map(|KHeader { key, value }| Header {
+                        key: bytes::Bytes::copy_from_slice(key.as_bytes()),
+                        value: value.map(bytes::Bytes::copy_from_slice),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Some(InputRecord {
+            topic: topic.clone(),
+            partition: msg.partition(),
+            offset: msg.offset(),
+            timestamp: msg.timestamp().to_millis().unwrap_or(0),
+            key: msg.key().map(bytes::Bytes::copy_from_slice),
+            value: msg.payload().map(bytes::Bytes::copy_from_slice),
+            headers,
+        })
+    }
+
+    /// The high watermark of `topic`-`partition`, asked at most every [`REFRESH_INTERVAL`]
+    /// (-1 if unknown).
+    fn high_watermark(&mut self, topic: &str, partition: i32) -> i64 {
+        let key = (topic.to_string(), partition);
+        if let Some((high, at)) = self.highs.get(&key)
+            && at.elapsed() < REFRESH_INTERVAL
+        {
+            return *high;
+        }
+        let high =
+            self.consumer.fetch_watermarks(topic, partition, Duration::from_secs(1)).map_or(-1, |w| w.1);
+        self.highs.insert(key, (high, Instant::now()));
+        high
+    }
+
+    /// Sends one record, waiting while the producer's queue is full.
+    fn send(&self, r: &OutputRecord) -> Result<()> {
+        let mut headers = OwnedHeaders::new();
+        for h in &r.headers {
+            headers =
+                headers.insert(KHeader { key: &String::from_utf8_lossy(&h.key), value: h.value.as_deref() });
+        }
+        let mut rec: BaseRecord<'_, [u8], [u8]> =
+            BaseRecord::to(&r.topic).timestamp(r.timestamp).headers(headers);
+        if let Some(k) = &r.key {
+            rec = rec.key(k.as_ref());
+        }
+        if let Some(v) = &r.value {
+            rec = rec.payload(v.as_ref());
+        }
+        if let Some(p) = r.partition {
+            rec = rec.partition(p);
+        }
+        loop {
+            match self.producer.send(rec) {
+                Ok(()) => return Ok(()),
+                Err((
+                    rdkafka::error::KafkaError::MessageProduction(
+                        rdkafka::types::RDKafkaErrorCode::QueueFull,
+                    ),
+                    back,
+                )) => {
+                    rec = back;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err((e, _)) => return Err(e.into()),
+            }
         }
     }
-    let topic_arcs: HashMap<String, Arc<str>> =
-        sources.iter().map(|s| (s.clone(), Arc::from(s.as_str()))).collect();
-    let mut tasks: HashMap<TaskId, RunningTask> = HashMap::new();
-    let mut waiting: HashMap<TaskId, Instant> = HashMap::new();
-    let mut highs: HashMap<(String, i32), (i64, Instant)> = HashMap::new();
-    let mut last_lag_check = Instant::now();
-    // Counters of tasks this thread no longer runs.
-    let mut retired = TaskMetrics::default();
-    let mut lag_free = false;
-    let mut last_commit = Instant::now();
-    let mut last_assignment_check = Instant::now();
-    let mut idle = false;
-    loop {
-        let stopping = shared.shutdown.load(Ordering::Acquire);
-        // Records polled, and how many of them were data (watermark reports are not work an
-        // application waiting to be idle should wait for).
-        let (mut polled, mut data) = (0usize, 0usize);
-        let mut timeout = Duration::from_millis(20);
-        while polled < 50_000 {
-            let Some(msg) = consumer.poll(timeout) else { break };
+}
+
+impl StreamIo for KafkaIo {
+    /// The tasks whose every source partition the group assigned to this member, looked at
+    /// every [`REFRESH_INTERVAL`]. A task exists for every assigned partition, data or not:
+    /// one whose partitions stay empty must still go idle and report so, or the readers of
+    /// its repartition topics would wait on it forever.
+    fn assignment(&mut self) -> Result<Option<BTreeSet<TaskId>>> {
+        if self.last_assignment_check.elapsed() < REFRESH_INTERVAL {
+            return Ok(None);
+        }
+        self.last_assignment_check = Instant::now();
+        let assigned: BTreeSet<(String, i32)> = self
+            .consumer
+            .assignment()?
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_string(), e.partition()))
+            .collect();
+        let mut tasks = BTreeSet::new();
+        for (subtopology, sources) in self.subtopologies.iter().enumerate() {
+            let Some(first) = sources.first() else { continue };
+            for (_, p) in assigned.iter().filter(|(t, _)| t == first) {
+                if sources.iter().all(|s| assigned.contains(&(s.clone(), *p))) {
+                    tasks.insert(TaskId { subtopology, partition: *p });
+                }
+            }
+        }
+        Ok(Some(tasks))
+    }
+
+    /// Positions are the consumer's (-1 here); where the writers of internal topics were
+    /// comes from what the task's previous owner committed.
+    fn start(&mut self, id: TaskId, sources: &[String]) -> Result<Vec<SourceStart>> {
+        let mut starts = vec![SourceStart::at(-1); sources.len()];
+        let mut tpl = TopicPartitionList::new();
+        for topic in sources {
+            tpl.add_partition(topic, id.partition);
+        }
+        if let Ok(committed) = self.consumer.committed_offsets(tpl, Duration::from_secs(5)) {
+            for (start, topic) in starts.iter_mut().zip(sources) {
+                if let Some(e) = committed.find_partition(topic, id.partition) {
+                    start.metadata = e.metadata().to_string();
+                }
+            }
+        }
+        Ok(starts)
+    }
+
+    fn poll(&mut self, tasks: &mut Tasks, clock: &dyn Clock) -> Result<Fetched> {
+        let mut fetched = Fetched::default();
+        let mut timeout = POLL_WAIT;
+        for _ in 0..MAX_POLL_RECORDS {
+            let Some(msg) = self.consumer.poll(timeout) else { break };
             timeout = Duration::ZERO;
-            let msg = msg?;
-            polled += 1;
-            let topic = msg.topic();
-            let Some(rs) = readers.get(topic) else { continue };
-            let headers = msg
-                .headers()
-                .map(|h| {
-                    h.iter()
-                        .map(|KHeader { key, value }| Header {
-                            key: bytes::Bytes::copy_from_slice(key.as_bytes()),
-                            value: value.map(bytes::Bytes::copy_from_slice),
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            let rec = InputRecord {
-                topic: topic_arcs[topic].clone(),
-                partition: msg.partition(),
-                offset: msg.offset(),
-                timestamp: msg.timestamp().to_millis().unwrap_or(0),
-                key: msg.key().map(bytes::Bytes::copy_from_slice),
-                value: msg.payload().map(bytes::Bytes::copy_from_slice),
-                headers,
-            };
+            let Some(rec) = self.input_record(&msg?) else { continue };
             if !WatermarkReport::is_report(&rec) {
-                data += 1;
+                fetched.data += 1;
             }
-            let now = brook_broker::util::now_ms();
-            for &(sub, si) in rs {
-                let id = TaskId { subtopology: sub, partition: rec.partition };
-                let task = match tasks.entry(id) {
-                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                    std::collections::hash_map::Entry::Vacant(e) => {
-                        e.insert(new_task(&consumer, topology, plan, config, id)?)
-                    }
-                };
-                task.push(si, std::iter::once(rec.clone()), now);
-            }
-        }
-        let mut work = 0;
-        let positions = consumer.position()?;
-        for task in tasks.values_mut() {
-            // A source with nothing buffered is "caught up" when the consumer's position has
-            // reached the partition's high watermark (asked at most every 200 ms). Until
-            // then a task with other input waits for it, so joins see inputs in timestamp
-            // order — but never longer than max.task.idle.ms, as in Kafka Streams — and the
-            // source cannot go idle for event time.
-            let waited_too_long =
-                waiting.get(&task.id).is_some_and(|since: &Instant| since.elapsed() >= config.max_task_idle);
-            for (si, topic) in task.sources.iter().enumerate() {
-                if !task.buffers[si].is_empty() {
-                    continue;
+            let now = clock.now_ms();
+            for &(subtopology, si) in &self.readers[rec.topic.as_ref()] {
+                let id = TaskId { subtopology, partition: rec.partition };
+                match tasks.get_mut(&id) {
+                    Some(task) => task.push(si, std::iter::once(rec.clone()), now),
+                    None => fetched.unowned.push((id, si, rec.clone())),
                 }
-                let key = (topic.clone(), task.id.partition);
-                let fresh = highs
-                    .get(&key)
-                    .is_some_and(|(_, at): &(i64, Instant)| at.elapsed() < Duration::from_millis(200));
-                if !fresh {
-                    let high = consumer
-                        .fetch_watermarks(topic, task.id.partition, Duration::from_secs(1))
-                        .map_or(-1, |w| w.1);
-                    highs.insert(key.clone(), (high, Instant::now()));
-                }
-                let high = highs.get(&key).map_or(-1, |h| h.0);
-                let pos = positions.find_partition(topic, task.id.partition).and_then(|e| match e.offset() {
-                    Offset::Offset(o) => Some(o),
-                    _ => None,
-                });
-                task.caught_up[si] = matches!(pos, Some(p) if high >= 0 && p >= high);
-            }
-            task.stop_waiting = waited_too_long;
-            let n = task.process_buffered(brook_broker::util::now_ms())?;
-            let pending = task.buffers.iter().any(|b| !b.is_empty());
-            if n == 0 && pending {
-                waiting.entry(task.id).or_insert_with(Instant::now);
-            } else {
-                waiting.remove(&task.id);
-            }
-            work += n;
-            send_outputs(&producer, topology, &mut task.ctx.output)?;
-            if !task.ctx.errors.is_empty() {
-                shared.errors.lock().append(&mut task.ctx.errors);
             }
         }
-        if stopping || last_commit.elapsed() >= config.commit_interval {
-            commit(thread, &consumer, &producer, &mut tasks, retired, shared)?;
-            last_commit = Instant::now();
+        self.positions.clear();
+        for e in self.consumer.position()?.elements() {
+            if let Offset::Offset(o) = e.offset() {
+                self.positions.insert((e.topic().to_string(), e.partition()), o);
+            }
         }
-        if stopping {
+        Ok(fetched)
+    }
+
+    /// A source with nothing buffered is caught up when the consumer's position has reached
+    /// the partition's high watermark. Until then a task with other input waits for it, so
+    /// joins see inputs in timestamp order (at most `max.task.idle.ms`), and the source
+    /// cannot go idle for event time.
+    fn fill(&mut self, task: &mut RunningTask, _clock: &dyn Clock) -> Result<usize> {
+        for si in 0..task.sources.len() {
+            if !task.buffers[si].is_empty() {
+                continue;
+            }
+            let (topic, partition) = (&task.sources[si], task.id.partition);
+            let high = self.high_watermark(topic, partition);
+            let position = self.positions.get(&(topic.clone(), partition));
+            task.caught_up[si] = matches!(position, Some(&p) if high >= 0 && p >= high);
+        }
+        Ok(0)
+    }
+
+    fn write(&mut self, _topic: &str, records: &[OutputRecord]) -> Result<()> {
+        records.iter().try_for_each(|r| self.send(r))
+    }
+
+    fn commit(&mut self, positions: Vec<SourcePosition>) -> Result<()> {
+        let mut tpl = TopicPartitionList::new();
+        for p in &positions {
+            tpl.add_partition_offset(&p.topic, p.partition, Offset::Offset(p.offset))?;
+            if let Some(mut e) = tpl.find_partition(&p.topic, p.partition) {
+                e.set_metadata(p.metadata.clone());
+            }
+        }
+        self.producer.flush(Duration::from_secs(60))?;
+        if tpl.count() == 0 {
             return Ok(());
         }
-        if last_assignment_check.elapsed() >= Duration::from_millis(200) {
-            last_assignment_check = Instant::now();
-            let assigned: BTreeSet<(String, i32)> = consumer
-                .assignment()?
-                .elements()
-                .iter()
-                .map(|e| (e.topic().to_string(), e.partition()))
-                .collect();
-            tasks.retain(|id, t| {
-                let keep = t.sources.iter().all(|s| assigned.contains(&(s.clone(), id.partition)));
-                if !keep {
-                    tracing::info!(task = %id, "task revoked by rebalance");
-                    retired += t.ctx.metrics;
-                }
-                keep
-            });
-            // A task exists for every assigned partition, data or not: one whose partitions
-            // stay empty must still go idle and report so, or the readers of its repartition
-            // topics would wait on it forever.
-            for sub in &topology.subtopologies {
-                let Some(first) = sub.sources.first() else { continue };
-                for (topic, p) in assigned.iter().filter(|(t, _)| t == first) {
-                    let id = TaskId { subtopology: sub.id, partition: *p };
-                    let all = sub.sources.iter().all(|s| assigned.contains(&(s.clone(), *p)));
-                    if all && !tasks.contains_key(&id) {
-                        tracing::debug!(task = %id, topic, "task assigned");
-                        tasks.insert(id, new_task(&consumer, topology, plan, config, id)?);
-                    }
-                }
+        match self.consumer.commit(&tpl, CommitMode::Sync) {
+            Ok(()) => Ok(()),
+            // The group is rebalancing (a member joined or left): this commit is refused, the
+            // next one after the rebalance goes through, and partitions that moved meanwhile
+            // are re-read by their new owner from the last commit (at-least-once).
+            Err(rdkafka::error::KafkaError::ConsumerCommit(code)) => {
+                tracing::warn!(error = %code, "offset commit refused during a rebalance; will retry");
+                Ok(())
             }
-        }
-        let pending = tasks.values().any(|t| t.buffers.iter().any(|b| !b.is_empty()) || t.report_pending());
-        let quiet = data == 0 && work == 0 && !pending;
-        // Quiet is not idle until the group has given this member partitions and it has read
-        // them to their ends (a member that is still joining looks quiet too).
-        let caught_up = quiet && {
-            if last_lag_check.elapsed() >= Duration::from_millis(200) {
-                last_lag_check = Instant::now();
-                lag_free = consumer_caught_up(&consumer);
-            }
-            lag_free
-        };
-        if !quiet {
-            lag_free = false;
-        }
-        if caught_up {
-            if !idle {
-                idle = true;
-                shared.idle_threads.fetch_add(1, Ordering::AcqRel);
-            }
-        } else {
-            if idle {
-                idle = false;
-                shared.idle_threads.fetch_sub(1, Ordering::AcqRel);
-            }
-            shared.activity.fetch_add(1, Ordering::AcqRel);
+            Err(e) => Err(e.into()),
         }
     }
+
+    /// Quiet is not caught up until the group has given this member partitions and it has
+    /// read them to their ends (a member that is still joining looks quiet too).
+    fn caught_up(&mut self, quiet: bool) -> bool {
+        if !quiet {
+            self.lag_free = false;
+            return false;
+        }
+        if self.last_lag_check.elapsed() >= REFRESH_INTERVAL {
+            self.last_lag_check = Instant::now();
+            self.lag_free = consumer_caught_up(&self.consumer);
+        }
+        self.lag_free
+    }
+
+    fn fetch_waits(&self) -> bool {
+        true
+    }
+
+    fn release(&mut self, _id: TaskId) {}
 }
 
 /// Whether the consumer has an assignment and its position is at the end of every partition.
@@ -370,134 +427,4 @@ fn consumer_caught_up(consumer: &BaseConsumer) -> bool {
         };
         start >= high
     })
-}
-
-fn new_task(
-    consumer: &BaseConsumer,
-    topology: &Topology,
-    plan: &[SubTopologyTime],
-    config: &StreamsConfig,
-    id: TaskId,
-) -> Result<RunningTask> {
-    let sub = &topology.subtopologies[id.subtopology];
-    let (mut backend, cache): (Box<dyn StateBackend>, usize) = match &config.state {
-        StateConfig::Memory => (Box::new(MemoryBackend), 0),
-        StateConfig::RocksDb { dir, block_cache_bytes, cache_entries } => (
-            Box::new(RocksDbBackend::new(
-                dir.join(&config.application_id).join(id.to_string()),
-                *block_cache_bytes,
-            )),
-            *cache_entries,
-        ),
-    };
-    let mut builder = TaskBuilder::new(id, &config.application_id, backend.as_mut(), cache);
-    let processor = (sub.factory)(&mut builder)?;
-    // Positions are tracked by the consumer; `processed` starts unknown (-1 = nothing yet).
-    let mut task = RunningTask::new(
-        id,
-        sub.sources.clone(),
-        vec![-1; sub.sources.len()],
-        processor,
-        &plan[id.subtopology],
-        config.timing(),
-        brook_broker::util::now_ms(),
-    );
-    // Where the writers of internal topics were, as the task's previous owner committed it.
-    let mut tpl = TopicPartitionList::new();
-    for topic in &sub.sources {
-        tpl.add_partition(topic, id.partition);
-    }
-    if let Ok(committed) = consumer.committed_offsets(tpl, Duration::from_secs(5)) {
-        for (si, topic) in sub.sources.iter().enumerate() {
-            if let Some(e) = committed.find_partition(topic, id.partition) {
-                task.restore(si, e.metadata());
-            }
-        }
-    }
-    Ok(task)
-}
-
-fn send_outputs(
-    producer: &ThreadedProducer<DefaultProducerContext>,
-    topology: &Topology,
-    output: &mut Vec<OutputRecord>,
-) -> Result<()> {
-    for r in output.drain(..) {
-        if let Some(cb) = topology.callback(&r.topic) {
-            cb(&r);
-            continue;
-        }
-        let mut headers = OwnedHeaders::new();
-        for h in &r.headers {
-            headers =
-                headers.insert(KHeader { key: &String::from_utf8_lossy(&h.key), value: h.value.as_deref() });
-        }
-        let mut rec: BaseRecord<'_, [u8], [u8]> =
-            BaseRecord::to(&r.topic).timestamp(r.timestamp).headers(headers);
-        if let Some(k) = &r.key {
-            rec = rec.key(k.as_ref());
-        }
-        if let Some(v) = &r.value {
-            rec = rec.payload(v.as_ref());
-        }
-        if let Some(p) = r.partition {
-            rec = rec.partition(p);
-        }
-        let mut rec = rec;
-        loop {
-            match producer.send(rec) {
-                Ok(()) => break,
-                Err((
-                    rdkafka::error::KafkaError::MessageProduction(
-                        rdkafka::types::RDKafkaErrorCode::QueueFull,
-                    ),
-                    back,
-                )) => {
-                    rec = back;
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                Err((e, _)) => return Err(e.into()),
-            }
-        }
-    }
-    Ok(())
-}
-
-fn commit(
-    thread: usize,
-    consumer: &BaseConsumer,
-    producer: &ThreadedProducer<DefaultProducerContext>,
-    tasks: &mut HashMap<TaskId, RunningTask>,
-    retired: TaskMetrics,
-    shared: &Shared,
-) -> Result<()> {
-    let mut tpl = TopicPartitionList::new();
-    let mut metrics = retired;
-    for t in tasks.values_mut() {
-        t.flush()?;
-        for (si, topic) in t.sources.iter().enumerate() {
-            if t.processed[si] >= 0 {
-                tpl.add_partition_offset(topic, t.id.partition, Offset::Offset(t.processed[si]))?;
-                if let Some(mut e) = tpl.find_partition(topic, t.id.partition) {
-                    e.set_metadata(t.commit_metadata(si));
-                }
-            }
-        }
-        metrics += t.ctx.metrics;
-    }
-    producer.flush(Duration::from_secs(60))?;
-    if tpl.count() > 0 {
-        match consumer.commit(&tpl, CommitMode::Sync) {
-            Ok(()) => {}
-            // The group is rebalancing (a member joined or left): this commit is refused, the
-            // next one after the rebalance goes through, and partitions that moved meanwhile
-            // are re-read by their new owner from the last commit (at-least-once).
-            Err(rdkafka::error::KafkaError::ConsumerCommit(code)) => {
-                tracing::warn!(error = %code, "offset commit refused during a rebalance; will retry");
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    shared.metrics.lock()[thread] = metrics;
-    Ok(())
 }

@@ -2,22 +2,47 @@
 //!
 //! ```text
 //!  KafkaStreams::start(topology, config)
-//!     ├─ creates internal topics, checks co-partitioning
-//!     └─ N stream threads, each owning some tasks:
-//!           loop { fetch source partitions ─► RunningTask::process_buffered ─► write outputs
-//!                  every commit interval: flush state, make outputs durable, commit offsets }
+//!     ├─ topics::prepare_topics: sources exist, internal and sink topics created,
+//!     │                          sub-topologies' sources co-partitioned   (over a TopicAdmin)
+//!     └─ N stream threads (stream_thread::StreamThread), each over a StreamIo:
+//!           loop { assignment ─► open_task for new tasks
+//!                  poll / fill ─► RunningTask::push ─► process_task (records, then
+//!                  advance/punctuate)
+//!                  ─► write outputs
+//!                  every commit interval: checkpoint (flush state) ─► outputs durable ─► commit
+//!                  positions with watermark metadata
+//!                  settle: idle / activity for wait_until_idle }
 //! ```
 //!
-//! Two connections: [`Connection::Embedded`] reads and writes an in-process broker without
-//! sockets; [`Connection::Kafka`] uses librdkafka against any Kafka-protocol cluster (Brook's
-//! own server or Apache Kafka), where instances of the same application share partitions
-//! through a consumer group named after the application id — the way Kafka Streams scales out.
+//! There is one task runner. A task's life — [`lifecycle::open_task`] (its state backend and
+//! processors), [`lifecycle::process_task`] and [`lifecycle::checkpoint`] — is written once in
+//! [`lifecycle`], around the [`task_runner::RunningTask`] that owns buffering, event time and
+//! watermark reports; the loop that drives those steps is written once in `stream_thread`
+//! and reads its time from a [`clock::Clock`]. What differs between connections sits behind
+//! the small `io::StreamIo` trait (which tasks a thread owns, fetch, "caught up", write,
+//! commit) and `topics::TopicAdmin`:
+//!
+//! * [`Connection::Embedded`] reads and writes an in-process broker without sockets, with a
+//!   static task assignment (`embedded`);
+//! * [`Connection::Kafka`] uses librdkafka against any Kafka-protocol cluster (Brook's own
+//!   server or Apache Kafka), where instances of the same application share partitions
+//!   through a consumer group named after the application id — the way Kafka Streams scales
+//!   out (`kafka`);
+//! * the [`crate::test_driver::TopologyTestDriver`] and the in-process benchmark driver run
+//!   the same lifecycle steps synchronously, with a [`clock::ManualClock`] or the wall clock,
+//!   and route outputs into inputs themselves.
+//!
 //! Offsets are committed after state is flushed and outputs are acknowledged, so processing is
 //! at-least-once.
 
+pub mod clock;
 mod embedded;
+mod io;
 mod kafka;
+pub mod lifecycle;
+mod stream_thread;
 pub mod task_runner;
+pub(crate) mod topics;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -122,52 +122,9 @@ impl RunningTask {
         let mut moved = false;
         loop {
             self.take_reports();
-            let ready = self.stop_waiting
-                || self.buffers.iter().zip(&self.caught_up).all(|(b, c)| !b.is_empty() || *c);
-            if !ready {
-                break;
-            }
-            let Some((src, _)) = self
-                .buffers
-                .iter()
-                .enumerate()
-                .filter_map(|(i, b)| b.front().map(|r| (i, r.timestamp)))
-                .min_by_key(|&(i, ts)| (ts, i))
-            else {
-                break;
-            };
-            let limit = self
-                .buffers
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| *i != src)
-                .filter_map(|(_, b)| b.front().map(|r| r.timestamp))
-                .min()
-                .unwrap_or(i64::MAX);
-            let reports_here = self.carries_reports(src);
-            let buf = &mut self.buffers[src];
-            let mut n = 0;
-            while n < buf.len()
-                && buf[n].timestamp <= limit
-                && !(reports_here && WatermarkReport::is_report(&buf[n]))
-            {
-                n += 1;
-            }
-            let n = n.max(1);
-            let run: Vec<InputRecord> = buf.drain(..n).collect();
-            let last = &run[run.len() - 1];
-            self.ctx.current = RecordMeta {
-                topic: last.topic.clone(),
-                partition: last.partition,
-                offset: last.offset,
-                timestamp: last.timestamp,
-            };
-            self.processed[src] = last.offset + 1;
-            self.ctx.metrics.records_in += run.len() as u64;
-            self.ctx.begin_batch(self.time.watermark(), self.time.cap(src));
-            self.processor.process(src, &run, &mut self.ctx)?;
-            let seen = self.ctx.end_batch();
-            self.time.on_event_time(src, seen);
+            let Some((src, n)) = self.next_run() else { break };
+            let run: Vec<InputRecord> = self.buffers[src].drain(..n).collect();
+            self.process_run(src, &run)?;
             moved |= self.refresh(now);
             total += run.len();
         }
@@ -180,6 +137,61 @@ impl RunningTask {
         }
         self.queue_reports(now);
         Ok(if total == 0 && moved { 1 } else { total })
+    }
+
+    /// The next run of records to process, as (source, count): the source with the oldest
+    /// head, up to the oldest head of the others (and to the next watermark report), at least
+    /// one record. `None` when nothing is buffered, or a source with nothing buffered has not
+    /// caught up yet (unless the driver stopped waiting).
+    fn next_run(&self) -> Option<(usize, usize)> {
+        let ready =
+            self.stop_waiting || self.buffers.iter().zip(&self.caught_up).all(|(b, c)| !b.is_empty() || *c);
+        if !ready {
+            return None;
+        }
+        let (src, _) = self
+            .buffers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, b)| b.front().map(|r| (i, r.timestamp)))
+            .min_by_key(|&(i, ts)| (ts, i))?;
+        let limit = self
+            .buffers
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != src)
+            .filter_map(|(_, b)| b.front().map(|r| r.timestamp))
+            .min()
+            .unwrap_or(i64::MAX);
+        let reports_here = self.carries_reports(src);
+        let buf = &self.buffers[src];
+        let mut n = 0;
+        while n < buf.len()
+            && buf[n].timestamp <= limit
+            && !(reports_here && WatermarkReport::is_report(&buf[n]))
+        {
+            n += 1;
+        }
+        Some((src, n.max(1)))
+    }
+
+    /// Hands one run of records of `src` to the processors at the task's watermark and cap,
+    /// and moves the source's event time to what they saw.
+    fn process_run(&mut self, src: usize, run: &[InputRecord]) -> Result<()> {
+        let last = &run[run.len() - 1];
+        self.ctx.current = RecordMeta {
+            topic: last.topic.clone(),
+            partition: last.partition,
+            offset: last.offset,
+            timestamp: last.timestamp,
+        };
+        self.processed[src] = last.offset + 1;
+        self.ctx.metrics.records_in += run.len() as u64;
+        self.ctx.begin_batch(self.time.watermark(), self.time.cap(src));
+        self.processor.process(src, run, &mut self.ctx)?;
+        let seen = self.ctx.end_batch();
+        self.time.on_event_time(src, seen);
+        Ok(())
     }
 
     fn carries_reports(&self, source: usize) -> bool {

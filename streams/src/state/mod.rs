@@ -101,6 +101,21 @@ impl StateConfig {
     pub fn rocksdb(dir: impl Into<std::path::PathBuf>) -> Self {
         StateConfig::RocksDb { dir: dir.into(), block_cache_bytes: 64 << 20, cache_entries: 200_000 }
     }
+
+    /// Opens the state of task `task` of application `application_id`: the backend (RocksDB in
+    /// `dir/application_id/task`, or memory) and the write-back cache size its stores get.
+    pub fn open(&self, application_id: &str, task: crate::task::TaskId) -> (Box<dyn StateBackend>, usize) {
+        match self {
+            StateConfig::Memory => (Box::new(memory::MemoryBackend), 0),
+            StateConfig::RocksDb { dir, block_cache_bytes, cache_entries } => (
+                Box::new(rocksdb::RocksDbBackend::new(
+                    dir.join(application_id).join(task.to_string()),
+                    *block_cache_bytes,
+                )),
+                *cache_entries,
+            ),
+        }
+    }
 }
 
 /// A task-shared store ([`crate::task::StoreRef`]) usable wherever a boxed store is expected.

@@ -10,10 +10,12 @@
 //!          … until no task has buffered input
 //! ```
 //!
-//! Every sub-topology gets one task (partition 0) with the same state stores the runtime
-//! gives it (RocksDB behind the write-back cache, or in memory), and the runtime's own
-//! [`RunningTask`] interleaves its sources by timestamp and advances stream time. State is
-//! flushed once a second, as the runtime does before committing.
+//! Every sub-topology gets one task (partition 0), opened, processed and flushed by the
+//! runtime's own lifecycle steps (`open_task`, `process_task`, `checkpoint` in
+//! [`brook_streams::runtime::lifecycle`]): the same state stores the runtime gives it (RocksDB
+//! behind the write-back cache, or in memory), and the runtime's [`RunningTask`] interleaves its
+//! sources by timestamp and advances stream time. State is flushed once a second, as the
+//! runtime does before committing; the clock is the wall clock.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -23,13 +25,14 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use brook_streams::record::Header;
 use brook_streams::record::InputRecord;
+use brook_streams::runtime::clock::{Clock, WallClock};
+use brook_streams::runtime::lifecycle::{SourceStart, TaskSetup, checkpoint, open_task, process_task};
 use brook_streams::runtime::task_runner::{EventTiming, RunningTask};
-use brook_streams::state::memory::MemoryBackend;
-use brook_streams::state::rocksdb::RocksDbBackend;
-use brook_streams::state::{StateBackend, StateConfig};
-use brook_streams::task::{ProcessingError, TaskBuilder, TaskId, TaskMetrics};
+use brook_streams::state::StateConfig;
+use brook_streams::task::{ProcessingError, TaskId, TaskMetrics};
 use brook_streams::time::time_plan;
 use brook_streams::topology::Topology;
+use parking_lot::Mutex;
 
 /// How often state is flushed (the runtime's default commit interval).
 const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
@@ -43,10 +46,11 @@ pub struct Dataflow {
     topic_names: HashMap<String, Arc<str>>,
     next_offset: HashMap<String, i64>,
     last_flush: Instant,
+    clock: WallClock,
     /// Output records for topics no task reads.
     pub dropped: u64,
     /// Records skipped by processing errors.
-    pub errors: Vec<ProcessingError>,
+    errors: Mutex<Vec<ProcessingError>>,
 }
 
 impl Dataflow {
@@ -55,38 +59,21 @@ impl Dataflow {
     pub fn new(topologies: Vec<(String, Topology)>, state: &StateConfig) -> anyhow::Result<Dataflow> {
         let mut tasks = Vec::new();
         let mut readers: HashMap<String, Vec<(usize, usize)>> = HashMap::new();
-        let now = brook_broker::util::now_ms();
+        let clock = WallClock;
         for (app, mut topology) in topologies {
             topology.resolve_names(&app);
             let plan = time_plan(&topology, &app, |_| 1);
+            let setup =
+                TaskSetup { application_id: &app, state, plan: &plan, timing: EventTiming::default() };
             for sub in &topology.subtopologies {
                 let id = TaskId { subtopology: sub.id, partition: 0 };
-                let (mut backend, cache): (Box<dyn StateBackend>, usize) = match state {
-                    StateConfig::Memory => (Box::new(MemoryBackend), 0),
-                    StateConfig::RocksDb { dir, block_cache_bytes, cache_entries } => (
-                        Box::new(RocksDbBackend::new(
-                            dir.join(&app).join(id.to_string()),
-                            *block_cache_bytes,
-                        )),
-                        *cache_entries,
-                    ),
-                };
-                let mut builder = TaskBuilder::new(id, &app, backend.as_mut(), cache);
-                let processor =
-                    (sub.factory)(&mut builder).with_context(|| format!("building task {id} of {app}"))?;
+                let starts = vec![SourceStart::at(0); sub.sources.len()];
+                let task = open_task(&topology, &setup, id, &starts, clock.now_ms())
+                    .with_context(|| format!("building task {id} of {app}"))?;
                 for (si, topic) in sub.sources.iter().enumerate() {
                     readers.entry(topic.clone()).or_default().push((tasks.len(), si));
                 }
-                let n = sub.sources.len();
-                tasks.push(RunningTask::new(
-                    id,
-                    sub.sources.clone(),
-                    vec![0; n],
-                    processor,
-                    &plan[sub.id],
-                    EventTiming::default(),
-                    now,
-                ));
+                tasks.push(task);
             }
         }
         Ok(Dataflow {
@@ -95,8 +82,9 @@ impl Dataflow {
             topic_names: HashMap::new(),
             next_offset: HashMap::new(),
             last_flush: Instant::now(),
+            clock,
             dropped: 0,
-            errors: Vec::new(),
+            errors: Mutex::new(Vec::new()),
         })
     }
 
@@ -141,7 +129,7 @@ impl Dataflow {
                 r
             })
             .collect();
-        let now = brook_broker::util::now_ms();
+        let now = self.clock.now_ms();
         for (i, &(task, source)) in readers.iter().enumerate() {
             let task = &mut self.tasks[task];
             if i + 1 == readers.len() {
@@ -154,7 +142,6 @@ impl Dataflow {
 
     /// Processes everything buffered, including what the tasks send each other.
     pub fn run(&mut self) -> anyhow::Result<()> {
-        let now = brook_broker::util::now_ms();
         loop {
             let mut progressed = false;
             for i in 0..self.tasks.len() {
@@ -165,12 +152,7 @@ impl Dataflow {
                 progressed = true;
                 // Everything there is has been "fetched": sources never wait for each other.
                 task.caught_up.iter_mut().for_each(|c| *c = true);
-                task.process_buffered(now).with_context(|| format!("task {}", task.id))?;
-                if self.errors.len() < 100 {
-                    self.errors.append(&mut task.ctx.errors);
-                } else {
-                    task.ctx.errors.clear();
-                }
+                process_task(task, &self.clock, &self.errors).with_context(|| format!("task {}", task.id))?;
                 let output = std::mem::take(&mut task.ctx.output);
                 self.route(output);
             }
@@ -209,13 +191,16 @@ impl Dataflow {
         }
     }
 
-    /// Flushes every task's state.
+    /// Flushes every task's state (the runtime's commit step; there is nothing to commit to).
     pub fn flush(&mut self) -> anyhow::Result<()> {
-        for t in &mut self.tasks {
-            t.flush().with_context(|| format!("flushing task {}", t.id))?;
-        }
+        checkpoint(&mut self.tasks).context("flushing task state")?;
         self.last_flush = Instant::now();
         Ok(())
+    }
+
+    /// Records skipped by processing errors (the first [`brook_streams::runtime::lifecycle::MAX_KEPT_ERRORS`]).
+    pub fn errors(&mut self) -> &[ProcessingError] {
+        self.errors.get_mut()
     }
 
     /// Records of `topic` that every task reading it has processed (0 if none reads it).

@@ -1,0 +1,263 @@
+//! The one task runner: a stream thread that owns some tasks and drives their
+//! poll → process → punctuate → commit loop, over any [`StreamIo`].
+//!
+//! ```text
+//!  loop {
+//!    follow_assignment   io.assignment() ─► open new tasks (open_task at io.start positions),
+//!                        drop revoked ones (their counters are kept)
+//!    poll                io.poll() ─► RunningTask::push into the tasks' source buffers
+//!                        (a consumer's records for the whole thread)
+//!    process             per task: io.fill (a partition reader reads the task's sources
+//!                        here; caught-up flags) ─► process_task (records, then the
+//!                        processors' advance/punctuation at the thread's clock) ─► outputs:
+//!                        callback sinks called here, everything else io.write
+//!    commit              every commit interval and on shutdown: checkpoint (flush state)
+//!                        ─► io.commit (outputs durable, then positions + watermark metadata)
+//!    settle              no data, no work, nothing pending and io.caught_up ─► this thread
+//!                        counts as idle for KafkaStreams::wait_until_idle; else activity
+//!  }
+//! ```
+//!
+//! A task whose buffered input cannot be processed because another of its sources has not
+//! caught up waits at most `max_task_idle`, then processes without it (Kafka Streams'
+//! `max.task.idle.ms`). The clock is the thread's: everything a task sees as "now" comes from it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use super::clock::{Clock, WallClock};
+use super::io::{StreamIo, Tasks};
+use super::lifecycle::{TaskSetup, checkpoint, open_task, process_task};
+use super::{Shared, StreamsConfig};
+use crate::error::{Error, Result};
+use crate::record::OutputRecord;
+use crate::task::{TaskId, TaskMetrics};
+use crate::time::SubTopologyTime;
+use crate::topology::Topology;
+
+/// Shortest sleep after a pass without work (for connections whose fetch does not wait).
+const MIN_BACKOFF: Duration = Duration::from_micros(200);
+/// Longest sleep after passes without work.
+const MAX_BACKOFF: Duration = Duration::from_millis(10);
+
+/// What every thread of an application shares: the topology, its event-time plan, the
+/// configuration and the handle's state.
+#[derive(Clone)]
+pub(crate) struct ThreadContext {
+    pub topology: Arc<Topology>,
+    pub plan: Arc<Vec<SubTopologyTime>>,
+    pub config: StreamsConfig,
+    pub shared: Arc<Shared>,
+}
+
+/// Starts stream thread number `index`; `connect` makes its [`StreamIo`] on the new thread.
+/// An error (connecting or running) stops the thread and becomes the application's failure.
+pub(crate) fn spawn<I, F>(index: usize, cx: ThreadContext, connect: F) -> Result<JoinHandle<()>>
+where
+    I: StreamIo,
+    F: FnOnce(&ThreadContext) -> Result<I> + Send + 'static,
+{
+    std::thread::Builder::new()
+        .name(format!("{}-stream-{index}", cx.config.application_id))
+        .spawn(move || {
+            let run = connect(&cx).and_then(|io| StreamThread::new(index, io, WallClock, &cx).run());
+            if let Err(e) = run {
+                tracing::error!(error = %e, "stream thread failed");
+                *cx.shared.failure.lock() = Some(e.to_string());
+            }
+        })
+        .map_err(|source| Error::Io { context: "starting a stream thread".into(), source })
+}
+
+/// A stream thread: its tasks, its connection and its clock.
+pub(crate) struct StreamThread<'a, I: StreamIo, C: Clock> {
+    index: usize,
+    io: I,
+    clock: C,
+    topology: &'a Topology,
+    setup: TaskSetup<'a>,
+    config: &'a StreamsConfig,
+    shared: &'a Shared,
+    tasks: Tasks,
+    /// Since when (clock ms) a task has had buffered input it could not process.
+    waiting: HashMap<TaskId, i64>,
+    /// Counters of tasks this thread no longer runs.
+    retired: TaskMetrics,
+    last_commit: i64,
+    idle: bool,
+    backoff: Duration,
+}
+
+impl<'a, I: StreamIo, C: Clock> StreamThread<'a, I, C> {
+    /// A thread with no tasks yet (the first pass asks `io` for its assignment).
+    pub fn new(index: usize, io: I, clock: C, cx: &'a ThreadContext) -> Self {
+        let config = &cx.config;
+        let last_commit = clock.now_ms();
+        StreamThread {
+            index,
+            io,
+            clock,
+            topology: &cx.topology,
+            setup: TaskSetup {
+                application_id: &config.application_id,
+                state: &config.state,
+                plan: &cx.plan,
+                timing: config.timing(),
+            },
+            config,
+            shared: &cx.shared,
+            tasks: Tasks::new(),
+            waiting: HashMap::new(),
+            retired: TaskMetrics::default(),
+            last_commit,
+            idle: false,
+            backoff: MIN_BACKOFF,
+        }
+    }
+
+    /// Runs passes until the application shuts down, then commits a last time.
+    pub fn run(mut self) -> Result<()> {
+        loop {
+            let stopping = self.shared.shutdown.load(Ordering::Acquire);
+            self.follow_assignment()?;
+            let polled = self.poll()?;
+            let (data, work) = self.process()?;
+            if stopping || self.commit_due() {
+                self.commit()?;
+            }
+            if stopping {
+                return Ok(());
+            }
+            self.settle(polled + data, work);
+        }
+    }
+
+    /// Opens newly assigned tasks and drops revoked ones.
+    fn follow_assignment(&mut self) -> Result<()> {
+        let Some(assigned) = self.io.assignment()? else { return Ok(()) };
+        let revoked: Vec<TaskId> = self.tasks.keys().filter(|id| !assigned.contains(id)).copied().collect();
+        for id in revoked {
+            if let Some(task) = self.tasks.remove(&id) {
+                tracing::info!(task = %id, "task revoked by rebalance");
+                self.retired += task.ctx.metrics;
+            }
+            self.waiting.remove(&id);
+            self.io.release(id);
+        }
+        for id in assigned {
+            if !self.tasks.contains_key(&id) {
+                tracing::debug!(task = %id, "task assigned");
+                self.open(id)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens task `id` where the connection says it starts.
+    fn open(&mut self, id: TaskId) -> Result<()> {
+        let sources = &self.topology.subtopologies[id.subtopology].sources;
+        let starts = self.io.start(id, sources)?;
+        let task = open_task(self.topology, &self.setup, id, &starts, self.clock.now_ms())?;
+        self.tasks.insert(id, task);
+        Ok(())
+    }
+
+    /// Polls into the tasks' buffers; returns how many data records arrived.
+    fn poll(&mut self) -> Result<usize> {
+        let fetched = self.io.poll(&mut self.tasks, &self.clock)?;
+        for (id, source, record) in fetched.unowned {
+            if !self.tasks.contains_key(&id) {
+                self.open(id)?;
+            }
+            let now = self.clock.now_ms();
+            if let Some(task) = self.tasks.get_mut(&id) {
+                task.push(source, std::iter::once(record), now);
+            }
+        }
+        Ok(fetched.data)
+    }
+
+    /// Fills, processes and writes the outputs of every task; returns the data records read
+    /// and the work done.
+    fn process(&mut self) -> Result<(usize, usize)> {
+        let max_idle = self.config.max_task_idle.as_millis() as i64;
+        let (mut data, mut work) = (0, 0);
+        for task in self.tasks.values_mut() {
+            data += self.io.fill(task, &self.clock)?;
+            let now = self.clock.now_ms();
+            task.stop_waiting = self.waiting.get(&task.id).is_some_and(|since| now - since >= max_idle);
+            let n = process_task(task, &self.clock, &self.shared.errors)?;
+            if n == 0 && task.buffers.iter().any(|b| !b.is_empty()) {
+                self.waiting.entry(task.id).or_insert(now);
+            } else {
+                self.waiting.remove(&task.id);
+            }
+            work += n;
+            write_outputs(&mut self.io, self.topology, &mut task.ctx.output)?;
+        }
+        Ok((data, work))
+    }
+
+    fn commit_due(&self) -> bool {
+        self.clock.now_ms() - self.last_commit >= self.config.commit_interval.as_millis() as i64
+    }
+
+    /// Flushes state, then has the connection make outputs durable and commit positions.
+    fn commit(&mut self) -> Result<()> {
+        let checkpoint = checkpoint(self.tasks.values_mut())?;
+        self.io.commit(checkpoint.positions)?;
+        let mut metrics = checkpoint.metrics;
+        metrics += self.retired;
+        self.shared.metrics.lock()[self.index] = metrics;
+        self.last_commit = self.clock.now_ms();
+        Ok(())
+    }
+
+    /// Counts the thread idle or active for [`super::KafkaStreams::wait_until_idle`], and
+    /// sleeps after a pass without work if the connection's fetch does not wait itself.
+    fn settle(&mut self, data: usize, work: usize) {
+        // A buffered record or a report still to go out keeps the thread from counting as
+        // idle: its readers' windows are not closed yet.
+        let pending =
+            self.tasks.values().any(|t| t.buffers.iter().any(|b| !b.is_empty()) || t.report_pending());
+        let quiet = data == 0 && work == 0 && !pending;
+        if self.io.caught_up(quiet) {
+            if !self.idle {
+                self.idle = true;
+                self.shared.idle_threads.fetch_add(1, Ordering::AcqRel);
+            }
+        } else {
+            if self.idle {
+                self.idle = false;
+                self.shared.idle_threads.fetch_sub(1, Ordering::AcqRel);
+            }
+            self.shared.activity.fetch_add(1, Ordering::AcqRel);
+        }
+        if self.io.fetch_waits() {
+            return;
+        }
+        if work == 0 {
+            std::thread::sleep(self.backoff);
+            self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+        } else {
+            self.backoff = MIN_BACKOFF;
+        }
+    }
+}
+
+/// Writes queued outputs: records for a callback sink go to the callback, every other run of
+/// records for one topic to the connection.
+fn write_outputs(io: &mut impl StreamIo, topology: &Topology, output: &mut Vec<OutputRecord>) -> Result<()> {
+    for run in output.chunk_by(|a, b| a.topic == b.topic) {
+        let topic = &run[0].topic;
+        match topology.callback(topic) {
+            Some(callback) => run.iter().for_each(|r| callback(r)),
+            None => io.write(topic, run)?,
+        }
+    }
+    output.clear();
+    Ok(())
+}
