@@ -24,6 +24,16 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A state store is still open elsewhere — by another stream thread of this process that
+    /// has not yet let go of a task a rebalance moved, or by another process on the same state
+    /// directory. The runtime retries opening it for a while.
+    #[error("state store {store} is locked (still open in another stream thread or process): {reason}")]
+    StoreLocked {
+        /// Store directory.
+        store: String,
+        /// What RocksDB reported.
+        reason: String,
+    },
     /// A state store failed.
     #[error("state store {store}: {reason}")]
     State {

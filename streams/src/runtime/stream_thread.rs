@@ -18,11 +18,19 @@
 //!  }
 //! ```
 //!
+//! A task whose state store is still locked — a rebalance moved it here from another stream
+//! thread of this process that has not noticed yet — is opened again every
+//! [`LOCKED_RETRY`] until [`LOCKED_PATIENCE`] has passed (Kafka Streams retries its state
+//! directory lock the same way); records polled for it meanwhile are kept for it.
+//!
+//! A panic in a stream thread stops the thread and becomes the application's failure, as an
+//! error does (so a SQL query shows ERROR instead of RUNNING).
+//!
 //! A task whose buffered input cannot be processed because another of its sources has not
 //! caught up waits at most `max_task_idle`, then processes without it (Kafka Streams'
 //! `max.task.idle.ms`). The clock is the thread's: everything a task sees as "now" comes from it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
@@ -33,7 +41,7 @@ use super::io::{StreamIo, Tasks};
 use super::lifecycle::{TaskSetup, checkpoint, open_task, process_task};
 use super::{Shared, StreamsConfig};
 use crate::error::{Error, Result};
-use crate::record::OutputRecord;
+use crate::record::{InputRecord, OutputRecord};
 use crate::task::{TaskId, TaskMetrics};
 use crate::time::SubTopologyTime;
 use crate::topology::Topology;
@@ -42,6 +50,10 @@ use crate::topology::Topology;
 const MIN_BACKOFF: Duration = Duration::from_micros(200);
 /// Longest sleep after passes without work.
 const MAX_BACKOFF: Duration = Duration::from_millis(10);
+/// How often a task whose state store is locked is tried again.
+const LOCKED_RETRY: Duration = Duration::from_millis(50);
+/// How long a task's state store may stay locked before the thread fails.
+const LOCKED_PATIENCE: Duration = Duration::from_secs(60);
 
 /// What every thread of an application shares: the topology, its event-time plan, the
 /// configuration and the handle's state.
@@ -63,13 +75,35 @@ where
     std::thread::Builder::new()
         .name(format!("{}-stream-{index}", cx.config.application_id))
         .spawn(move || {
-            let run = connect(&cx).and_then(|io| StreamThread::new(index, io, WallClock, &cx).run());
-            if let Err(e) = run {
-                tracing::error!(error = %e, "stream thread failed");
-                *cx.shared.failure.lock() = Some(e.to_string());
-            }
+            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                connect(&cx).and_then(|io| StreamThread::new(index, io, WallClock, &cx).run())
+            }));
+            let failure = match run {
+                Ok(Ok(())) => return,
+                Ok(Err(e)) => e.to_string(),
+                Err(panic) => {
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "(no message)".to_string());
+                    format!("stream thread panicked: {what}")
+                }
+            };
+            tracing::error!(error = %failure, "stream thread failed");
+            *cx.shared.failure.lock() = Some(failure);
         })
         .map_err(|source| Error::Io { context: "starting a stream thread".into(), source })
+}
+
+/// A task waiting for its state store's lock, and what was polled for it meanwhile.
+struct Locked {
+    /// When opening it first failed (clock ms).
+    since: i64,
+    /// When to try again (clock ms).
+    next_try: i64,
+    /// Records polled for it: (source index, record).
+    buffered: Vec<(usize, InputRecord)>,
 }
 
 /// A stream thread: its tasks, its connection and its clock.
@@ -86,6 +120,8 @@ pub(crate) struct StreamThread<'a, I: StreamIo, C: Clock> {
     waiting: HashMap<TaskId, i64>,
     /// Counters of tasks this thread no longer runs.
     retired: TaskMetrics,
+    /// Assigned tasks whose state store was locked when they were opened.
+    locked: BTreeMap<TaskId, Locked>,
     last_commit: i64,
     idle: bool,
     backoff: Duration,
@@ -112,6 +148,7 @@ impl<'a, I: StreamIo, C: Clock> StreamThread<'a, I, C> {
             tasks: Tasks::new(),
             waiting: HashMap::new(),
             retired: TaskMetrics::default(),
+            locked: BTreeMap::new(),
             last_commit,
             idle: false,
             backoff: MIN_BACKOFF,
@@ -123,6 +160,7 @@ impl<'a, I: StreamIo, C: Clock> StreamThread<'a, I, C> {
         loop {
             let stopping = self.shared.shutdown.load(Ordering::Acquire);
             self.follow_assignment()?;
+            self.retry_locked()?;
             let polled = self.poll()?;
             let (data, work) = self.process()?;
             if stopping || self.commit_due() {
@@ -147,8 +185,11 @@ impl<'a, I: StreamIo, C: Clock> StreamThread<'a, I, C> {
             self.waiting.remove(&id);
             self.io.release(id);
         }
+        // Records kept for a task that moved on before it could open belong to its new owner,
+        // which reads them again from the committed position.
+        self.locked.retain(|id, _| assigned.contains(id));
         for id in assigned {
-            if !self.tasks.contains_key(&id) {
+            if !self.tasks.contains_key(&id) && !self.locked.contains_key(&id) {
                 tracing::debug!(task = %id, "task assigned");
                 self.open(id)?;
             }
@@ -156,21 +197,61 @@ impl<'a, I: StreamIo, C: Clock> StreamThread<'a, I, C> {
         Ok(())
     }
 
-    /// Opens task `id` where the connection says it starts.
+    /// Tries again to open the tasks whose state store was locked, when their time has come.
+    fn retry_locked(&mut self) -> Result<()> {
+        let now = self.clock.now_ms();
+        let due: Vec<TaskId> =
+            self.locked.iter().filter(|(_, l)| l.next_try <= now).map(|(id, _)| *id).collect();
+        for id in due {
+            self.open(id)?;
+        }
+        Ok(())
+    }
+
+    /// Opens task `id` where the connection says it starts. A task whose state store is
+    /// locked is kept in `locked` to be tried again, for up to [`LOCKED_PATIENCE`].
     fn open(&mut self, id: TaskId) -> Result<()> {
         let sources = &self.topology.subtopologies[id.subtopology].sources;
         let starts = self.io.start(id, sources)?;
-        let task = open_task(self.topology, &self.setup, id, &starts, self.clock.now_ms())?;
-        self.tasks.insert(id, task);
-        Ok(())
+        let now = self.clock.now_ms();
+        match open_task(self.topology, &self.setup, id, &starts, now) {
+            Ok(mut task) => {
+                if let Some(locked) = self.locked.remove(&id) {
+                    tracing::info!(task = %id, "state store unlocked; task opened");
+                    for (source, record) in locked.buffered {
+                        task.push(source, std::iter::once(record), now);
+                    }
+                }
+                self.tasks.insert(id, task);
+                Ok(())
+            }
+            Err(Error::StoreLocked { store, reason }) => {
+                let locked = self.locked.entry(id).or_insert(Locked {
+                    since: now,
+                    next_try: now,
+                    buffered: Vec::new(),
+                });
+                if now - locked.since >= LOCKED_PATIENCE.as_millis() as i64 {
+                    return Err(Error::StoreLocked { store, reason });
+                }
+                tracing::debug!(task = %id, %store, "state store locked; trying again");
+                locked.next_try = now + LOCKED_RETRY.as_millis() as i64;
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Polls into the tasks' buffers; returns how many data records arrived.
     fn poll(&mut self) -> Result<usize> {
         let fetched = self.io.poll(&mut self.tasks, &self.clock)?;
         for (id, source, record) in fetched.unowned {
-            if !self.tasks.contains_key(&id) {
+            if !self.tasks.contains_key(&id) && !self.locked.contains_key(&id) {
                 self.open(id)?;
+            }
+            if let Some(locked) = self.locked.get_mut(&id) {
+                locked.buffered.push((source, record));
+                continue;
             }
             let now = self.clock.now_ms();
             if let Some(task) = self.tasks.get_mut(&id) {
@@ -221,8 +302,8 @@ impl<'a, I: StreamIo, C: Clock> StreamThread<'a, I, C> {
     fn settle(&mut self, data: usize, work: usize) {
         // A buffered record or a report still to go out keeps the thread from counting as
         // idle: its readers' windows are not closed yet.
-        let pending =
-            self.tasks.values().any(|t| t.buffers.iter().any(|b| !b.is_empty()) || t.report_pending());
+        let pending = !self.locked.is_empty()
+            || self.tasks.values().any(|t| t.buffers.iter().any(|b| !b.is_empty()) || t.report_pending());
         let quiet = data == 0 && work == 0 && !pending;
         if self.io.caught_up(quiet) {
             if !self.idle {

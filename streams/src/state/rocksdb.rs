@@ -84,7 +84,13 @@ impl RocksDbBackend {
 }
 
 fn state_err(path: &Path, e: rocksdb::Error) -> Error {
-    Error::State { store: path.display().to_string(), reason: e.to_string() }
+    let (store, reason) = (path.display().to_string(), e.to_string());
+    // RocksDB's LOCK file: held by this process ("lock hold by current process") or another
+    // ("While lock file: …: Resource temporarily unavailable").
+    if reason.contains("lock hold by current process") || reason.contains("While lock file") {
+        return Error::StoreLocked { store, reason };
+    }
+    Error::State { store, reason }
 }
 
 /// Compaction settings of append-only stores (see [`StateBackend::open_append_only`]): their

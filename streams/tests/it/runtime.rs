@@ -120,3 +120,36 @@ fn two_instances_share_partitions_through_a_consumer_group() {
     assert_eq!(values.len(), 2000, "every input record was processed");
     server.shutdown().unwrap();
 }
+
+/// Two stream threads of one instance over the Kafka protocol, with RocksDB state: when the
+/// second thread joins the group, tasks the first one had opened move to it, and the first may
+/// still hold their stores' locks (the new owner then waits for the lock; the SQL pipelines
+/// bench hit "lock hold by current process" there before). The counts come out exact.
+#[test]
+fn tasks_moving_between_threads_of_one_instance_wait_for_their_state_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::open(BrokerConfig::new(dir.path().join("broker"))).unwrap();
+    broker.create_topic("lines", 4, TopicConfig::default()).unwrap();
+    let server = brook_broker::server::LoopbackServer::start(broker.clone()).unwrap();
+    let mut c = StreamsConfig::new(
+        "two-threads",
+        Connection::Kafka { bootstrap: server.bootstrap(), properties: vec![] },
+        dir.path().join("state"),
+    );
+    c.num_threads = 2;
+    c.commit_interval = Duration::from_millis(100);
+    let mut app = KafkaStreams::start(wordcount(), c).unwrap();
+    assert!(app.wait_until_idle(Duration::from_millis(500), Duration::from_secs(60)), "{:?}", app.failure());
+    let records: Vec<_> = (0..400).map(|i| NewRecord::new(Some(format!("line{i}")), Some("a b a"))).collect();
+    broker.produce("lines", None, records).unwrap();
+    let want = BTreeMap::from([("a".to_string(), 800), ("b".to_string(), 400)]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while latest_counts(&broker) != want && app.failure().is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let failure = app.failure();
+    app.stop().unwrap();
+    assert!(failure.is_none(), "{failure:?}");
+    assert_eq!(latest_counts(&broker), want);
+    server.shutdown().unwrap();
+}
