@@ -6,8 +6,11 @@
 //! out of the batch. Streams ignore records with a null value; for tables a null value is a
 //! tombstone row. With `VALUE_FORMAT='DEBEZIUM_JSON'` each value is first read as a change
 //! event ([`crate::format::debezium`]): its `after` row is decoded as the value, and a delete
-//! is a tombstone row (tables) or no row (streams).
+//! is a tombstone row (tables) or no row (streams). A change event without a record key (a
+//! value-only dump) is keyed by the source's declared key columns, read from its `after` row
+//! (`before` for a delete); an update that changed the key also deletes the old key.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use brook_streams::record::InputRecord;
@@ -22,7 +25,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Int64Type, SchemaRef};
 use super::log::{ProcessingLog, RecordRef};
 use crate::catalog::{ColumnRole, SourceDef};
 use crate::error::{Error, Result};
-use crate::format::debezium::{Change, read_change};
+use crate::format::debezium::{Change, keyed_by_rows, read_change};
 use brook_streams::windowed_key;
 
 use crate::format::{Codec, Format, PayloadDecoder};
@@ -42,6 +45,8 @@ pub(crate) struct SourceDecoder {
     is_table: bool,
     /// Values are Debezium change events.
     change_events: bool,
+    /// Change events: the key columns' names, to key events without a record key by their rows.
+    row_key_columns: Vec<String>,
     key: Box<dyn PayloadDecoder>,
     value: Box<dyn PayloadDecoder>,
     /// Schema positions of key, value and header columns.
@@ -96,6 +101,11 @@ impl SourceDecoder {
             schema: schema.arrow(),
             is_table: def.is_table(),
             change_events: def.value_format == Format::DebeziumJson,
+            row_key_columns: if def.value_format == Format::DebeziumJson && def.window.is_none() {
+                key_cols.iter().map(|&i| def.columns[i].name.clone()).collect()
+            } else {
+                Vec::new()
+            },
             key: key_codec.decoder()?,
             value: value_codec.decoder()?,
             key_cols,
@@ -122,7 +132,8 @@ impl SourceDecoder {
         // Which records become rows at all.
         let mut rows: Vec<u32> = Vec::with_capacity(records.len());
         let mut windows: Vec<(i64, i64)> = Vec::new();
-        let mut keys: Vec<Option<&[u8]>> = Vec::with_capacity(records.len());
+        // Record keys, or keys read from the rows of change events without one.
+        let mut keys: Vec<Option<Cow<'_, [u8]>>> = Vec::with_capacity(records.len());
         // The value payload of each row (`None`: a tombstone).
         let mut values: Vec<Option<&[u8]>> = Vec::with_capacity(records.len());
         for (i, r) in records.iter().enumerate() {
@@ -130,19 +141,39 @@ impl SourceDecoder {
             if self.change_events
                 && let Some(v) = value
             {
-                value = match read_change(v) {
-                    Ok(Change::Upsert(row)) => Some(row),
-                    Ok(Change::Delete) => None,
+                let change = match read_change(v) {
                     Ok(Change::Skip(reason)) => {
                         if let (Some(reason), true) = (reason, self.is_table) {
                             self.skip(ctx, r, &format!("value: {reason}"));
                         }
                         continue;
                     }
+                    Ok(change) => change,
                     Err(e) => {
                         self.skip(ctx, r, &format!("value: {e}"));
                         continue;
                     }
+                };
+                if r.key.is_none() && !self.row_key_columns.is_empty() {
+                    // A value-only change event: keyed by the declared key, read from its rows.
+                    match keyed_by_rows(&change, &self.row_key_columns) {
+                        Ok(changed) => {
+                            for (key, row) in changed {
+                                if row.is_some() || self.is_table {
+                                    rows.push(i as u32);
+                                    keys.push(Some(Cow::Owned(key.to_vec())));
+                                    values.push(row);
+                                }
+                            }
+                        }
+                        Err(e) => self.skip(ctx, r, &format!("value: {e}")),
+                    }
+                    continue;
+                }
+                value = match change {
+                    Change::Upsert { after, .. } => Some(after),
+                    Change::Delete { .. } => None,
+                    Change::Skip(_) => continue,
                 };
             }
             if value.is_none() && !self.is_table {
@@ -166,7 +197,7 @@ impl SourceDecoder {
                 }
             }
             rows.push(i as u32);
-            keys.push(key);
+            keys.push(key.map(Cow::Borrowed));
             values.push(value);
         }
         if rows.is_empty() {
@@ -178,6 +209,7 @@ impl SourceDecoder {
         let key_arrays = if self.key_cols.is_empty() {
             Vec::new()
         } else {
+            let keys: Vec<Option<&[u8]>> = keys.iter().map(|k| k.as_deref()).collect();
             let (arrays, errors) = decode_present(self.key.as_mut(), &keys)?;
             for (j, msg) in errors {
                 ok[j] = false;
