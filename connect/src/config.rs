@@ -10,10 +10,12 @@
 //! | `connector` | — | `file` |
 //! | `path` | — | a file, or a directory whose matching files are read in order |
 //! | `format` | — | `debezium_json`, `json` (JSON lines) or `csv` |
-//! | `topic` | — | the topic to write (created if missing; compacted for `debezium_json`) |
-//! | `key` | Debezium key documents / none | primary-key columns, comma-separated |
-//! | `partitions` | `1` | partitions of the topic if the connector creates it |
+//! | `topic` | — | the topic to write (created, with its dead-letter topic, when the connector is created if missing; compacted for `debezium_json`) |
+//! | `key` | Debezium key documents / none | primary-key columns, comma-separated (`debezium_json` events with neither are written without a key, to partition 0) |
+//! | `partitions` | `1` | partitions of the topic if the connector creates it (also `topic.creation.default.partitions`) |
+//! | `topic.creation.default.<config>` | broker defaults | a topic config (`retention.ms`, `cleanup.policy`, …) of the topic if the connector creates it; `….replication.factor` may only be 1 |
 //! | `dlq_topic` | `<topic>.dlq` | dead-letter topic for malformed lines |
+//! | `errors.tolerance` | `all` | `all`: malformed lines go to the dead-letter topic; `none`: the connector fails at the first one (and is retried from it) |
 //! | `pattern` | `*` | file-name pattern in a directory (`*.json`) |
 //! | `order` | `name` | `name` or `mtime`: which file comes first |
 //! | `mode` | `follow` | `follow` (tail files forever) or `once` (stop at the end of the input) |
