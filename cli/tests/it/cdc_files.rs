@@ -435,9 +435,9 @@ fn load(
 ) -> BTreeMap<String, Expected> {
     let mut expected = BTreeMap::new();
     for &(variant, table_first, wrapped) in variants {
-        for t in 0..3 {
-            let files = render(&db.snapshot[t], &db.changes[t], wrapped, TABLES[t]);
-            let input = root.join(variant).join(TABLES[t]);
+        for (t, table) in TABLES.iter().enumerate() {
+            let files = render(&db.snapshot[t], &db.changes[t], wrapped, table);
+            let input = root.join(variant).join(table);
             std::fs::create_dir_all(&input).unwrap();
             write_lines(&input.join("000-snapshot.json"), &files.snapshot);
             let text = files.changes.join("\n") + "\n";
@@ -452,7 +452,7 @@ fn load(
             assert_eq!(state, db.rows[t], "the files' state is the generator's state");
             let events = all.iter().filter(|l| change_event(l).is_some()).count();
             expected.insert(
-                format!("{variant}_{}", TABLES[t]),
+                format!("{variant}_{table}"),
                 Expected { lines: all.len(), malformed: files.malformed, events, state, changes },
             );
             // Nothing but the two statements, in this variant's order.

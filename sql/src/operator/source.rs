@@ -45,8 +45,6 @@ pub(crate) struct SourceDecoder {
     is_table: bool,
     /// Values are Debezium change events.
     change_events: bool,
-    /// Change events: the key columns' names, to key events without a record key by their rows.
-    row_key_columns: Vec<String>,
     key: Box<dyn PayloadDecoder>,
     value: Box<dyn PayloadDecoder>,
     /// Schema positions of key, value and header columns.
@@ -101,11 +99,6 @@ impl SourceDecoder {
             schema: schema.arrow(),
             is_table: def.is_table(),
             change_events: def.value_format == Format::DebeziumJson,
-            row_key_columns: if def.value_format == Format::DebeziumJson && def.window.is_none() {
-                key_cols.iter().map(|&i| def.columns[i].name.clone()).collect()
-            } else {
-                Vec::new()
-            },
             key: key_codec.decoder()?,
             value: value_codec.decoder()?,
             key_cols,
@@ -132,6 +125,13 @@ impl SourceDecoder {
         // Which records become rows at all.
         let mut rows: Vec<u32> = Vec::with_capacity(records.len());
         let mut windows: Vec<(i64, i64)> = Vec::new();
+        // Change events without a record key are keyed by the key columns read from their rows
+        // (the schema's user columns are the source's columns, in order).
+        let row_key_columns: Vec<String> = if self.change_events && self.window_size.is_none() {
+            self.key_cols.iter().map(|&i| self.schema.field(i).name().clone()).collect()
+        } else {
+            Vec::new()
+        };
         // Record keys, or keys read from the rows of change events without one.
         let mut keys: Vec<Option<Cow<'_, [u8]>>> = Vec::with_capacity(records.len());
         // The value payload of each row (`None`: a tombstone).
@@ -154,9 +154,9 @@ impl SourceDecoder {
                         continue;
                     }
                 };
-                if r.key.is_none() && !self.row_key_columns.is_empty() {
+                if r.key.is_none() && !row_key_columns.is_empty() {
                     // A value-only change event: keyed by the declared key, read from its rows.
-                    match keyed_by_rows(&change, &self.row_key_columns) {
+                    match keyed_by_rows(&change, &row_key_columns) {
                         Ok(changed) => {
                             for (key, row) in changed {
                                 if row.is_some() || self.is_table {
