@@ -390,6 +390,8 @@ struct Expected {
     events: usize,
     /// The table's rows by id.
     state: BTreeMap<i64, Value>,
+    /// Rows of a stream over the topic (c/r/u events, replays included) per id.
+    upserts: BTreeMap<i64, Value>,
     /// The change file as it will end up, and how much of it is written.
     changes: Growing,
 }
@@ -453,7 +455,14 @@ fn load(
             let events = all.iter().filter(|l| change_event(l).is_some()).count();
             expected.insert(
                 format!("{variant}_{table}"),
-                Expected { lines: all.len(), malformed: files.malformed, events, state, changes },
+                Expected {
+                    lines: all.len(),
+                    malformed: files.malformed,
+                    events,
+                    state,
+                    upserts: upserts_per_id(&all),
+                    changes,
+                },
             );
             // Nothing but the two statements, in this variant's order.
             let statements = [create_connector(variant, t, &input), create_table(variant, t, table_first)];
@@ -475,8 +484,33 @@ fn load(
             json!({"auto.offset.reset": "earliest"}),
         );
         assert_eq!(status, 200, "{body}");
+        if !table_first {
+            // A CDC stream over the key-less topic is keyed by its KEY column too: every row
+            // state (replays included: a stream keeps them) counts for its id.
+            let (status, body) = server.ksql(
+                &format!(
+                    "CREATE STREAM {variant}_order_changes (id INT KEY, qty INT) WITH \
+                     (KAFKA_TOPIC='{variant}.orders', VALUE_FORMAT='DEBEZIUM_JSON');
+                     CREATE TABLE {variant}_states_per_order AS SELECT id, COUNT(*) AS n FROM \
+                     {variant}_order_changes GROUP BY id EMIT CHANGES;"
+                ),
+                json!({"auto.offset.reset": "earliest"}),
+            );
+            assert_eq!(status, 200, "{body}");
+        }
     }
     expected
+}
+
+/// Row states per id in change-event lines: one for each c, r and u event (by its `after`).
+fn upserts_per_id(lines: &[&String]) -> BTreeMap<i64, Value> {
+    let mut n: BTreeMap<i64, i64> = BTreeMap::new();
+    for e in lines.iter().filter_map(|l| change_event(l)) {
+        if let Some(id) = e["after"]["id"].as_i64() {
+            *n.entry(id).or_default() += 1;
+        }
+    }
+    n.into_iter().map(|(id, n)| (id, json!({"id": id, "n": n}))).collect()
 }
 
 /// Orders per customer (count and total quantity) of an orders state, as the aggregate's rows.
@@ -549,6 +583,9 @@ fn check(server: &SqlServer, variants: &[Variant], expected: &BTreeMap<String, E
             let variant = name.trim_end_matches("_orders");
             let aggregate = format!("{variant}_orders_by_customer");
             expect_table(server, &aggregate, &["customer_id", "n", "q"], &orders_by_customer(&e.state));
+            if key_less {
+                expect_table(server, &format!("{variant}_states_per_order"), &["id", "n"], &e.upserts);
+            }
         }
     }
 }
