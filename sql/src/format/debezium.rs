@@ -126,6 +126,38 @@ pub fn keyed_by_rows<'a>(change: &Change<'a>, columns: &[String]) -> Result<Vec<
     }
 }
 
+/// Checks that a change event's record key names the row the event changes: the declared key
+/// `columns` of its `after` row (`before` for a delete) must equal those of the record key
+/// (compared as key documents, so field order, name case and a `{"schema","payload"}` wrapper
+/// do not matter). Events without such a row, and keys or rows that lack a key column (which
+/// the key and value decoders judge), pass.
+pub fn check_record_key(key: &[u8], change: &Change<'_>, columns: &[String]) -> Result<(), String> {
+    let row = match *change {
+        Change::Upsert { after, .. } => after,
+        Change::Delete { before: Some(before) } => before,
+        Change::Delete { before: None } | Change::Skip(_) => return Ok(()),
+    };
+    let Ok(from_row) = row_key(row, columns) else { return Ok(()) };
+    if from_row.as_ref() == key {
+        return Ok(());
+    }
+    let document = match top_level(key) {
+        Ok(fields) => match fields.iter().find(|(k, _)| *k == b"payload") {
+            Some((_, payload)) if fields.iter().any(|(k, _)| *k == b"schema") => *payload,
+            _ => key,
+        },
+        Err(_) => return Ok(()),
+    };
+    match row_key(document, columns) {
+        Ok(from_key) if from_key != from_row => Err(format!(
+            "the record key {} does not name the row the event changes (its primary key is {})",
+            String::from_utf8_lossy(key),
+            String::from_utf8_lossy(&from_row)
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// A row key (a key document) and the row it now has (`None`: deleted).
 pub type KeyedRow<'a> = (Bytes, Option<&'a [u8]>);
 
@@ -367,6 +399,29 @@ mod tests {
         );
         assert!(keyed(r#"{"op":"c","after":{"id":null}}"#, &["id"]).unwrap_err().contains("no value"));
         assert!(keyed(r#"{"op":"d","before":null}"#, &["id"]).unwrap_err().contains("cannot tell which row"));
+    }
+
+    #[test]
+    fn record_keys_must_name_the_changed_row() {
+        let cols = vec!["id".to_string()];
+        let check =
+            |key: &str, event: &str| check_record_key(key.as_bytes(), &read_change(event.as_bytes())?, &cols);
+        let c = r#"{"op":"c","after":{"ID":7,"name":"a"}}"#;
+        assert_eq!(check(r#"{"id":7}"#, c), Ok(()));
+        assert_eq!(check(r#"{ "ID" : 7 }"#, c), Ok(()));
+        assert_eq!(check(r#"{"schema":{"type":"struct"},"payload":{"id":7}}"#, c), Ok(()));
+        let err = check(r#"{"id":8}"#, c).unwrap_err();
+        assert!(
+            err.contains(r#"the record key {"id":8} does not name the row"#) && err.contains(r#"{"id":7}"#),
+            "{err}"
+        );
+        let d = r#"{"op":"d","before":{"id":3},"after":null}"#;
+        assert!(check(r#"{"id":4}"#, d).is_err());
+        assert_eq!(check(r#"{"id":3}"#, d), Ok(()));
+        // Nothing to compare: no before row, a key without the column, a key that is not JSON.
+        assert_eq!(check(r#"{"id":4}"#, r#"{"op":"d","before":null}"#), Ok(()));
+        assert_eq!(check(r#"{"other":4}"#, c), Ok(()));
+        assert_eq!(check("7", c), Ok(()));
     }
 
     #[test]

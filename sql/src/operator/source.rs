@@ -8,7 +8,8 @@
 //! event ([`crate::format::debezium`]): its `after` row is decoded as the value, and a delete
 //! is a tombstone row (tables) or no row (streams). A change event without a record key (a
 //! value-only dump) is keyed by the source's declared key columns, read from its `after` row
-//! (`before` for a delete); an update that changed the key also deletes the old key.
+//! (`before` for a delete); an update that changed the key also deletes the old key. A record
+//! key, where present, must name the same row (else the record is logged and skipped).
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -25,7 +26,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Int64Type, SchemaRef};
 use super::log::{ProcessingLog, RecordRef};
 use crate::catalog::{ColumnRole, SourceDef};
 use crate::error::{Error, Result};
-use crate::format::debezium::{Change, keyed_by_rows, read_change};
+use crate::format::debezium::{Change, check_record_key, keyed_by_rows, read_change};
 use brook_streams::windowed_key;
 
 use crate::format::{Codec, Format, PayloadDecoder};
@@ -168,6 +169,13 @@ impl SourceDecoder {
                         }
                         Err(e) => self.skip(ctx, r, &format!("value: {e}")),
                     }
+                    continue;
+                }
+                if let Some(key) = r.key.as_deref()
+                    && !row_key_columns.is_empty()
+                    && let Err(e) = check_record_key(key, &change, &row_key_columns)
+                {
+                    self.skip(ctx, r, &format!("key: {e}"));
                     continue;
                 }
                 value = match change {
