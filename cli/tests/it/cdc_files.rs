@@ -5,7 +5,8 @@
 //! A generated database of three related tables (customers, products, orders with foreign
 //! keys) goes through a snapshot and then at least 50K changes: inserts, updates, deletes that
 //! cascade to orders, primary-key changes (as `d` + `c` at one LSN for customers, as one `u`
-//! for orders), replayed runs of events (at-least-once delivery), tombstone lines after
+//! for orders), replayed runs of events and part of the snapshot delivered again halfway
+//! through (at-least-once delivery: old rows at old positions), tombstone lines after
 //! deletes, malformed lines, and a last line that is written half first and completed later.
 //! The files carry no record keys. The tables, read by pull queries, must equal the state
 //! computed independently from the same files, and the dead-letter counts must equal the
@@ -27,6 +28,8 @@ const CHANGES: usize = 42_000;
 /// A replayed run of the last events every this many events, of this many events.
 const REPLAY_EVERY: usize = 997;
 const REPLAY_LEN: usize = 15;
+/// Snapshot rows delivered again halfway through the changes.
+const SNAPSHOT_AGAIN: usize = 400;
 /// A malformed line every this many events.
 const MALFORMED_EVERY: usize = 4_001;
 const MALFORMED: [&str; 4] = [
@@ -242,7 +245,8 @@ struct Files {
 }
 
 /// Renders events as lines: `wrapped` as Kafka Connect's JsonConverter with
-/// `schemas.enable=true`; a tombstone line after each delete; replayed runs; malformed lines.
+/// `schemas.enable=true`; a tombstone line after each delete; replayed runs; part of the
+/// snapshot again halfway through; malformed lines.
 fn render(snapshot: &[Value], changes: &[Value], wrapped: bool, table: &str) -> Files {
     let schema = json!({"type": "struct", "optional": false, "name": format!("pg.public.{table}.Envelope"),
         "fields": [{"field": "before", "type": "struct", "optional": true},
@@ -263,6 +267,15 @@ fn render(snapshot: &[Value], changes: &[Value], wrapped: bool, table: &str) -> 
             let from = (i + 1).saturating_sub(REPLAY_LEN);
             files.changes.extend(changes[from..=i].iter().map(line));
         }
+        if i == changes.len() / 2 {
+            // The snapshot delivered again (a connector restarted mid-snapshot): old rows at
+            // the snapshot's position, processed anew (another ts_ms).
+            files.changes.extend(snapshot.iter().take(SNAPSHOT_AGAIN).map(|e| {
+                let mut e = e.clone();
+                e["ts_ms"] = json!(e["ts_ms"].as_u64().unwrap() + 86_400_000);
+                line(&e)
+            }));
+        }
         if i % MALFORMED_EVERY == 7 {
             files.changes.push(MALFORMED[files.malformed % MALFORMED.len()].to_string());
             files.malformed += 1;
@@ -279,12 +292,22 @@ fn change_event(line: &str) -> Option<Value> {
     matches!(e["op"].as_str(), Some("c" | "r" | "u" | "d")).then_some(e)
 }
 
-/// The rows of a table computed from its files alone: every line that is a change event, in
-/// order, applied by the table's primary key `id` (`after` for c/r/u, `before` for d).
+/// The change events of lines, each once: a redelivery (same `source.lsn`, op, `before` and
+/// `after`; `ts_ms` may differ) is the same event.
+fn distinct_events(lines: &[&String]) -> Vec<Value> {
+    let mut seen = std::collections::HashSet::new();
+    lines
+        .iter()
+        .filter_map(|l| change_event(l))
+        .filter(|e| seen.insert(format!("{}|{}|{}|{}", e["source"]["lsn"], e["op"], e["before"], e["after"])))
+        .collect()
+}
+
+/// The rows of a table computed from its files alone: every distinct change event, in order,
+/// applied by the table's primary key `id` (`after` for c/r/u, `before` for d).
 fn state_from_files(lines: &[&String]) -> BTreeMap<i64, Value> {
     let mut rows = BTreeMap::new();
-    for l in lines {
-        let Some(e) = change_event(l) else { continue };
+    for e in distinct_events(lines) {
         let id = |row: &Value| row["id"].as_i64();
         match e["op"].as_str() {
             Some("c" | "r" | "u") => {
@@ -452,7 +475,7 @@ fn load(
             let all: Vec<&String> = files.snapshot.iter().chain(&files.changes).collect();
             let state = state_from_files(&all);
             assert_eq!(state, db.rows[t], "the files' state is the generator's state");
-            let events = all.iter().filter(|l| change_event(l).is_some()).count();
+            let events = distinct_events(&all).len();
             expected.insert(
                 format!("{variant}_{table}"),
                 Expected {
@@ -486,7 +509,7 @@ fn load(
         assert_eq!(status, 200, "{body}");
         if !table_first {
             // A CDC stream over the key-less topic is keyed by its KEY column too: every row
-            // state (replays included: a stream keeps them) counts for its id.
+            // state counts for its id (each once: the connector drops redeliveries).
             let (status, body) = server.ksql(
                 &format!(
                     "CREATE STREAM {variant}_order_changes (id INT KEY, qty INT) WITH \
@@ -502,10 +525,11 @@ fn load(
     expected
 }
 
-/// Row states per id in change-event lines: one for each c, r and u event (by its `after`).
+/// Row states per id in change-event lines: one for each distinct c, r and u event (by its
+/// `after`).
 fn upserts_per_id(lines: &[&String]) -> BTreeMap<i64, Value> {
     let mut n: BTreeMap<i64, i64> = BTreeMap::new();
-    for e in lines.iter().filter_map(|l| change_event(l)) {
+    for e in distinct_events(lines) {
         if let Some(id) = e["after"]["id"].as_i64() {
             *n.entry(id).or_default() += 1;
         }

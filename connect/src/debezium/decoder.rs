@@ -14,9 +14,11 @@
 //! are taken from `after`, or from `before` for deletes); otherwise the line's key document
 //! (record form). A line with neither (a value-only dump, as Kafka Connect's JsonConverter or a
 //! Debezium Server file sink writes them) is passed on **without a key**: a `DEBEZIUM_JSON`
-//! table keys it by its declared primary key when it reads it. Such events cannot be checked
-//! for replays or split into delete + create on a key change here; the reading table does the
-//! latter, and the source keeps their order by writing them all to one partition.
+//! table keys it by its declared primary key when it reads it. Such events cannot be split into
+//! delete + create on a key change here (the reading table does that), and the source keeps
+//! their order by writing them all to one partition. A redelivered one — the same database
+//! position, op and rows ([`Change::identity`]), as after a connector failover or a repeated
+//! snapshot — is dropped.
 //!
 //! **Values.** Every value is a Debezium envelope in payload form (`before`, `after`, `source`,
 //! `op`, `ts_ms`), whatever form the input used, so consumers handle one format. A line that
@@ -140,6 +142,9 @@ impl CdcDecoder {
             Op::Delete => {
                 let marker = |d: &Self| d.value(&c, Op::Delete, c.before.as_ref(), None, line);
                 let Some(key) = self.delete_key(&c)? else {
+                    if self.is_key_less_replay(&c) {
+                        return Ok(LineOutcome::Duplicate);
+                    }
                     out.push(CdcRecord {
                         key: None,
                         value: Some(marker(&*self)?),
@@ -160,6 +165,9 @@ impl CdcDecoder {
                     DecodeError::new(format!("op '{}' without an 'after' row", c.op.code()))
                 })?;
                 let Some(new_key) = self.row_key(after, c.key.as_ref())? else {
+                    if self.is_key_less_replay(&c) {
+                        return Ok(LineOutcome::Duplicate);
+                    }
                     let value = self.value(&c, c.op, c.before.as_ref(), Some(after), line)?;
                     out.push(CdcRecord { key: None, value: Some(value), timestamp: time, position: pos });
                     return Ok(LineOutcome::Emitted);
@@ -192,6 +200,11 @@ impl CdcDecoder {
                 }
             }
         }
+    }
+
+    /// Whether a change without a key was already written (same identity); remembers it if not.
+    fn is_key_less_replay(&mut self, c: &Change) -> bool {
+        c.identity().is_some_and(|id| !self.keys.apply_key_less(id))
     }
 
     /// An update that changed the primary key: a delete of the old row and a create of the new.
@@ -397,8 +410,15 @@ mod tests {
         let mut d = CdcDecoder::new(None);
         let c = r#"{"before":null,"after":{"id":1,"name":"a"},"op":"c","source":{"lsn":5}}"#;
         assert_eq!(decode(&mut d, c), (LineOutcome::Emitted, vec![(String::new(), Some(r#"c:"a""#.into()))]));
-        // No key: no replay check, no tombstone after a delete (a table keys them by its rows).
-        assert_eq!(decode(&mut d, c).0, LineOutcome::Emitted);
+        // No key: a redelivery (same position, op and rows; another ts_ms) is dropped, and a
+        // delete has no tombstone after it (a table keys these events by their rows).
+        let again = r#"{"before":null,"after":{"id":1,"name":"a"},"op":"c","source":{"lsn":5},"ts_ms":9}"#;
+        assert_eq!(decode(&mut d, again).0, LineOutcome::Duplicate);
+        let other_row = r#"{"before":null,"after":{"id":2,"name":"a"},"op":"c","source":{"lsn":5}}"#;
+        assert_eq!(decode(&mut d, other_row).0, LineOutcome::Emitted, "snapshot rows share a position");
+        let no_position = r#"{"before":null,"after":{"id":1,"name":"a"},"op":"c"}"#;
+        assert_eq!(decode(&mut d, no_position).0, LineOutcome::Emitted);
+        assert_eq!(decode(&mut d, no_position).0, LineOutcome::Emitted, "without a position, never a replay");
         let del = r#"{"schema":{},"payload":{"before":{"id":1,"name":"a"},"after":null,"op":"d"}}"#;
         assert_eq!(decode(&mut d, del).1, vec![(String::new(), Some("d:null".into()))]);
         let t = r#"{"op":"t","source":{"lsn":6}}"#;
