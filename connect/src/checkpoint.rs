@@ -54,6 +54,7 @@ use brook_broker::NewRecord;
 
 use crate::config::ConnectorKind;
 use crate::debezium::SourcePosition;
+use crate::debezium::event::{Line, parse_line};
 use crate::debezium::keys::KeyStates;
 use crate::error::{Error, Result};
 use crate::metrics::MetricsSnapshot;
@@ -192,11 +193,22 @@ impl Recovery {
                     return;
                 }
                 if r.offset < window_start {
-                    if let (Some(keys), Some(key)) = (keys.as_deref_mut(), r.key.as_ref()) {
-                        let position = header(&r.headers, CDC_POSITION_HEADER)
-                            .and_then(|v| std::str::from_utf8(v).ok())
-                            .and_then(SourcePosition::decode);
-                        keys.apply(key, position.as_ref(), r.value.is_some());
+                    match (keys.as_deref_mut(), r.key.as_ref(), r.value.as_ref()) {
+                        (Some(keys), Some(key), _) => {
+                            let position = header(&r.headers, CDC_POSITION_HEADER)
+                                .and_then(|v| std::str::from_utf8(v).ok())
+                                .and_then(SourcePosition::decode);
+                            keys.apply(key, position.as_ref(), r.value.is_some());
+                        }
+                        (Some(keys), None, Some(value)) => {
+                            // A change event written without a key: remember its identity.
+                            if let Ok(Line::Change(c)) = parse_line(value)
+                                && let Some(identity) = c.identity()
+                            {
+                                keys.apply_key_less(identity);
+                            }
+                        }
+                        _ => {}
                     }
                     return;
                 }

@@ -10,10 +10,12 @@
 //! | `connector` | — | `file` |
 //! | `path` | — | a file, or a directory whose matching files are read in order |
 //! | `format` | — | `debezium_json`, `json` (JSON lines) or `csv` |
-//! | `topic` | — | the topic to write (created if missing; compacted for `debezium_json`) |
-//! | `key` | Debezium key documents / none | primary-key columns, comma-separated |
-//! | `partitions` | `1` | partitions of the topic if the connector creates it |
+//! | `topic` | — | the topic to write (created, with its dead-letter topic, when the connector is created if missing; compacted for `debezium_json`) |
+//! | `key` | Debezium key documents / none | primary-key columns, comma-separated (`debezium_json` events with neither are written without a key, to partition 0) |
+//! | `partitions` | `1` | partitions of the topic if the connector creates it (also `topic.creation.default.partitions`) |
+//! | `topic.creation.default.<config>` | broker defaults | a topic config (`retention.ms`, `cleanup.policy`, …) of the topic if the connector creates it; `….replication.factor` may only be 1 |
 //! | `dlq_topic` | `<topic>.dlq` | dead-letter topic for malformed lines |
+//! | `errors.tolerance` | `all` | `all`: malformed lines go to the dead-letter topic; `none`: the connector fails at the first one (and is retried from it) |
 //! | `pattern` | `*` | file-name pattern in a directory (`*.json`) |
 //! | `order` | `name` | `name` or `mtime`: which file comes first |
 //! | `mode` | `follow` | `follow` (tail files forever) or `once` (stop at the end of the input) |
@@ -163,6 +165,11 @@ pub struct SourceConfig {
     pub key: Option<Vec<String>>,
     /// Partitions if the topic is created.
     pub partitions: i32,
+    /// What a bad input line does: dead-lettered (`all`) or stops the connector (`none`).
+    pub errors_tolerance: ErrorTolerance,
+    /// Topic configs if the topic is created (`topic.creation.default.<config>` properties, as
+    /// Kafka Connect names them), e.g. `retention.ms`.
+    pub topic_configs: Vec<(String, String)>,
     /// Dead-letter topic.
     pub dlq_topic: String,
     /// File-name pattern in a directory.
@@ -179,6 +186,16 @@ pub struct SourceConfig {
     pub commit_interval: Duration,
     /// Longest accepted record.
     pub max_record_bytes: usize,
+}
+
+/// What a source does with an input line that is not a valid record (Kafka Connect's
+/// `errors.tolerance`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorTolerance {
+    /// `none`: the connector fails at the first bad record (and retries from it later).
+    None,
+    /// `all` (the default): bad records go to the dead-letter topic and the connector goes on.
+    All,
 }
 
 /// Output format of a file sink.
@@ -238,7 +255,12 @@ const SOURCE_PROPS: &[&str] = &[
     "poll_interval_ms",
     "commit_interval_ms",
     "max_record_bytes",
+    "errors.tolerance",
 ];
+/// Prefix of a source's topic-creation properties (Kafka Connect's KIP-158 names):
+/// `topic.creation.default.partitions`, `topic.creation.default.replication.factor` (a single
+/// broker: 1) and `topic.creation.default.<topic config>`.
+const TOPIC_CREATION: &str = "topic.creation.default.";
 const SINK_PROPS: &[&str] =
     &["connector", "path", "topic", "roll_bytes", "roll_interval_ms", "envelope", "mode", "poll_interval_ms"];
 
@@ -290,7 +312,8 @@ impl Props<'_> {
 
     fn check_known(&self, known: &[&str], kind: ConnectorKind) -> Result<()> {
         for k in self.map.keys() {
-            if !known.contains(&k.as_str()) {
+            let topic_creation = kind == ConnectorKind::Source && k.starts_with(TOPIC_CREATION);
+            if !known.contains(&k.as_str()) && !topic_creation {
                 return Err(Error::Config(format!(
                     "unknown property '{k}' for a {} connector (known: {})",
                     kind.as_str(),
@@ -361,7 +384,29 @@ fn parse_source(p: &Props<'_>) -> Result<SourceConfig> {
     if dlq_topic == topic {
         return Err(Error::Config("'dlq_topic' must differ from 'topic'".into()));
     }
-    let partitions: i32 = p.number("partitions", 1)?;
+    let creation_partitions = format!("{TOPIC_CREATION}partitions");
+    let partitions: i32 = match p.get(&creation_partitions) {
+        Some(_) => p.number(&creation_partitions, 1)?,
+        None => p.number("partitions", 1)?,
+    };
+    let mut topic_configs = Vec::new();
+    for (k, v) in p.map.iter() {
+        let Some(config) = k.strip_prefix(TOPIC_CREATION) else { continue };
+        match config {
+            "partitions" => {}
+            "replication.factor" => {
+                if !matches!(v.trim(), "1" | "-1") {
+                    return Err(Error::Config(format!(
+                        "'{k}' must be 1 (or -1, the broker default): a Brook cluster keeps one copy"
+                    )));
+                }
+            }
+            "" => return Err(Error::Config(format!("'{k}' names no topic config"))),
+            _ => topic_configs.push((config.to_string(), v.trim().to_string())),
+        }
+    }
+    brook_broker::TopicConfig::from_pairs(topic_configs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .map_err(|e| Error::Config(format!("topic creation: {e}")))?;
     if !(1..=10_000).contains(&partitions) {
         return Err(Error::Config(format!("'partitions' must be between 1 and 10000, not {partitions}")));
     }
@@ -392,12 +437,21 @@ fn parse_source(p: &Props<'_>) -> Result<SourceConfig> {
         ));
     }
     let key = p.list("key").filter(|k| !k.is_empty());
+    let errors_tolerance = match p.get("errors.tolerance").map(str::to_ascii_lowercase).as_deref() {
+        None | Some("all") => ErrorTolerance::All,
+        Some("none") => ErrorTolerance::None,
+        Some(v) => {
+            return Err(Error::Config(format!("'errors.tolerance' must be 'none' or 'all', not '{v}'")));
+        }
+    };
     Ok(SourceConfig {
         path,
         format,
         topic,
         key,
         partitions,
+        topic_configs,
+        errors_tolerance,
         dlq_topic,
         pattern: Pattern::new(p.get("pattern").unwrap_or("*")),
         order,
@@ -563,6 +617,31 @@ mod tests {
             ])
             .contains("needs 'columns'")
         );
+        let def = ConnectorDefinition::new(
+            "t",
+            ConnectorKind::Source,
+            [
+                base.clone(),
+                vec![
+                    ("topic.creation.default.partitions", "3"),
+                    ("topic.creation.default.retention.ms", "60000"),
+                    ("topic.creation.default.replication.factor", "1"),
+                ],
+            ]
+            .concat(),
+        )
+        .unwrap();
+        let ConnectorConfig::Source(s) = def.config().unwrap() else { panic!("a source") };
+        assert_eq!((s.partitions, s.topic_configs), (3, vec![("retention.ms".into(), "60000".into())]));
+        assert!(
+            err([base.clone(), vec![("topic.creation.default.replication.factor", "3")]].concat())
+                .contains("keeps one copy")
+        );
+        assert!(
+            err([base.clone(), vec![("topic.creation.default.retention.ms", "soon")]].concat())
+                .contains("topic creation")
+        );
+        assert!(err([base.clone(), vec![("errors.tolerance", "some")]].concat()).contains("'none' or 'all'"));
         assert!(ConnectorDefinition::new("bad name", ConnectorKind::Source, base).is_err());
     }
 

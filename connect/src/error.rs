@@ -52,6 +52,23 @@ pub enum Error {
         /// What failed.
         message: String,
     },
+    /// A line is not a valid record and `'errors.tolerance'='none'` stops the connector at
+    /// the first such line (nothing after it is read until it is fixed).
+    #[error(
+        "line {line} of {file} is not a valid record ({reason}); with 'errors.tolerance'='none' the \
+         connector stops at the first bad record: fix the line, or set 'errors.tolerance'='all' to send bad \
+         records to the dead-letter topic and go on"
+    )]
+    Rejected {
+        /// The input file.
+        file: PathBuf,
+        /// The line number (from 1).
+        line: u64,
+        /// Where the line starts in the file.
+        offset: u64,
+        /// Why the line is not a record.
+        reason: String,
+    },
     /// The connector was asked to stop while waiting.
     #[error("the connector is stopping")]
     Stopped,

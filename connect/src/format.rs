@@ -103,7 +103,7 @@ impl LineDecoder {
                 let mut recs = Vec::new();
                 let outcome = d.decode(record, &mut recs)?;
                 out.extend(recs.into_iter().map(|r| Output {
-                    key: Some(r.key),
+                    key: r.key,
                     value: r.value,
                     timestamp: r.timestamp,
                     cdc_position: r.position,

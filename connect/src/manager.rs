@@ -28,7 +28,7 @@ use crate::config::{ConnectorConfig, ConnectorDefinition, ConnectorKind, Mode};
 use crate::error::{Error, Result};
 use crate::metrics::{ConnectorState, Metrics, MetricsSnapshot};
 use crate::sink::FileSink;
-use crate::source::{FileSource, RunEnd};
+use crate::source::{FileSource, RunEnd, ensure_topics};
 use crate::stop::StopSignal;
 use brook_client::Cluster;
 
@@ -128,11 +128,16 @@ impl ConnectorManager {
         }
     }
 
-    /// `CREATE SOURCE|SINK CONNECTOR`: validates, stores (server mode) and starts a connector.
+    /// `CREATE SOURCE|SINK CONNECTOR`: validates, creates a source's topics if missing (so a
+    /// table can be declared over the topic right away), stores (server mode) and starts a
+    /// connector.
     pub fn create(&self, def: ConnectorDefinition) -> Result<()> {
-        def.config()?;
+        let config = def.config()?;
         if self.connectors.lock().contains_key(&def.name) {
             return Err(Error::ConnectorExists(def.name));
+        }
+        if let ConnectorConfig::Source(source) = &config {
+            ensure_topics(self.cluster.as_ref(), source)?;
         }
         if self.persistent {
             let value = serde_json::to_vec(&def).map_err(|e| Error::CorruptState {

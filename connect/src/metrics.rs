@@ -2,6 +2,12 @@
 //!
 //! Counters are committed with the connector's position (see [`crate::checkpoint`]), so they
 //! survive restarts and count every input line exactly once even across a crash.
+//!
+//! **Health.** A running connector whose recent input is mostly dead-lettered — more than half
+//! of the last [`HEALTH_WINDOW`]–2×[`HEALTH_WINDOW`] records, once at least
+//! [`HEALTH_MIN_RECORDS`] came in — is shown `DEGRADED (…)` with the counts and the last error
+//! instead of `RUNNING`. (With `'errors.tolerance'='none'` the first bad record stops it instead:
+//! `FAILED (…)`.)
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -43,6 +49,9 @@ pub enum ConnectorState {
     Finished,
     /// Failed; it is retried after a pause. The reason says what went wrong.
     Failed(String),
+    /// Running, but most recent input was dead-lettered; the reason gives counts and the last
+    /// error.
+    Degraded(String),
     /// Stopped (dropped, or the process is shutting down).
     Stopped,
 }
@@ -54,6 +63,7 @@ impl std::fmt::Display for ConnectorState {
             ConnectorState::Running => f.write_str("RUNNING"),
             ConnectorState::Finished => f.write_str("FINISHED"),
             ConnectorState::Failed(reason) => write!(f, "FAILED ({reason})"),
+            ConnectorState::Degraded(reason) => write!(f, "DEGRADED ({reason})"),
             ConnectorState::Stopped => f.write_str("STOPPED"),
         }
     }
@@ -72,6 +82,19 @@ pub struct Metrics {
     files_seen: AtomicU64,
     state: Mutex<ConnectorState>,
     last_error: Mutex<Option<String>>,
+    recent: Mutex<Recent>,
+}
+
+/// Input records per health window.
+pub const HEALTH_WINDOW: u64 = 1000;
+/// Fewest recent input records on which a connector is judged.
+pub const HEALTH_MIN_RECORDS: u64 = 20;
+
+/// (records in, dead-lettered) of the current and the previous health window.
+#[derive(Debug, Default)]
+struct Recent {
+    current: (u64, u64),
+    previous: (u64, u64),
 }
 
 impl Default for Metrics {
@@ -87,6 +110,7 @@ impl Default for Metrics {
             files_seen: AtomicU64::new(0),
             state: Mutex::new(ConnectorState::Starting),
             last_error: Mutex::new(None),
+            recent: Mutex::new(Recent::default()),
         }
     }
 }
@@ -162,9 +186,35 @@ impl Metrics {
         set(&self.files_seen, s.files_seen);
     }
 
-    /// The lifecycle state.
+    /// The lifecycle state; a running connector whose recent input was mostly dead-lettered is
+    /// [`ConnectorState::Degraded`].
     pub fn state(&self) -> ConnectorState {
-        self.state.lock().clone()
+        let state = self.state.lock().clone();
+        if state != ConnectorState::Running {
+            return state;
+        }
+        let (records, dead) = {
+            let r = self.recent.lock();
+            (r.current.0 + r.previous.0, r.current.1 + r.previous.1)
+        };
+        if records < HEALTH_MIN_RECORDS || dead * 2 <= records {
+            return state;
+        }
+        let last = self.last_error().unwrap_or_default();
+        ConnectorState::Degraded(format!(
+            "{dead} of the last {records} records dead-lettered; last error: {last}"
+        ))
+    }
+
+    /// Counts recent input for the health check: `records` came in, `dead` of them were
+    /// dead-lettered.
+    pub fn observe_recent(&self, records: u64, dead: u64) {
+        let mut r = self.recent.lock();
+        r.current.0 += records;
+        r.current.1 += dead;
+        if r.current.0 >= HEALTH_WINDOW {
+            r.previous = std::mem::take(&mut r.current);
+        }
     }
 
     /// Changes the lifecycle state.
@@ -180,5 +230,30 @@ impl Metrics {
     /// Records an error message.
     pub fn set_error(&self, e: impl Into<String>) {
         *self.last_error.lock() = Some(e.into());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mostly_dead_lettered_input_degrades_a_running_connector() {
+        let m = Metrics::default();
+        m.set_state(ConnectorState::Running);
+        m.observe_recent(10, 10);
+        assert_eq!(m.state(), ConnectorState::Running, "too few records to judge");
+        m.set_error("f:3: not valid JSON");
+        m.observe_recent(30, 20);
+        let ConnectorState::Degraded(reason) = m.state() else { panic!("{}", m.state()) };
+        assert_eq!(reason, "30 of the last 40 records dead-lettered; last error: f:3: not valid JSON");
+        assert!(m.state().to_string().starts_with("DEGRADED (30 of the last 40"));
+        // Good input pushes the bad records out of the windows.
+        m.observe_recent(HEALTH_WINDOW, 0);
+        m.observe_recent(HEALTH_WINDOW, 0);
+        assert_eq!(m.state(), ConnectorState::Running);
+        m.set_state(ConnectorState::Stopped);
+        m.observe_recent(100, 100);
+        assert_eq!(m.state(), ConnectorState::Stopped, "only a running connector degrades");
     }
 }

@@ -39,7 +39,7 @@ use brook_broker::partitioner::{murmur2, partition_for_key};
 use brook_broker::util::now_ms;
 
 use crate::checkpoint::{COMPACTED, Checkpoint, FileCheckpoint, OffsetStore, Recovery};
-use crate::config::{ConnectorKind, Format, Mode, SourceConfig};
+use crate::config::{ConnectorKind, ErrorTolerance, Format, Mode, SourceConfig};
 use crate::error::{Error, Result};
 use crate::files::{FileEntry, list_files};
 use crate::format::{Decoded, FileDecodeState, LineDecoder, Output};
@@ -128,6 +128,7 @@ struct Tally {
 
 impl Tally {
     fn add_to(&self, metrics: &Metrics) {
+        metrics.observe_recent(self.records_in, self.dlq);
         for (counter, n) in [
             (Counter::RecordsIn, self.records_in),
             (Counter::BytesIn, self.bytes_in),
@@ -141,6 +142,20 @@ impl Tally {
             }
         }
     }
+}
+
+/// Creates a source's topic and dead-letter topic if they are missing; returns their partition
+/// counts. The topic gets the configured partitions and topic configs; a change-event topic is
+/// compacted unless the configs say otherwise (a changelog of rows).
+pub fn ensure_topics(cluster: &dyn Cluster, config: &SourceConfig) -> Result<(i32, i32)> {
+    let mut configs: Vec<(&str, &str)> =
+        config.topic_configs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    if config.format == Format::DebeziumJson && !configs.iter().any(|(k, _)| *k == COMPACTED[0].0) {
+        configs.push(COMPACTED[0]);
+    }
+    let partitions = cluster.ensure_topic(&config.topic, config.partitions, &configs)?;
+    let dlq_partitions = cluster.ensure_topic(&config.dlq_topic, 1, &[])?;
+    Ok((partitions, dlq_partitions))
 }
 
 /// A file source connector.
@@ -222,7 +237,15 @@ impl FileSource {
             let entries = list_files(&self.config.path, &self.config.pattern, self.config.order)?;
             let mut progressed = false;
             for e in &entries {
-                progressed |= self.read_file(e, stop)?;
+                progressed |= match self.read_file(e, stop) {
+                    Ok(progressed) => progressed,
+                    Err(rejected @ Error::Rejected { .. }) => {
+                        // Keep everything before the bad line: written and committed.
+                        self.commit()?;
+                        return Err(rejected);
+                    }
+                    Err(e) => return Err(e),
+                };
                 if stop.is_stopped() {
                     break;
                 }
@@ -247,10 +270,7 @@ impl FileSource {
     /// Creates topics, loads the checkpoint and scans for records written after it.
     fn start(&mut self) -> Result<()> {
         let c = self.cluster.as_ref();
-        let compacted: &[(&str, &str)] =
-            if self.config.format == Format::DebeziumJson { &COMPACTED[..1] } else { &[] };
-        self.partitions = c.ensure_topic(&self.config.topic, self.config.partitions, compacted)?;
-        self.dlq_partitions = c.ensure_topic(&self.config.dlq_topic, 1, &[])?;
+        (self.partitions, self.dlq_partitions) = ensure_topics(c, &self.config)?;
         OffsetStore::ensure(c)?;
         let cp = OffsetStore::load(c, &self.name)?.unwrap_or_default();
         self.metrics.restore(&cp.metrics);
@@ -351,6 +371,13 @@ impl FileSource {
             self.tally = Tally::default();
             let handled = raw.iter().try_for_each(|rec| self.handle_record(st, rec));
             self.raw = raw;
+            if let Err(Error::Rejected { offset, line, .. }) = &handled {
+                // Stop in front of the bad line ('errors.tolerance'='none'): the lines before it
+                // count and are committed by the caller; the bad one is read again next time.
+                self.tally.add_to(&self.metrics);
+                (st.offset, st.line, st.line_open) = (*offset, line - 1, false);
+                self.dirty = true;
+            }
             handled?;
             self.tally.add_to(&self.metrics);
             st.offset = end.offset;
@@ -461,6 +488,18 @@ impl FileSource {
     }
 
     fn dead_letter(&mut self, st: &FileState, rec: &RawRecord, line: u64, error: &str) -> Result<()> {
+        if self.config.errors_tolerance == ErrorTolerance::None {
+            // The line is not consumed: it is read again when the connector is retried.
+            self.tally.records_in -= 1;
+            self.tally.bytes_in -= rec.next.saturating_sub(rec.start);
+            return Err(Error::Rejected {
+                file: st.path.clone(),
+                line,
+                offset: rec.start,
+                reason: error.to_string(),
+            });
+        }
+        self.metrics.set_error(format!("{}:{line}: {error}", st.path_text));
         let keep = rec.bytes.len().min(DLQ_RAW_BYTES);
         let total = rec.too_long.unwrap_or(rec.content_end - rec.start);
         let letter = DeadLetter {
@@ -494,6 +533,9 @@ impl FileSource {
         };
         let partition = match &o.key {
             Some(k) => partition_for_key(k, n),
+            // Change events without a key must stay in order, across files too (a snapshot
+            // file, then change files): one partition.
+            None if self.config.format == Format::DebeziumJson => 0,
             None => ((u64::from(st.path_hash) + line) % n.max(1) as u64) as i32,
         };
         if !self.recovery.is_empty()

@@ -208,7 +208,10 @@ pub fn settle(engine: &Engine, connectors: &ConnectorManager, timeout: Duration)
         let mut all = Vec::new();
         for c in connectors.list() {
             if c.kind != ConnectorKind::Source
-                || !matches!(c.state, ConnectorState::Running | ConnectorState::Starting)
+                || !matches!(
+                    c.state,
+                    ConnectorState::Running | ConnectorState::Starting | ConnectorState::Degraded(_)
+                )
             {
                 continue;
             }

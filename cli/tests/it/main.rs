@@ -1,6 +1,7 @@
 //! Tests of the `brook` binary as a user runs it: real processes, real files, real sockets on
 //! 127.0.0.1.
 
+mod cdc_files;
 mod cdc_walkthrough;
 mod examples_remote;
 mod layout;

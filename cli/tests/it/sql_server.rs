@@ -80,6 +80,12 @@ impl SqlServer {
         super::terminate(&mut self.child)
     }
 
+    /// SIGKILL (`kill -9`): the process gets no chance to flush or commit anything.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// `POST /ksql`: status and parsed body.
     pub fn ksql(&self, sql: &str, props: Value) -> (u16, Value) {
         let r = client::post(&self.http, "/ksql", &json!({"ksql": sql, "streamsProperties": props}))

@@ -12,8 +12,13 @@
 //!
 //! **Which columns form the key.** The configured `key` column list if there is one (columns
 //! are taken from `after`, or from `before` for deletes); otherwise the line's key document
-//! (record form). A line with neither is malformed: it goes to the dead-letter topic with a
-//! message saying to configure `key`.
+//! (record form). A line with neither (a value-only dump, as Kafka Connect's JsonConverter or a
+//! Debezium Server file sink writes them) is passed on **without a key**: a `DEBEZIUM_JSON`
+//! table keys it by its declared primary key when it reads it. Such events cannot be split into
+//! delete + create on a key change here (the reading table does that), and the source keeps
+//! their order by writing them all to one partition. A redelivered one — the same database
+//! position, op and rows ([`Change::identity`]), as after a connector failover or a repeated
+//! snapshot — is dropped.
 //!
 //! **Values.** Every value is a Debezium envelope in payload form (`before`, `after`, `source`,
 //! `op`, `ts_ms`), whatever form the input used, so consumers handle one format. A line that
@@ -32,8 +37,8 @@ use crate::error::DecodeError;
 /// A record to write for a change.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CdcRecord {
-    /// The row's canonical key.
-    pub key: Bytes,
+    /// The row's canonical key (`None`: the event has no key and no key columns are known).
+    pub key: Option<Bytes>,
     /// The change (a Debezium envelope), or `None` for a tombstone.
     pub value: Option<Bytes>,
     /// Event time, if the event had one.
@@ -100,7 +105,7 @@ impl CdcDecoder {
                     return Ok(LineOutcome::TombstoneConsumed);
                 }
                 self.keys.apply(&key, None, false);
-                out.push(CdcRecord { key, value: None, timestamp: None, position: None });
+                out.push(CdcRecord { key: Some(key), value: None, timestamp: None, position: None });
                 Ok(LineOutcome::Emitted)
             }
             Line::Change(c) => self.change(*c, line, out),
@@ -120,16 +125,38 @@ impl CdcDecoder {
             Op::Truncate => {
                 for key in self.keys.live_keys() {
                     self.keys.apply(&key, pos.as_ref(), false);
-                    out.push(CdcRecord { key, value: None, timestamp: time, position: pos.clone() });
+                    out.push(CdcRecord {
+                        key: Some(key),
+                        value: None,
+                        timestamp: time,
+                        position: pos.clone(),
+                    });
+                }
+                if self.key_columns.is_none() {
+                    // Rows without keys are not tracked here: pass the truncate on to the reader.
+                    let value = self.value(&c, Op::Truncate, None, None, line)?;
+                    out.push(CdcRecord { key: None, value: Some(value), timestamp: time, position: pos });
                 }
                 Ok(LineOutcome::Emitted)
             }
             Op::Delete => {
-                let key = self.delete_key(&c)?;
+                let marker = |d: &Self| d.value(&c, Op::Delete, c.before.as_ref(), None, line);
+                let Some(key) = self.delete_key(&c)? else {
+                    if self.is_key_less_replay(&c) {
+                        return Ok(LineOutcome::Duplicate);
+                    }
+                    out.push(CdcRecord {
+                        key: None,
+                        value: Some(marker(&*self)?),
+                        timestamp: time,
+                        position: pos,
+                    });
+                    return Ok(LineOutcome::Emitted);
+                };
                 if self.keys.is_replay(&key, pos.as_ref()) {
                     return Ok(LineOutcome::Duplicate);
                 }
-                let marker = self.value(&c, Op::Delete, c.before.as_ref(), None, line)?;
+                let marker = marker(&*self)?;
                 self.push_delete(key, marker, time, pos, out);
                 Ok(LineOutcome::Emitted)
             }
@@ -137,7 +164,14 @@ impl CdcDecoder {
                 let after = c.after.as_ref().ok_or_else(|| {
                     DecodeError::new(format!("op '{}' without an 'after' row", c.op.code()))
                 })?;
-                let new_key = self.row_key(after, c.key.as_ref())?;
+                let Some(new_key) = self.row_key(after, c.key.as_ref())? else {
+                    if self.is_key_less_replay(&c) {
+                        return Ok(LineOutcome::Duplicate);
+                    }
+                    let value = self.value(&c, c.op, c.before.as_ref(), Some(after), line)?;
+                    out.push(CdcRecord { key: None, value: Some(value), timestamp: time, position: pos });
+                    return Ok(LineOutcome::Emitted);
+                };
                 let old_key = match (&c.before, c.op) {
                     (Some(before), Op::Update) => self.before_key(before, c.key.as_ref()),
                     _ => None,
@@ -156,7 +190,7 @@ impl CdcDecoder {
                         let value = self.value(&c, op, c.before.as_ref(), Some(after), line)?;
                         self.keys.apply(&new_key, pos.as_ref(), true);
                         out.push(CdcRecord {
-                            key: new_key,
+                            key: Some(new_key),
                             value: Some(value),
                             timestamp: time,
                             position: pos,
@@ -166,6 +200,11 @@ impl CdcDecoder {
                 }
             }
         }
+    }
+
+    /// Whether a change without a key was already written (same identity); remembers it if not.
+    fn is_key_less_replay(&mut self, c: &Change) -> bool {
+        c.identity().is_some_and(|id| !self.keys.apply_key_less(id))
     }
 
     /// An update that changed the primary key: a delete of the old row and a create of the new.
@@ -191,7 +230,7 @@ impl CdcDecoder {
         if !new_replayed {
             let value = self.value(c, Op::Create, None, Some(after), line)?;
             self.keys.apply(&new, pos.as_ref(), true);
-            out.push(CdcRecord { key: new, value: Some(value), timestamp: time, position: pos });
+            out.push(CdcRecord { key: Some(new), value: Some(value), timestamp: time, position: pos });
         }
         Ok(LineOutcome::Emitted)
     }
@@ -205,20 +244,25 @@ impl CdcDecoder {
         out: &mut Vec<CdcRecord>,
     ) {
         self.keys.apply(&key, pos.as_ref(), false);
-        out.push(CdcRecord { key: key.clone(), value: Some(marker), timestamp: time, position: pos.clone() });
-        out.push(CdcRecord { key, value: None, timestamp: time, position: pos });
+        out.push(CdcRecord {
+            key: Some(key.clone()),
+            value: Some(marker),
+            timestamp: time,
+            position: pos.clone(),
+        });
+        out.push(CdcRecord { key: Some(key), value: None, timestamp: time, position: pos });
     }
 
-    /// The key of a row after the change.
+    /// The key of a row after the change (`None`: neither key columns nor a key document).
     fn row_key(
         &self,
         row: &Map<String, Value>,
         doc: Option<&Map<String, Value>>,
-    ) -> Result<Bytes, DecodeError> {
+    ) -> Result<Option<Bytes>, DecodeError> {
         match (&self.key_columns, doc) {
-            (Some(cols), _) => key_from_row(row, cols),
-            (None, Some(doc)) => Ok(key_from_document(doc)),
-            (None, None) => Err(no_key()),
+            (Some(cols), _) => key_from_row(row, cols).map(Some),
+            (None, Some(doc)) => Ok(Some(key_from_document(doc))),
+            (None, None) => Ok(None),
         }
     }
 
@@ -234,17 +278,18 @@ impl CdcDecoder {
         }
     }
 
-    /// The key of a deleted row: from `before`, else from the key document.
-    fn delete_key(&self, c: &Change) -> Result<Bytes, DecodeError> {
+    /// The key of a deleted row: from `before`, else from the key document (`None`: neither
+    /// key columns nor a key document).
+    fn delete_key(&self, c: &Change) -> Result<Option<Bytes>, DecodeError> {
         match (&self.key_columns, &c.before, &c.key) {
-            (Some(cols), Some(before), _) => key_from_row(before, cols),
-            (Some(cols), None, Some(doc)) => key_from_row(doc, cols),
-            (None, _, Some(doc)) => Ok(key_from_document(doc)),
+            (Some(cols), Some(before), _) => key_from_row(before, cols).map(Some),
+            (Some(cols), None, Some(doc)) => key_from_row(doc, cols).map(Some),
+            (None, _, Some(doc)) => Ok(Some(key_from_document(doc))),
             (Some(_), None, None) => Err(DecodeError::new(
                 "delete event without a 'before' row or a key document: cannot tell which row to delete \
                  (capture deletes with the full row, e.g. Postgres REPLICA IDENTITY FULL, or dump the record key)",
             )),
-            (None, _, None) => Err(no_key()),
+            (None, _, None) => Ok(None),
         }
     }
 
@@ -279,13 +324,6 @@ impl CdcDecoder {
     }
 }
 
-fn no_key() -> DecodeError {
-    DecodeError::new(
-        "cannot tell the row's key: the event has no key document; set the connector's 'key' option \
-         to the primary-key columns (e.g. key = 'id')",
-    )
-}
-
 /// The line without surrounding whitespace (shares the line's buffer).
 fn trim(line: &Bytes) -> Bytes {
     let start = line.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(line.len());
@@ -311,7 +349,7 @@ mod tests {
                         j["after"].get("name").unwrap_or(&Value::Null)
                     )
                 });
-                (String::from_utf8(r.key.to_vec()).unwrap(), v)
+                (r.key.map(|k| String::from_utf8(k.to_vec()).unwrap()).unwrap_or_default(), v)
             })
             .collect();
         (outcome, recs)
@@ -368,11 +406,28 @@ mod tests {
     }
 
     #[test]
-    fn missing_keys_are_reported() {
+    fn key_less_events_pass_on_without_a_key() {
         let mut d = CdcDecoder::new(None);
+        let c = r#"{"before":null,"after":{"id":1,"name":"a"},"op":"c","source":{"lsn":5}}"#;
+        assert_eq!(decode(&mut d, c), (LineOutcome::Emitted, vec![(String::new(), Some(r#"c:"a""#.into()))]));
+        // No key: a redelivery (same position, op and rows; another ts_ms) is dropped, and a
+        // delete has no tombstone after it (a table keys these events by their rows).
+        let again = r#"{"before":null,"after":{"id":1,"name":"a"},"op":"c","source":{"lsn":5},"ts_ms":9}"#;
+        assert_eq!(decode(&mut d, again).0, LineOutcome::Duplicate);
+        let other_row = r#"{"before":null,"after":{"id":2,"name":"a"},"op":"c","source":{"lsn":5}}"#;
+        assert_eq!(decode(&mut d, other_row).0, LineOutcome::Emitted, "snapshot rows share a position");
+        let no_position = r#"{"before":null,"after":{"id":1,"name":"a"},"op":"c"}"#;
+        assert_eq!(decode(&mut d, no_position).0, LineOutcome::Emitted);
+        assert_eq!(decode(&mut d, no_position).0, LineOutcome::Emitted, "without a position, never a replay");
+        let del = r#"{"schema":{},"payload":{"before":{"id":1,"name":"a"},"after":null,"op":"d"}}"#;
+        assert_eq!(decode(&mut d, del).1, vec![(String::new(), Some("d:null".into()))]);
+        let t = r#"{"op":"t","source":{"lsn":6}}"#;
+        assert_eq!(decode(&mut d, t).1, vec![(String::new(), Some("t:null".into()))]);
+    }
+
+    #[test]
+    fn missing_keys_are_reported() {
         let mut out = Vec::new();
-        let err = d.decode(&Bytes::from_static(br#"{"after":{"id":1},"op":"c"}"#), &mut out).unwrap_err();
-        assert!(err.0.contains("set the connector's 'key' option"), "{err}");
         let mut d = CdcDecoder::new(Some(vec!["id".into()]));
         let err =
             d.decode(&Bytes::from_static(br#"{"before":null,"after":null,"op":"d"}"#), &mut out).unwrap_err();

@@ -61,9 +61,44 @@ pub struct Change {
 }
 
 impl Change {
+    /// What makes a change the same change when it is delivered again: its database position,
+    /// op and row images (not `ts_ms`, which a redelivery changes). Two different changes never
+    /// share all of these — snapshot rows share a position but not their rows. `None` without a
+    /// position: such an event cannot be told from a new one.
+    pub fn identity(&self) -> Option<u128> {
+        use std::hash::{DefaultHasher, Hash, Hasher};
+        let position = self.position.as_ref()?.encode();
+        let half = |salt: u8| {
+            let mut h = DefaultHasher::new();
+            salt.hash(&mut h);
+            position.hash(&mut h);
+            self.op.code().hash(&mut h);
+            let mut w = HashWriter(&mut h);
+            // Writing JSON into a hasher cannot fail.
+            let _ = serde_json::to_writer(&mut w, &self.before);
+            let _ = serde_json::to_writer(&mut w, &self.after);
+            h.finish()
+        };
+        Some((u128::from(half(0)) << 64) | u128::from(half(1)))
+    }
+
     /// Event time: `source.ts_ms` (when the change happened in the database), else `ts_ms`.
     pub fn event_time(&self) -> Option<i64> {
         self.source.as_ref().and_then(|s| s.get("ts_ms")).and_then(Value::as_i64).or(self.ts_ms)
+    }
+}
+
+/// Feeds written bytes to a hasher.
+struct HashWriter<'a, H>(&'a mut H);
+
+impl<H: std::hash::Hasher> std::io::Write for HashWriter<'_, H> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

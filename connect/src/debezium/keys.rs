@@ -13,7 +13,7 @@
 //! a pure function of the records written so far, so it can be rebuilt from the topic after a
 //! restart (see [`crate::checkpoint`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use bytes::Bytes;
 use serde_json::{Map, Value};
@@ -65,10 +65,12 @@ pub struct KeyState {
     pub live: bool,
 }
 
-/// Per-key state of a change stream.
+/// Per-key state of a change stream, and the identities of the events written without a key.
 #[derive(Debug, Default)]
 pub struct KeyStates {
     keys: HashMap<Bytes, KeyState>,
+    /// [`Change::identity`](super::event::Change::identity) of every key-less event written.
+    key_less: HashSet<u128>,
 }
 
 impl KeyStates {
@@ -103,6 +105,12 @@ impl KeyStates {
                 self.keys.insert(key.clone(), KeyState { position: position.cloned(), live });
             }
         }
+    }
+
+    /// Records that a key-less event with this identity was written; returns `false` if one
+    /// already was (a redelivery, or a repeated snapshot row).
+    pub fn apply_key_less(&mut self, identity: u128) -> bool {
+        self.key_less.insert(identity)
     }
 
     /// Keys of all existing rows, sorted (a truncate deletes them in this order).

@@ -15,6 +15,11 @@
 //! | `t` | truncate | a tombstone for every row the connector knows to exist |
 //! | `m` | logical-decoding message | nothing |
 //!
+//! An event whose key is unknown — no key document in the line and no configured `key`
+//! columns, as in value-only dumps — is written without a key and unchanged in meaning (a `d`
+//! without its tombstone, a key-changing `u` as one record); a `DEBEZIUM_JSON` table keys it
+//! by its declared primary key when it reads it.
+//!
 //! The tombstone after each delete lets a compacted topic forget the row and makes any table
 //! built on the topic ([`table()`]) drop it. Tombstone lines in the input (`null`, an empty line,
 //! or a keyed record with a null value for an already deleted row) add nothing.

@@ -1,14 +1,20 @@
 //! Connector statements: delegated to the installed [`ConnectorHost`].
 //!
+//! A change-event source created after a `DEBEZIUM_JSON` table over its topic learns the
+//! table's key columns from the catalog ([`declared_change_key`]), so it writes keyed records.
+//!
 //! Connector definitions are not catalog state: the host keeps them (in `brook server`, in
 //! the `_brook_connectors` topic), so these statements are not written to the command topic
 //! and a restarted engine gets its connectors back from the host, not from a replay.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::{Engine, State, StatementResult, message};
+use crate::catalog::ColumnRole;
 use crate::connector::{ConnectorError, ConnectorHost, ConnectorKind, ConnectorSpec};
 use crate::error::{Error, Result};
+use crate::format::Format;
 use crate::parser::CreateConnector;
 
 impl From<ConnectorError> for Error {
@@ -38,7 +44,7 @@ impl Engine {
         })
     }
 
-    pub(crate) fn create_connector(&self, c: &CreateConnector) -> Result<StatementResult> {
+    pub(crate) fn create_connector(&self, st: &State, c: &CreateConnector) -> Result<StatementResult> {
         let host = self.host()?;
         let exists = host.describe(&c.name).is_ok();
         if exists && c.if_not_exists {
@@ -47,7 +53,14 @@ impl Engine {
         if exists {
             return Err(ConnectorError::Exists(c.name.clone()).into());
         }
-        let properties = c.properties.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.as_text())).collect();
+        let mut properties: BTreeMap<String, String> =
+            c.properties.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.as_text())).collect();
+        if c.kind == ConnectorKind::Source
+            && !properties.contains_key("key")
+            && let Some(key) = declared_change_key(st, &properties)
+        {
+            properties.insert("key".into(), key);
+        }
         host.create(ConnectorSpec { name: c.name.clone(), kind: c.kind, properties })?;
         let kind = match c.kind {
             ConnectorKind::Source => "source",
@@ -83,4 +96,29 @@ impl Engine {
             .collect::<Vec<_>>();
         Ok(StatementResult::ConnectorDescription { info: Box::new(info), sources })
     }
+}
+
+/// For a source connector of change events (`'format'='debezium_json'`) without a `key`: the
+/// key columns of a `DEBEZIUM_JSON` table or stream already declared over its topic, as the
+/// connector's `key` property (key-document names, in declaration order). The connector then
+/// writes keyed records — one partition per key, replays dropped per key — instead of
+/// passing the events on without a key.
+fn declared_change_key(st: &State, properties: &BTreeMap<String, String>) -> Option<String> {
+    let format = properties.get("format")?.trim().to_ascii_lowercase();
+    if format != "debezium_json" && format != "debezium" {
+        return None;
+    }
+    let topic = properties.get("topic")?.trim();
+    let def = st
+        .catalog
+        .sources()
+        .filter(|s| s.topic == topic && s.value_format == Format::DebeziumJson)
+        .find(|s| s.columns.iter().any(|c| c.role == ColumnRole::Key))?;
+    let names: Vec<String> = def
+        .columns
+        .iter()
+        .filter(|c| c.role == ColumnRole::Key)
+        .map(|c| brook_streams::key_document::field_name(&c.name))
+        .collect();
+    Some(names.join(","))
 }

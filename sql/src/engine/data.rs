@@ -25,7 +25,7 @@ use super::result::{ColumnInfo, PushEvent, PushQuery, RowSet};
 use super::{Engine, State, StatementResult, message};
 use crate::catalog::{ColumnRole, SourceDef};
 use crate::error::{Error, Result};
-use crate::format::{Codec, JsonRowEncoder};
+use crate::format::{Codec, Format, JsonRowEncoder, debezium};
 use crate::operator::log::ProcessingLog;
 use crate::parser::{Print, Query};
 use crate::planner::Planner;
@@ -51,28 +51,48 @@ pub(crate) struct Materialized {
 }
 
 impl Materialized {
-    /// Applies everything appended to `topic` since the last call.
-    fn catch_up(&mut self, cluster: &dyn Cluster, topic: &str) -> Result<()> {
+    /// Applies everything appended to the topic of `def` since the last call. Change events
+    /// without a record key (`DEBEZIUM_JSON`) are keyed by the table's key columns, read from
+    /// their rows ([`debezium::keyed_by_rows`]).
+    fn catch_up(&mut self, cluster: &dyn Cluster, def: &SourceDef) -> Result<()> {
+        let topic = def.topic.as_str();
         let Some(n) = cluster.partitions(topic)? else { return Ok(()) };
+        let row_key_columns: Vec<String> = if def.value_format == Format::DebeziumJson {
+            def.columns.iter().filter(|c| c.role == ColumnRole::Key).map(|c| c.name.clone()).collect()
+        } else {
+            Vec::new()
+        };
         self.positions.resize(n as usize, 0);
         let rows = &mut self.rows;
         for (p, pos) in self.positions.iter_mut().enumerate() {
             *pos = cluster.scan(topic, p as i32, *pos, &mut |r| {
-                let Some(k) = &r.key else { return };
-                match &r.value {
-                    None => {
+                let stored = |value: &Bytes| Stored {
+                    value: value.clone(),
+                    timestamp: r.timestamp,
+                    partition: p as i32,
+                    offset: r.offset,
+                    headers: r.headers.clone(),
+                };
+                match (&r.key, &r.value) {
+                    (Some(k), None) => {
                         rows.remove(k);
                     }
-                    Some(v) => {
-                        let stored = Stored {
-                            value: v.clone(),
-                            timestamp: r.timestamp,
-                            partition: p as i32,
-                            offset: r.offset,
-                            headers: r.headers.clone(),
-                        };
-                        rows.insert(k.clone(), stored);
+                    (Some(k), Some(v)) => {
+                        rows.insert(k.clone(), stored(v));
                     }
+                    (None, Some(v)) if !row_key_columns.is_empty() => {
+                        // Undecodable events are left out here as the source decoder leaves them out.
+                        let changed = debezium::read_change(v)
+                            .and_then(|c| debezium::keyed_by_rows(&c, &row_key_columns))
+                            .unwrap_or_default();
+                        for (key, row) in changed {
+                            match row {
+                                None => rows.remove(&key),
+                                Some(_) => rows.insert(key, stored(v)),
+                            };
+                        }
+                    }
+                    (None, _) => {}
                 }
             })?;
         }
@@ -270,7 +290,7 @@ impl Engine {
         let def = st.catalog.source(&q.from.name)?;
         let records: Vec<InputRecord> = if def.is_table() {
             let m = st.materialized.entry(def.name.clone()).or_default();
-            m.catch_up(self.cluster.as_ref(), &def.topic)?;
+            m.catch_up(self.cluster.as_ref(), &def)?;
             let topic: Arc<str> = Arc::from(def.topic.as_str());
             m.rows
                 .iter()

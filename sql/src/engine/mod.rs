@@ -399,7 +399,7 @@ impl Engine {
                 self.show_connectors(*kind)
             }
             Statement::Show { target, extended } => self.show(st, *target, *extended, session),
-            Statement::CreateConnector(c) => self.create_connector(c),
+            Statement::CreateConnector(c) => self.create_connector(st, c),
             Statement::DropConnector { name, if_exists } => self.drop_connector(name, *if_exists),
             Statement::DescribeConnector(name) => self.describe_connector(st, name),
             Statement::Describe { name, extended } => self.describe(st, name, *extended),

@@ -6,8 +6,12 @@
 //! out of the batch. Streams ignore records with a null value; for tables a null value is a
 //! tombstone row. With `VALUE_FORMAT='DEBEZIUM_JSON'` each value is first read as a change
 //! event ([`crate::format::debezium`]): its `after` row is decoded as the value, and a delete
-//! is a tombstone row (tables) or no row (streams).
+//! is a tombstone row (tables) or no row (streams). A change event without a record key (a
+//! value-only dump) is keyed by the source's declared key columns, read from its `after` row
+//! (`before` for a delete); an update that changed the key also deletes the old key. A record
+//! key, where present, must name the same row (else the record is logged and skipped).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use brook_streams::record::InputRecord;
@@ -22,7 +26,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Int64Type, SchemaRef};
 use super::log::{ProcessingLog, RecordRef};
 use crate::catalog::{ColumnRole, SourceDef};
 use crate::error::{Error, Result};
-use crate::format::debezium::{Change, read_change};
+use crate::format::debezium::{Change, check_record_key, keyed_by_rows, read_change};
 use brook_streams::windowed_key;
 
 use crate::format::{Codec, Format, PayloadDecoder};
@@ -122,7 +126,15 @@ impl SourceDecoder {
         // Which records become rows at all.
         let mut rows: Vec<u32> = Vec::with_capacity(records.len());
         let mut windows: Vec<(i64, i64)> = Vec::new();
-        let mut keys: Vec<Option<&[u8]>> = Vec::with_capacity(records.len());
+        // Change events without a record key are keyed by the key columns read from their rows
+        // (the schema's user columns are the source's columns, in order).
+        let row_key_columns: Vec<String> = if self.change_events && self.window_size.is_none() {
+            self.key_cols.iter().map(|&i| self.schema.field(i).name().clone()).collect()
+        } else {
+            Vec::new()
+        };
+        // Record keys, or keys read from the rows of change events without one.
+        let mut keys: Vec<Option<Cow<'_, [u8]>>> = Vec::with_capacity(records.len());
         // The value payload of each row (`None`: a tombstone).
         let mut values: Vec<Option<&[u8]>> = Vec::with_capacity(records.len());
         for (i, r) in records.iter().enumerate() {
@@ -130,19 +142,46 @@ impl SourceDecoder {
             if self.change_events
                 && let Some(v) = value
             {
-                value = match read_change(v) {
-                    Ok(Change::Upsert(row)) => Some(row),
-                    Ok(Change::Delete) => None,
+                let change = match read_change(v) {
                     Ok(Change::Skip(reason)) => {
                         if let (Some(reason), true) = (reason, self.is_table) {
                             self.skip(ctx, r, &format!("value: {reason}"));
                         }
                         continue;
                     }
+                    Ok(change) => change,
                     Err(e) => {
                         self.skip(ctx, r, &format!("value: {e}"));
                         continue;
                     }
+                };
+                if r.key.is_none() && !row_key_columns.is_empty() {
+                    // A value-only change event: keyed by the declared key, read from its rows.
+                    match keyed_by_rows(&change, &row_key_columns) {
+                        Ok(changed) => {
+                            for (key, row) in changed {
+                                if row.is_some() || self.is_table {
+                                    rows.push(i as u32);
+                                    keys.push(Some(Cow::Owned(key.to_vec())));
+                                    values.push(row);
+                                }
+                            }
+                        }
+                        Err(e) => self.skip(ctx, r, &format!("value: {e}")),
+                    }
+                    continue;
+                }
+                if let Some(key) = r.key.as_deref()
+                    && !row_key_columns.is_empty()
+                    && let Err(e) = check_record_key(key, &change, &row_key_columns)
+                {
+                    self.skip(ctx, r, &format!("key: {e}"));
+                    continue;
+                }
+                value = match change {
+                    Change::Upsert { after, .. } => Some(after),
+                    Change::Delete { .. } => None,
+                    Change::Skip(_) => continue,
                 };
             }
             if value.is_none() && !self.is_table {
@@ -166,7 +205,7 @@ impl SourceDecoder {
                 }
             }
             rows.push(i as u32);
-            keys.push(key);
+            keys.push(key.map(Cow::Borrowed));
             values.push(value);
         }
         if rows.is_empty() {
@@ -178,6 +217,7 @@ impl SourceDecoder {
         let key_arrays = if self.key_cols.is_empty() {
             Vec::new()
         } else {
+            let keys: Vec<Option<&[u8]>> = keys.iter().map(|k| k.as_deref()).collect();
             let (arrays, errors) = decode_present(self.key.as_mut(), &keys)?;
             for (j, msg) in errors {
                 ok[j] = false;
