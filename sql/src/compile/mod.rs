@@ -354,13 +354,7 @@ pub fn compile(plan: &QueryPlan, sink: Sink, opts: &CompileOptions) -> Result<To
             root.description.push(format!("Sink: push query {name}"));
             root.sinks.push(name.clone());
             callbacks.push((name.clone(), callback));
-            let columns = schema
-                .fields
-                .iter()
-                .enumerate()
-                .filter(|(_, f)| matches!(f.role, FieldRole::Column(_)))
-                .map(|(i, _)| i)
-                .collect();
+            let columns = schema.user_columns();
             NodeSpec::CallbackSink { name, columns, rowtime, tombstone: schema.tombstone() }
         }
         Sink::Discard { rows } => {

@@ -40,7 +40,7 @@ use crate::error::{Error, Result};
 use crate::parser::JoinType;
 use crate::planner::expr::PhysExpr;
 use crate::planner::plan::{JoinNode, JoinStrategy};
-use crate::planner::schema::{FieldRole, RelSchema};
+use crate::planner::schema::RelSchema;
 
 /// What the operator needs to know about one input.
 struct Input {
@@ -60,13 +60,7 @@ struct Input {
 impl Input {
     /// `buffered`: positions among the user columns to store (`None`: all).
     fn new(schema: &RelSchema, keys: &[PhysExpr], buffered: Option<&[usize]>) -> Result<Input> {
-        let cols: Vec<usize> = schema
-            .fields
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| matches!(f.role, FieldRole::Column(_)))
-            .map(|(i, _)| i)
-            .collect();
+        let cols: Vec<usize> = schema.user_columns();
         let types: Vec<DataType> = cols.iter().map(|&i| schema.fields[i].data_type.clone()).collect();
         let stored: Vec<usize> = match buffered {
             Some(b) => b.iter().copied().filter(|&p| p < cols.len()).collect(),

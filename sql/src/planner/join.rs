@@ -410,17 +410,6 @@ fn key_codec(
     }
 }
 
-/// Indexes of the user columns (not pseudo or hidden) of `schema`.
-fn user_columns(schema: &RelSchema) -> Vec<usize> {
-    schema
-        .fields
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| matches!(f.role, FieldRole::Column(_)))
-        .map(|(i, _)| i)
-        .collect()
-}
-
 /// `field` as a key or a value column of the join's output (header columns stay headers).
 fn with_key_role(mut field: RelField, is_key: bool) -> RelField {
     if let FieldRole::Column(r) = &field.role
@@ -444,7 +433,7 @@ fn join_output(
 ) -> (RelSchema, Vec<(usize, usize)>) {
     let left_plain: Vec<Option<usize>> = keys.left.iter().map(|e| plain_column(e, ls)).collect();
     let right_plain: Vec<Option<usize>> = keys.right.iter().map(|e| plain_column(e, rs)).collect();
-    let left_user = user_columns(ls);
+    let left_user = ls.user_columns();
     let fk = strategy == JoinStrategy::ForeignKey;
     let left_key_cols = ls.key_indexes();
     let mut fields: Vec<RelField> = Vec::new();
@@ -455,7 +444,7 @@ fn join_output(
     let right_offset = fields.len();
     let no_left_key = !fk && left_plain.iter().all(Option::is_none);
     let mut key_fill = Vec::new();
-    for (k, &i) in user_columns(rs).iter().enumerate() {
+    for (k, &i) in rs.user_columns().iter().enumerate() {
         let is_key = no_left_key && right_plain.contains(&Some(i));
         fields.push(with_key_role(rs.fields[i].clone(), is_key));
         if !fk

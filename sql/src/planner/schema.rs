@@ -101,6 +101,17 @@ pub struct RelSchema {
 }
 
 impl RelSchema {
+    /// Positions of the user columns (not ROWTIME, window bounds or the tombstone flag), in
+    /// order.
+    pub fn user_columns(&self) -> Vec<usize> {
+        self.fields
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| matches!(f.role, FieldRole::Column(_)))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
     /// The Arrow schema of the batches.
     pub fn arrow(&self) -> SchemaRef {
         Arc::new(Schema::new(
