@@ -139,8 +139,14 @@ impl EmbeddedIo {
                 Ok(data)
             }
             Err(brook_broker::Error::OffsetOutOfRange { log_start, log_end, offset, .. }) => {
-                // Retention removed data we had not read yet: continue from what is left.
-                let to = if offset < log_start { log_start } else { log_end };
+                // Before the start: retention removed data not read yet; continue from what is
+                // left. Past the end: the topic was deleted and created again (or truncated), so
+                // the position means nothing there; as a Kafka consumer does, start where
+                // auto.offset.reset says (earliest: the new topic's records are read).
+                let to = match (offset < log_start, self.reset) {
+                    (true, _) | (false, OffsetReset::Earliest) => log_start,
+                    (false, OffsetReset::Latest) => log_end,
+                };
                 tracing::warn!(task = %task.id, offset, to, "position out of range; resetting");
                 task.positions[si] = to;
                 task.processed[si] = to;

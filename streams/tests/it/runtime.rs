@@ -153,3 +153,35 @@ fn tasks_moving_between_threads_of_one_instance_wait_for_their_state_store() {
     assert_eq!(latest_counts(&broker), want);
     server.shutdown().unwrap();
 }
+
+/// A committed position past the end of its partition — the topic was deleted and created
+/// again — starts where `auto.offset.reset` says, as a Kafka consumer does: with the default
+/// (earliest) the new topic's records are counted. It used to jump to the end and skip them.
+#[test]
+fn a_position_past_the_end_of_a_recreated_topic_starts_at_auto_offset_reset() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::open(BrokerConfig::new(dir.path().join("broker"))).unwrap();
+    let lines =
+        |n: usize| (0..n).map(|i| NewRecord::new(Some(format!("l{i}")), Some("a"))).collect::<Vec<_>>();
+    let run = || {
+        let config =
+            StreamsConfig::new("recreated", Connection::Embedded(broker.clone()), dir.path().join("state"));
+        let app = KafkaStreams::start(wordcount(), config).unwrap();
+        assert!(
+            app.wait_until_idle(Duration::from_millis(300), Duration::from_secs(60)),
+            "{:?}",
+            app.failure()
+        );
+        app.close().unwrap();
+    };
+    broker.create_topic("lines", 1, TopicConfig::default()).unwrap();
+    broker.produce("lines", None, lines(10)).unwrap();
+    run();
+    assert_eq!(latest_counts(&broker)["a"], 10);
+    // The input topic is replaced: 3 new lines, below the committed position 10.
+    broker.delete_topic("lines").unwrap();
+    broker.create_topic("lines", 1, TopicConfig::default()).unwrap();
+    broker.produce("lines", None, lines(3)).unwrap();
+    run();
+    assert_eq!(latest_counts(&broker)["a"], 13, "the re-created topic's records were counted");
+}
