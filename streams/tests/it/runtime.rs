@@ -185,3 +185,26 @@ fn a_position_past_the_end_of_a_recreated_topic_starts_at_auto_offset_reset() {
     run();
     assert_eq!(latest_counts(&broker)["a"], 13, "the re-created topic's records were counted");
 }
+
+/// A processor that panics stops its stream thread, and the panic becomes the application's
+/// failure (what `SHOW QUERIES` shows as ERROR), instead of a dead thread that looks running.
+#[test]
+fn a_panicking_processor_becomes_the_applications_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::open(BrokerConfig::new(dir.path().join("broker"))).unwrap();
+    broker.create_topic("in", 1, TopicConfig::default()).unwrap();
+    let b = StreamsBuilder::new();
+    b.stream::<String, String>("in")
+        .map_values(|v: String| if v == "boom" { panic!("cannot handle {v}") } else { v })
+        .to("out");
+    let config = StreamsConfig::new("panics", Connection::Embedded(broker.clone()), dir.path().join("state"));
+    let app = KafkaStreams::start(b.build().unwrap(), config).unwrap();
+    broker.produce("in", None, vec![NewRecord::new(Some("k"), Some("boom"))]).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while app.failure().is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let failure = app.failure().expect("the panic became the application's failure");
+    assert!(failure.contains("panicked") && failure.contains("cannot handle boom"), "{failure}");
+    assert!(app.close().is_err(), "closing reports the failure");
+}
