@@ -28,6 +28,21 @@ pub struct InputRecord {
     pub headers: Vec<Header>,
 }
 
+impl InputRecord {
+    /// A record a broker returned from partition `partition` of `topic`.
+    pub fn from_broker(topic: std::sync::Arc<str>, partition: i32, r: brook_broker::Record) -> Self {
+        InputRecord {
+            topic,
+            partition,
+            offset: r.offset,
+            timestamp: r.timestamp,
+            key: r.key,
+            value: r.value,
+            headers: r.headers,
+        }
+    }
+}
+
 /// A typed record inside the engine.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record<K, V> {

@@ -106,17 +106,7 @@ fn scan_topic(cluster: &dyn Cluster, topic: &str) -> Result<Vec<InputRecord>> {
     let name: Arc<str> = Arc::from(topic);
     let mut out = Vec::new();
     for p in 0..n {
-        cluster.scan(topic, p, 0, &mut |r| {
-            out.push(InputRecord {
-                topic: name.clone(),
-                partition: p,
-                offset: r.offset,
-                timestamp: r.timestamp,
-                key: r.key.clone(),
-                value: r.value.clone(),
-                headers: r.headers.clone(),
-            })
-        })?;
+        cluster.scan(topic, p, 0, &mut |r| out.push(InputRecord::from_broker(name.clone(), p, r.clone())))?;
     }
     Ok(out)
 }

@@ -27,6 +27,9 @@ use crate::error::{Error, Result};
 struct SimQuery {
     driver: TopologyTestDriver,
     sources: Vec<String>,
+    /// Whether each output topic exists in the cluster (internal topics stay inside the
+    /// driver), asked once per topic rather than per record.
+    external: HashMap<String, bool>,
 }
 
 struct SimState {
@@ -143,8 +146,19 @@ impl SimState {
         let mut out = Vec::new();
         for t in q.driver.output_topics() {
             let records = q.driver.read_output(&t);
-            if records.is_empty() || self.cluster.partitions(&t)?.is_none() {
-                continue; // internal topics stay inside the driver
+            if records.is_empty() {
+                continue;
+            }
+            let external = match q.external.get(&t) {
+                Some(&known) => known,
+                None => {
+                    let exists = self.cluster.partitions(&t)?.is_some();
+                    q.external.insert(t.clone(), exists);
+                    exists
+                }
+            };
+            if !external {
+                continue;
             }
             out.push((
                 t,
@@ -208,7 +222,7 @@ impl Executor for SimulatedExecutor {
         self.call(move |s| {
             let (driver, sources) =
                 driver_for(s.cluster.as_ref(), topology, &s.names.query_application(&id), opts)?;
-            s.queries.insert(id.clone(), SimQuery { driver, sources });
+            s.queries.insert(id.clone(), SimQuery { driver, sources, external: HashMap::new() });
             if opts.reset == OffsetReset::Earliest {
                 s.replay(&id)?;
             }
@@ -234,7 +248,7 @@ impl Executor for SimulatedExecutor {
         self.call(move |s| {
             let id = s.names.transient_application(&id, "");
             let (driver, sources) = driver_for(s.cluster.as_ref(), topology, &id, opts)?;
-            s.queries.insert(id.clone(), SimQuery { driver, sources });
+            s.queries.insert(id.clone(), SimQuery { driver, sources, external: HashMap::new() });
             let result = if opts.reset == OffsetReset::Earliest { s.replay(&id) } else { Ok(()) };
             s.queries.remove(&id);
             result

@@ -123,15 +123,7 @@ impl EmbeddedIo {
                 let partition = task.id.partition;
                 let mut data = 0;
                 let records = records.into_iter().map(|r| {
-                    let record = InputRecord {
-                        topic: source.topic.clone(),
-                        partition,
-                        offset: r.offset,
-                        timestamp: r.timestamp,
-                        key: r.key,
-                        value: r.value,
-                        headers: r.headers,
-                    };
+                    let record = InputRecord::from_broker(source.topic.clone(), partition, r);
                     data += usize::from(!WatermarkReport::is_report(&record));
                     record
                 });
