@@ -15,14 +15,15 @@ use brook_broker::log::PartitionLog;
 use brook_broker::{Broker, NewRecord, OffsetAndMetadata, OffsetSpec, TopicConfig};
 
 use super::clock::Clock;
-use super::io::{Fetched, StreamIo, Tasks};
+use super::io::{Fetched, StreamIo, Tasks, Written};
 use super::lifecycle::{SourcePosition, SourceStart};
 use super::stream_thread::{ThreadContext, spawn};
 use super::task_runner::RunningTask;
 use super::topics::{NewTopicSpec, TopicAdmin, prepare_topics};
 use super::{OffsetReset, Shared, StreamsConfig};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::record::{InputRecord, OutputRecord};
+use crate::state::changelog::{Change, ChangelogReader};
 use crate::task::{TaskId, TaskMetrics};
 use crate::time::{WatermarkReport, time_plan};
 use crate::topology::Topology;
@@ -35,7 +36,7 @@ pub(super) fn start(
     shared: Arc<Shared>,
 ) -> Result<Vec<JoinHandle<()>>> {
     let app = &config.application_id;
-    let layout = prepare_topics(&topology, app, &broker)?;
+    let layout = prepare_topics(&topology, app, &broker, config.state_changelogs)?;
     let tasks = layout.tasks(&topology);
     let plan = Arc::new(time_plan(&topology, app, |t| layout.partitions(t)));
     let threads = config.num_threads.min(tasks.len().max(1));
@@ -179,6 +180,51 @@ impl EmbeddedIo {
     }
 }
 
+impl ChangelogReader for EmbeddedIo {
+    /// Reads the partition's log directly, up to its high watermark when reading started.
+    fn read_changelog(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        from: i64,
+        apply: &mut dyn FnMut(Vec<Change>) -> Result<()>,
+    ) -> Result<i64> {
+        let log = self.broker.partition(topic, partition)?;
+        let mut cursor = from;
+        let mut end = None;
+        loop {
+            let (records, high_watermark) = match log.read_records(cursor, self.fetch_max_bytes) {
+                Ok(read) => read,
+                Err(brook_broker::Error::OffsetOutOfRange { log_start, log_end, offset, .. }) => {
+                    if offset > log_end {
+                        let (topic, end) = (topic.to_string(), log_end);
+                        return Err(Error::ChangelogBehindCheckpoint { topic, partition, from, end });
+                    }
+                    cursor = log_start;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let end = *end.get_or_insert(high_watermark);
+            let before = cursor;
+            let mut changes = Vec::with_capacity(records.len());
+            for r in records.into_iter().take_while(|r| r.offset < end) {
+                cursor = r.offset + 1;
+                if let Some(key) = r.key {
+                    changes.push((key, r.value));
+                }
+            }
+            let done = cursor == before || cursor >= end;
+            if !changes.is_empty() {
+                apply(changes)?;
+            }
+            if done {
+                return Ok(cursor);
+            }
+        }
+    }
+}
+
 /// Upper bound on the payload bytes of one produced output batch.
 const MAX_OUTPUT_BATCH_BYTES: usize = 256 << 10;
 
@@ -225,7 +271,7 @@ impl StreamIo for EmbeddedIo {
         Ok(())
     }
 
-    fn commit(&mut self, positions: Vec<SourcePosition>) -> Result<()> {
+    fn commit(&mut self, positions: Vec<SourcePosition>) -> Result<Written> {
         let offsets = positions
             .into_iter()
             .map(|p| {
@@ -234,14 +280,14 @@ impl StreamIo for EmbeddedIo {
                 (p.topic, p.partition, position)
             })
             .collect();
-        let pending: Vec<_> = self.written.drain().collect();
+        let written = std::mem::take(&mut self.written);
         futures::executor::block_on(async {
-            for ((topic, p), end) in pending {
-                self.broker.wait_durable(&topic, p, end).await?;
+            for ((topic, p), end) in &written {
+                self.broker.wait_durable(topic, *p, *end).await?;
             }
             self.broker.commit_offsets(&self.group, offsets).await
         })?;
-        Ok(())
+        Ok(written)
     }
 
     fn caught_up(&mut self, quiet: bool) -> bool {

@@ -6,10 +6,11 @@
 //! [`super::embedded`] (function calls on an in-process broker, a static assignment) and
 //! [`super::kafka`] (librdkafka: a consumer-group member and an idempotent producer).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::error::Result;
 use crate::record::{InputRecord, OutputRecord};
+use crate::state::changelog::ChangelogReader;
 use crate::task::TaskId;
 
 use super::clock::Clock;
@@ -18,6 +19,9 @@ use super::task_runner::RunningTask;
 
 /// The tasks a thread runs, by id.
 pub(crate) type Tasks = BTreeMap<TaskId, RunningTask>;
+
+/// Per partition `(topic, partition)`, the offset after the last record written there.
+pub(crate) type Written = HashMap<(String, i32), i64>;
 
 /// What one [`StreamIo::poll`] brought.
 #[derive(Default)]
@@ -44,8 +48,11 @@ pub(crate) struct Fetched {
 ///   may leave them at -1);
 /// * set `caught_up[s]` only when the reader of source `s` has reached the partition's end;
 /// * make every record passed to `write` durable before the positions passed to the next
-///   `commit` are committed (at-least-once: flush state → outputs durable → commit).
-pub(crate) trait StreamIo {
+///   `commit` are committed (at-least-once: flush state → outputs durable → commit), and
+///   report where those records ended, per partition;
+/// * read changelogs back for restoring a task's stores ([`ChangelogReader`]), outside the
+///   thread's consumer group.
+pub(crate) trait StreamIo: ChangelogReader {
     /// The tasks this thread should run, when that changed since the last call (`None`: no
     /// change). The first call must return the initial assignment.
     fn assignment(&mut self) -> Result<Option<BTreeSet<TaskId>>>;
@@ -68,7 +75,9 @@ pub(crate) trait StreamIo {
     fn write(&mut self, topic: &str, records: &[OutputRecord]) -> Result<()>;
 
     /// Makes everything written durable, then commits `positions` for the application.
-    fn commit(&mut self, positions: Vec<SourcePosition>) -> Result<()>;
+    /// Returns, for each partition written since the last commit, the offset after the last
+    /// record written there.
+    fn commit(&mut self, positions: Vec<SourcePosition>) -> Result<Written>;
 
     /// Whether this thread has read everything there is to read. `quiet` says whether the
     /// pass just made found nothing to do; after a pass with work the answer is `false` (and

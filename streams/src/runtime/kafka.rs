@@ -6,10 +6,11 @@
 //! one task per sub-topology. Outputs go through an idempotent producer using Kafka's murmur2
 //! partitioner, so keys land where the Java client and the embedded broker put them. Before
 //! offsets are committed, state is flushed and the producer is flushed (every output
-//! acknowledged): at-least-once.
+//! acknowledged, or the commit fails): at-least-once. The producer's delivery reports say
+//! where each changelog record landed, which the tasks' checkpoint files record.
 //!
-//! Known limit until changelog topics exist: a task that moves to another instance after a
-//! rebalance starts with that instance's local state for it (empty if it never ran there).
+//! A task that moves here restores its stores from their changelogs through a restore
+//! consumer outside the group (assigned one changelog partition at a time).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -17,15 +18,15 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::{BorrowedMessage, Header as KHeader, Headers, Message, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::clock::Clock;
-use super::io::{Fetched, StreamIo, Tasks};
+use super::io::{Fetched, StreamIo, Tasks, Written};
 use super::lifecycle::{SourcePosition, SourceStart};
 use super::stream_thread::{ThreadContext, spawn};
 use super::task_runner::RunningTask;
@@ -33,6 +34,7 @@ use super::topics::{NewTopicSpec, TopicAdmin, prepare_topics};
 use super::{Connection, OffsetReset, Shared, StreamsConfig};
 use crate::error::{Error, Result};
 use crate::record::{Header, InputRecord, OutputRecord};
+use crate::state::changelog::{Change, ChangelogReader};
 use crate::task::{TaskId, TaskMetrics};
 use crate::time::{WatermarkReport, time_plan};
 use crate::topology::Topology;
@@ -64,7 +66,7 @@ pub(super) fn start(
 ) -> Result<Vec<JoinHandle<()>>> {
     let base = client_config(config)?;
     let app = &config.application_id;
-    let layout = prepare_topics(&topology, app, &KafkaAdmin::connect(&base)?)?;
+    let layout = prepare_topics(&topology, app, &KafkaAdmin::connect(&base)?, config.state_changelogs)?;
     let plan = Arc::new(time_plan(&topology, app, |t| layout.partitions(t)));
     shared.metrics.lock().resize(config.num_threads, TaskMetrics::default());
     let cx = ThreadContext { topology: Arc::new(topology), plan, config: config.clone(), shared };
@@ -122,14 +124,69 @@ impl TopicAdmin for KafkaAdmin {
     }
 }
 
+/// Where the producer's records landed since the last commit, and the first that failed.
+#[derive(Default)]
+struct Deliveries {
+    /// topic → partition → offset after the last record delivered.
+    ends: parking_lot::Mutex<HashMap<String, HashMap<i32, i64>>>,
+    failure: parking_lot::Mutex<Option<String>>,
+}
+
+impl Deliveries {
+    /// Takes what was delivered since the last call, or the first failure.
+    fn take(&self) -> Result<Written> {
+        if let Some(failure) = self.failure.lock().take() {
+            return Err(Error::Kafka(failure));
+        }
+        let ends = std::mem::take(&mut *self.ends.lock());
+        Ok(ends
+            .into_iter()
+            .flat_map(|(t, ps)| ps.into_iter().map(move |(p, e)| ((t.clone(), p), e)))
+            .collect())
+    }
+}
+
+/// The producer's context: records every delivery report in [`Deliveries`].
+struct DeliveryTracker(Arc<Deliveries>);
+
+impl ClientContext for DeliveryTracker {}
+
+impl ProducerContext for DeliveryTracker {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        match result {
+            Ok(m) => {
+                let mut ends = self.0.ends.lock();
+                let partitions = match ends.get_mut(m.topic()) {
+                    Some(p) => p,
+                    None => ends.entry(m.topic().to_string()).or_default(),
+                };
+                let end = partitions.entry(m.partition()).or_insert(0);
+                *end = (*end).max(m.offset() + 1);
+            }
+            Err((e, m)) => {
+                self.0.failure.lock().get_or_insert_with(|| {
+                    format!("a record for {}-{} was not written: {e}", m.topic(), m.partition())
+                });
+            }
+        }
+    }
+}
+
 /// One thread's consumer-group member and producer.
 ///
 /// Nothing here may hold librdkafka objects tied to the consumer past it (a partition list
 /// from `position()` keeps partition handles alive, and destroying the consumer would wait for
 /// them forever): positions are copied out.
 struct KafkaIo {
-    producer: ThreadedProducer<DefaultProducerContext>,
+    producer: ThreadedProducer<DeliveryTracker>,
+    deliveries: Arc<Deliveries>,
     consumer: BaseConsumer,
+    /// Reads changelogs back (outside the group), made when a task first restores.
+    restorer: Option<BaseConsumer>,
+    base: ClientConfig,
+    application_id: String,
     /// Sources of each sub-topology, by id.
     subtopologies: Vec<Vec<String>>,
     /// topic → (sub-topology, source index) reading it.
@@ -157,19 +214,24 @@ impl KafkaIo {
             .set("auto.offset.reset", reset)
             .set("partition.assignment.strategy", "range")
             .create()?;
-        let producer: ThreadedProducer<DefaultProducerContext> = base
+        let deliveries = Arc::new(Deliveries::default());
+        let producer: ThreadedProducer<DeliveryTracker> = base
             .clone()
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "5")
             .set("partitioner", "murmur2_random")
-            .create()?;
+            .create_with_context(DeliveryTracker(deliveries.clone()))?;
         let sources = topology.source_topics();
         let refs: Vec<&str> = sources.iter().map(String::as_str).collect();
         consumer.subscribe(&refs)?;
         Ok(KafkaIo {
             producer,
+            deliveries,
             consumer,
+            restorer: None,
+            base: base.clone(),
+            application_id: config.application_id.clone(),
             subtopologies: topology.subtopologies.iter().map(|s| s.sources.clone()).collect(),
             readers: topology.readers(),
             topic_names: sources.iter().map(|s| (s.clone(), Arc::from(s.as_str()))).collect(),
@@ -353,7 +415,7 @@ impl StreamIo for KafkaIo {
         records.iter().try_for_each(|r| self.send(r))
     }
 
-    fn commit(&mut self, positions: Vec<SourcePosition>) -> Result<()> {
+    fn commit(&mut self, positions: Vec<SourcePosition>) -> Result<Written> {
         let mut tpl = TopicPartitionList::new();
         for p in &positions {
             tpl.add_partition_offset(&p.topic, p.partition, Offset::Offset(p.offset))?;
@@ -362,17 +424,18 @@ impl StreamIo for KafkaIo {
             }
         }
         self.producer.flush(Duration::from_secs(60))?;
+        let written = self.deliveries.take()?;
         if tpl.count() == 0 {
-            return Ok(());
+            return Ok(written);
         }
         match self.consumer.commit(&tpl, CommitMode::Sync) {
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(written),
             // The group is rebalancing (a member joined or left): this commit is refused, the
             // next one after the rebalance goes through, and partitions that moved meanwhile
             // are re-read by their new owner from the last commit (at-least-once).
             Err(rdkafka::error::KafkaError::ConsumerCommit(code)) => {
                 tracing::warn!(error = %code, "offset commit refused during a rebalance; will retry");
-                Ok(())
+                Ok(written)
             }
             Err(e) => Err(e.into()),
         }
@@ -397,6 +460,108 @@ impl StreamIo for KafkaIo {
     }
 
     fn release(&mut self, _id: TaskId) {}
+}
+
+/// Records taken into one batch of changes while restoring, at most.
+const RESTORE_BATCH: usize = 10_000;
+/// How long restoring may go without reading anything before it fails.
+const RESTORE_STALL: Duration = Duration::from_secs(60);
+
+impl ChangelogReader for KafkaIo {
+    /// Assigns the partition to the restore consumer at `from` and reads to the high
+    /// watermark asked before reading; the consumer's position (which passes transaction
+    /// markers and compacted gaps) says when it is there.
+    fn read_changelog(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        from: i64,
+        apply: &mut dyn FnMut(Vec<Change>) -> Result<()>,
+    ) -> Result<i64> {
+        if self.restorer.is_none() {
+            let consumer: BaseConsumer = self
+                .base
+                .clone()
+                .set("group.id", format!("{}-restore", self.application_id))
+                .set("enable.auto.commit", "false")
+                .set("auto.offset.reset", "earliest")
+                .create()?;
+            self.restorer = Some(consumer);
+        }
+        let consumer = self.restorer.as_ref().expect("made above");
+        let (low, high) = consumer.fetch_watermarks(topic, partition, Duration::from_secs(30))?;
+        if from > high {
+            return Err(Error::ChangelogBehindCheckpoint {
+                topic: topic.to_string(),
+                partition,
+                from,
+                end: high,
+            });
+        }
+        let start = from.max(low);
+        if start >= high {
+            return Ok(start);
+        }
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(topic, partition, Offset::Offset(start))?;
+        consumer.assign(&tpl)?;
+        let read = restore_from(consumer, topic, partition, start, high, apply);
+        consumer.unassign()?;
+        read
+    }
+}
+
+/// Reads the assigned `topic`-`partition` from `start` until the consumer's position reaches
+/// `high`, applying the changes in batches.
+fn restore_from(
+    consumer: &BaseConsumer,
+    topic: &str,
+    partition: i32,
+    start: i64,
+    high: i64,
+    apply: &mut dyn FnMut(Vec<Change>) -> Result<()>,
+) -> Result<i64> {
+    let mut cursor = start;
+    let mut progress = Instant::now();
+    let mut batch: Vec<Change> = Vec::new();
+    while cursor < high {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(msg) => {
+                let msg = msg?;
+                if msg.offset() >= high {
+                    cursor = high;
+                } else {
+                    cursor = msg.offset() + 1;
+                    if let Some(key) = msg.key() {
+                        batch.push((
+                            bytes::Bytes::copy_from_slice(key),
+                            msg.payload().map(bytes::Bytes::copy_from_slice),
+                        ));
+                    }
+                }
+                progress = Instant::now();
+                if batch.len() >= RESTORE_BATCH {
+                    apply(std::mem::take(&mut batch))?;
+                }
+            }
+            None => {
+                let position = consumer.position()?;
+                if let Some(Offset::Offset(p)) = position.find_partition(topic, partition).map(|e| e.offset())
+                {
+                    cursor = cursor.max(p.min(high));
+                }
+                if cursor < high && progress.elapsed() > RESTORE_STALL {
+                    return Err(Error::Kafka(format!(
+                        "restoring from {topic}-{partition}: no progress for {RESTORE_STALL:?} at offset {cursor} of {high}"
+                    )));
+                }
+            }
+        }
+    }
+    if !batch.is_empty() {
+        apply(batch)?;
+    }
+    Ok(cursor)
 }
 
 /// Whether the consumer has an assignment and its position is at the end of every partition.

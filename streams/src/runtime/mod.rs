@@ -91,6 +91,11 @@ pub struct StreamsConfig {
     pub max_task_idle: Duration,
     /// How often a task reports a changed watermark to the readers of its repartition topics.
     pub watermark_interval: Duration,
+    /// Whether state stores are backed by changelog topics (`<application.id>-<store>-changelog`)
+    /// and restored from them when a task opens on an instance without its state (default
+    /// true; Kafka Streams logs every store unless told not to). Off for throw-away state such
+    /// as a transient query's.
+    pub state_changelogs: bool,
 }
 
 impl StreamsConfig {
@@ -106,6 +111,7 @@ impl StreamsConfig {
             fetch_max_bytes: 1 << 20,
             max_task_idle: Duration::from_millis(DEFAULT_MAX_TASK_IDLE_MS as u64),
             watermark_interval: Duration::from_millis(200),
+            state_changelogs: true,
         }
     }
 

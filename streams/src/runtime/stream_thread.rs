@@ -12,7 +12,9 @@
 //!                        processors' advance/punctuation at the thread's clock) ─► outputs:
 //!                        callback sinks called here, everything else io.write
 //!    commit              every commit interval and on shutdown: checkpoint (flush state)
-//!                        ─► io.commit (outputs durable, then positions + watermark metadata)
+//!                        ─► io.write the changelog records left ─► io.commit (outputs and
+//!                        changelogs durable, then positions + watermark metadata) ─► each
+//!                        task's checkpoint file (lifecycle::committed)
 //!    settle              no data, no work, nothing pending and io.caught_up ─► this thread
 //!                        counts as idle for KafkaStreams::wait_until_idle; else activity
 //!  }
@@ -38,7 +40,7 @@ use std::time::Duration;
 
 use super::clock::{Clock, WallClock};
 use super::io::{StreamIo, Tasks};
-use super::lifecycle::{TaskSetup, checkpoint, open_task, process_task};
+use super::lifecycle::{TaskSetup, checkpoint, committed, open_task, process_task};
 use super::{Shared, StreamsConfig};
 use crate::error::{Error, Result};
 use crate::record::{InputRecord, OutputRecord};
@@ -214,7 +216,9 @@ impl<'a, I: StreamIo, C: Clock> StreamThread<'a, I, C> {
         let sources = &self.topology.subtopologies[id.subtopology].sources;
         let starts = self.io.start(id, sources)?;
         let now = self.clock.now_ms();
-        match open_task(self.topology, &self.setup, id, &starts, now) {
+        let reader: Option<&mut dyn crate::state::changelog::ChangelogReader> =
+            if self.config.state_changelogs { Some(&mut self.io) } else { None };
+        match open_task(self.topology, &self.setup, id, &starts, now, reader) {
             Ok(mut task) => {
                 if let Some(locked) = self.locked.remove(&id) {
                     tracing::info!(task = %id, "state store unlocked; task opened");
@@ -278,6 +282,9 @@ impl<'a, I: StreamIo, C: Clock> StreamThread<'a, I, C> {
             }
             work += n;
             write_outputs(&mut self.io, self.topology, &mut task.ctx.output)?;
+            if let Some(changelog) = &task.changelog {
+                write_outputs(&mut self.io, self.topology, &mut changelog.log.take())?;
+            }
         }
         Ok((data, work))
     }
@@ -288,8 +295,10 @@ impl<'a, I: StreamIo, C: Clock> StreamThread<'a, I, C> {
 
     /// Flushes state, then has the connection make outputs durable and commit positions.
     fn commit(&mut self) -> Result<()> {
-        let checkpoint = checkpoint(self.tasks.values_mut())?;
-        self.io.commit(checkpoint.positions)?;
+        let mut checkpoint = checkpoint(self.tasks.values_mut())?;
+        write_outputs(&mut self.io, self.topology, &mut checkpoint.changes)?;
+        let written = self.io.commit(checkpoint.positions)?;
+        committed(self.tasks.values_mut(), &written)?;
         let mut metrics = checkpoint.metrics;
         metrics += self.retired;
         self.shared.metrics.lock()[self.index] = metrics;
