@@ -55,6 +55,10 @@ pub enum Error {
         /// The partition's end.
         end: i64,
     },
+    /// A commit could not complete because the thread's tasks moved or its transaction had to
+    /// be aborted (exactly-once); the thread reopens its tasks from the last commit.
+    #[error("tasks migrated: {0}")]
+    TaskMigrated(String),
     /// The broker (embedded) returned an error.
     #[error("broker: {0}")]
     Broker(#[from] brook_broker::Error),

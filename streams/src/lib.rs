@@ -37,5 +37,5 @@ pub mod windowed_key;
 
 pub use error::{Error, Result};
 pub use record::{InputRecord, OutputRecord, Record};
-pub use runtime::{Connection, KafkaStreams, OffsetReset, StreamsConfig};
+pub use runtime::{Connection, KafkaStreams, OffsetReset, ProcessingGuarantee, StreamsConfig};
 pub use topology::Topology;

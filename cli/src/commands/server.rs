@@ -38,6 +38,11 @@ pub struct ServerArgs {
     /// default service, command topic `_brook_commands`).
     #[arg(long, alias = "ksql-service-id", value_name = "ID")]
     pub service_id: Option<String>,
+    /// Kafka Streams' `processing.guarantee` of persistent queries whose session does not set
+    /// it (`SET 'processing.guarantee'='exactly_once_v2';`): at_least_once or exactly_once_v2.
+    /// Exactly-once needs `--bootstrap-servers` (queries then commit through Kafka transactions).
+    #[arg(long, default_value = "at_least_once", value_name = "GUARANTEE")]
+    pub processing_guarantee: brook_streams::ProcessingGuarantee,
     /// Partitions given to topics created automatically.
     #[arg(long, default_value_t = 1)]
     pub default_partitions: i32,
@@ -274,6 +279,7 @@ async fn start_sql(cluster: Arc<dyn Cluster>, args: &ServerArgs) -> anyhow::Resu
     let http_addr = listener.local_addr().context("reading the HTTP listener address")?;
     let mut config = brook_sql::EngineConfig::runtime(&args.data_dir);
     config.service_id = args.service_id.clone();
+    config.processing_guarantee = args.processing_guarantee;
     let engine = tokio::task::spawn_blocking(move || brook_sql::Engine::open(cluster, config))
         .await
         .context("starting the SQL engine")?

@@ -3,6 +3,7 @@
 
 mod cdc_files;
 mod cdc_walkthrough;
+mod exactly_once;
 mod examples_remote;
 mod layout;
 mod nexmark;

@@ -47,7 +47,7 @@ impl SqlServer {
 
     /// Runs `brook server ARGS` and waits for its listeners; `cluster` is where its topics live
     /// if it has no Kafka listener of its own.
-    fn spawn(args: &[&str], cluster: Option<&str>) -> SqlServer {
+    pub fn spawn(args: &[&str], cluster: Option<&str>) -> SqlServer {
         let mut child = Command::new(env!("CARGO_BIN_EXE_brook"))
             .arg("server")
             .args(args)

@@ -59,6 +59,10 @@ pub struct QueryInfo {
     pub max_task_idle: std::time::Duration,
     /// `num.stream.threads` it was created with, if set.
     pub num_stream_threads: Option<usize>,
+    /// `processing.guarantee` it was created with.
+    pub processing_guarantee: brook_streams::ProcessingGuarantee,
+    /// The consumer's `session.timeout.ms` it was created with, if set.
+    pub session_timeout: Option<std::time::Duration>,
 }
 
 /// Streams, tables, types, variables and queries.

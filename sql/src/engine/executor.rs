@@ -19,7 +19,7 @@ use brook_client::{Cluster, Committed};
 use brook_streams::state::StateConfig;
 use brook_streams::task::TaskMetrics;
 use brook_streams::topology::Topology;
-use brook_streams::{KafkaStreams, OffsetReset, StreamsConfig};
+use brook_streams::{KafkaStreams, OffsetReset, ProcessingGuarantee, StreamsConfig};
 
 use super::result::Canceller;
 use super::service::ServiceNames;
@@ -34,6 +34,11 @@ pub(crate) struct QueryOptions {
     pub max_task_idle: Duration,
     /// `num.stream.threads`: the query's stream threads (`None`: the engine's default).
     pub num_threads: Option<usize>,
+    /// `processing.guarantee`.
+    pub processing_guarantee: ProcessingGuarantee,
+    /// The consumer's `session.timeout.ms` on a Kafka connection (`None`: librdkafka's): how
+    /// long a dead instance keeps its partitions before the group moves them.
+    pub session_timeout: Option<Duration>,
 }
 
 impl QueryOptions {
@@ -44,6 +49,8 @@ impl QueryOptions {
             reset: OffsetReset::Earliest,
             max_task_idle: info.max_task_idle,
             num_threads: info.num_stream_threads,
+            processing_guarantee: info.processing_guarantee,
+            session_timeout: info.session_timeout,
         }
     }
 }
@@ -144,6 +151,12 @@ impl Executor for RuntimeExecutor {
         config.commit_interval = self.settings.commit_interval;
         config.auto_offset_reset = opts.reset;
         config.max_task_idle = opts.max_task_idle;
+        config.processing_guarantee = opts.processing_guarantee;
+        if let (Some(timeout), brook_streams::Connection::Kafka { properties, .. }) =
+            (opts.session_timeout, &mut config.connection)
+        {
+            properties.push(("session.timeout.ms".to_string(), timeout.as_millis().to_string()));
+        }
         let streams = KafkaStreams::start(topology.clone(), config)?;
         self.queries.insert(id.to_string(), (streams, topology));
         Ok(())

@@ -76,6 +76,9 @@ pub struct EngineConfig {
     /// ksqlDB's `ksql.service.id`: engines with the same id on one cluster share their catalog
     /// and queries (see [`service`]); `None` is Brook's default service.
     pub service_id: Option<String>,
+    /// `processing.guarantee` of queries whose session does not set it (server-wide
+    /// `ksql.streams.processing.guarantee`; default at_least_once).
+    pub processing_guarantee: brook_streams::ProcessingGuarantee,
 }
 
 impl EngineConfig {
@@ -89,6 +92,7 @@ impl EngineConfig {
             }),
             default_offset_reset: OffsetReset::Latest,
             service_id: None,
+            processing_guarantee: brook_streams::ProcessingGuarantee::AtLeastOnce,
         }
     }
 
@@ -98,6 +102,7 @@ impl EngineConfig {
             mode: Mode::Deterministic,
             default_offset_reset: OffsetReset::Latest,
             service_id: None,
+            processing_guarantee: brook_streams::ProcessingGuarantee::AtLeastOnce,
         }
     }
 }
@@ -496,7 +501,9 @@ impl Engine {
         }
     }
 
-    /// How a query started in `session` runs: `auto.offset.reset` and `max.task.idle.ms`.
+    /// How a query started in `session` runs: `auto.offset.reset`, `max.task.idle.ms`,
+    /// `num.stream.threads`, `processing.guarantee` and the consumer's `session.timeout.ms`
+    /// (each also with ksqlDB's `ksql.streams.` prefix).
     pub(crate) fn query_options(&self, session: &Session) -> Result<QueryOptions> {
         let idle = session
             .properties
@@ -511,7 +518,30 @@ impl Engine {
             .get("num.stream.threads")
             .or_else(|| session.properties.get("ksql.streams.num.stream.threads"));
         let num_threads = threads.map(|v| parse_threads("num.stream.threads", v)).transpose()?;
-        Ok(QueryOptions { reset: self.offset_reset(session), max_task_idle, num_threads })
+        let guarantee = session
+            .properties
+            .get("processing.guarantee")
+            .or_else(|| session.properties.get("ksql.streams.processing.guarantee"));
+        let processing_guarantee = match guarantee {
+            None => self.config.processing_guarantee,
+            Some(v) => v.parse().map_err(|e: brook_streams::Error| Error::plan(e.to_string()))?,
+        };
+        let session_timeout = [
+            "session.timeout.ms",
+            "ksql.streams.session.timeout.ms",
+            "ksql.streams.consumer.session.timeout.ms",
+        ]
+        .iter()
+        .find_map(|k| session.properties.get(*k))
+        .map(|v| parse_millis("session.timeout.ms", v).map(Duration::from_millis))
+        .transpose()?;
+        Ok(QueryOptions {
+            reset: self.offset_reset(session),
+            max_task_idle,
+            num_threads,
+            processing_guarantee,
+            session_timeout,
+        })
     }
 
     /// Waits until persistent queries have processed all available input (runtime mode).

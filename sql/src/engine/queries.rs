@@ -163,6 +163,8 @@ impl Engine {
             state: QueryState::Running,
             max_task_idle: opts.max_task_idle,
             num_stream_threads: opts.num_threads,
+            processing_guarantee: opts.processing_guarantee,
+            session_timeout: opts.session_timeout,
         };
         st.materialized.remove(&c.name);
         st.catalog.add_source(def, true)?;
@@ -199,6 +201,8 @@ impl Engine {
             state: QueryState::Running,
             max_task_idle: opts.max_task_idle,
             num_stream_threads: opts.num_threads,
+            processing_guarantee: opts.processing_guarantee,
+            session_timeout: opts.session_timeout,
         };
         self.register_query(st, info, text, session)
     }

@@ -31,7 +31,7 @@ use super::lifecycle::{SourcePosition, SourceStart};
 use super::stream_thread::{ThreadContext, spawn};
 use super::task_runner::RunningTask;
 use super::topics::{NewTopicSpec, TopicAdmin, prepare_topics};
-use super::{Connection, OffsetReset, Shared, StreamsConfig};
+use super::{Connection, OffsetReset, ProcessingGuarantee, Shared, StreamsConfig};
 use crate::error::{Error, Result};
 use crate::record::{Header, InputRecord, OutputRecord};
 use crate::state::changelog::{Change, ChangelogReader};
@@ -73,7 +73,7 @@ pub(super) fn start(
     (0..config.num_threads)
         .map(|t| {
             let base = base.clone();
-            spawn(t, cx.clone(), move |cx| KafkaIo::connect(&base, &cx.topology, &cx.config))
+            spawn(t, cx.clone(), move |cx| KafkaIo::connect(&base, &cx.topology, &cx.config, t))
         })
         .collect()
 }
@@ -187,6 +187,8 @@ struct KafkaIo {
     restorer: Option<BaseConsumer>,
     base: ClientConfig,
     application_id: String,
+    /// Exactly-once: the producer is transactional and a transaction is open.
+    transactional: bool,
     /// Sources of each sub-topology, by id.
     subtopologies: Vec<Vec<String>>,
     /// topic → (sub-topology, source index) reading it.
@@ -202,7 +204,13 @@ struct KafkaIo {
 }
 
 impl KafkaIo {
-    fn connect(base: &ClientConfig, topology: &Topology, config: &StreamsConfig) -> Result<Self> {
+    fn connect(
+        base: &ClientConfig,
+        topology: &Topology,
+        config: &StreamsConfig,
+        thread: usize,
+    ) -> Result<Self> {
+        let transactional = config.processing_guarantee == ProcessingGuarantee::ExactlyOnceV2;
         let reset = match config.auto_offset_reset {
             OffsetReset::Earliest => "earliest",
             OffsetReset::Latest => "latest",
@@ -213,15 +221,28 @@ impl KafkaIo {
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", reset)
             .set("partition.assignment.strategy", "range")
+            .set("isolation.level", "read_committed")
             .create()?;
         let deliveries = Arc::new(Deliveries::default());
-        let producer: ThreadedProducer<DeliveryTracker> = base
-            .clone()
+        let mut producer_config = base.clone();
+        producer_config
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "5")
-            .set("partitioner", "murmur2_random")
-            .create_with_context(DeliveryTracker(deliveries.clone()))?;
+            .set("partitioner", "murmur2_random");
+        if transactional {
+            // One transactional producer per stream thread, as Kafka Streams' EOS v2 names it;
+            // a zombie is fenced by the group generation its offsets carry (KIP-447).
+            producer_config
+                .set("transactional.id", format!("{}-{}-{thread}", config.application_id, process_id()))
+                .set("transaction.timeout.ms", "10000");
+        }
+        let producer: ThreadedProducer<DeliveryTracker> =
+            producer_config.create_with_context(DeliveryTracker(deliveries.clone()))?;
+        if transactional {
+            producer.init_transactions(Duration::from_secs(60))?;
+            producer.begin_transaction()?;
+        }
         let sources = topology.source_topics();
         let refs: Vec<&str> = sources.iter().map(String::as_str).collect();
         consumer.subscribe(&refs)?;
@@ -232,6 +253,7 @@ impl KafkaIo {
             restorer: None,
             base: base.clone(),
             application_id: config.application_id.clone(),
+            transactional,
             subtopologies: topology.subtopologies.iter().map(|s| s.sources.clone()).collect(),
             readers: topology.readers(),
             topic_names: sources.iter().map(|s| (s.clone(), Arc::from(s.as_str()))).collect(),
@@ -316,6 +338,60 @@ impl KafkaIo {
                 Err((e, _)) => return Err(e.into()),
             }
         }
+    }
+}
+
+impl KafkaIo {
+    /// Exactly-once commit: the positions join the open transaction (with the group's
+    /// generation, so a zombie is fenced), the transaction commits, the next one begins. If
+    /// that fails the transaction is aborted, the consumer goes back to the committed
+    /// positions, and the thread reopens its tasks ([`Error::TaskMigrated`]).
+    fn commit_transaction(&mut self, tpl: &TopicPartitionList) -> Result<Written> {
+        let timeout = Duration::from_secs(60);
+        let committed = (|| -> std::result::Result<(), rdkafka::error::KafkaError> {
+            self.producer.flush(timeout)?;
+            if tpl.count() > 0 {
+                let group =
+                    self.consumer.group_metadata().ok_or(rdkafka::error::KafkaError::NoMessageReceived)?;
+                self.producer.send_offsets_to_transaction(tpl, &group, timeout)?;
+            }
+            self.producer.commit_transaction(timeout)
+        })();
+        let delivered = self.deliveries.take();
+        match committed.map_err(Error::from).and(delivered) {
+            Ok(written) => {
+                self.producer.begin_transaction()?;
+                Ok(written)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "transaction failed; aborting it");
+                self.producer.abort_transaction(timeout)?;
+                self.rewind()?;
+                self.producer.begin_transaction()?;
+                Err(Error::TaskMigrated(e.to_string()))
+            }
+        }
+    }
+
+    /// Moves the consumer back to the group's committed positions of its assignment (where
+    /// none is committed, to where `auto.offset.reset` says).
+    fn rewind(&mut self) -> Result<()> {
+        let assignment = self.consumer.assignment()?;
+        if assignment.count() == 0 {
+            return Ok(());
+        }
+        let committed = self.consumer.committed_offsets(assignment, Duration::from_secs(30))?;
+        let mut seek = TopicPartitionList::new();
+        for e in committed.elements() {
+            let offset = match e.offset() {
+                Offset::Offset(o) => Offset::Offset(o),
+                _ => Offset::Beginning,
+            };
+            seek.add_partition_offset(e.topic(), e.partition(), offset)?;
+        }
+        self.consumer.seek_partitions(seek, Duration::from_secs(30))?;
+        self.positions.clear();
+        Ok(())
     }
 }
 
@@ -423,6 +499,9 @@ impl StreamIo for KafkaIo {
                 e.set_metadata(p.metadata.clone());
             }
         }
+        if self.transactional {
+            return self.commit_transaction(&tpl);
+        }
         self.producer.flush(Duration::from_secs(60))?;
         let written = self.deliveries.take()?;
         if tpl.count() == 0 {
@@ -460,6 +539,18 @@ impl StreamIo for KafkaIo {
     }
 
     fn release(&mut self, _id: TaskId) {}
+}
+
+/// Identifies this process in transactional ids (Kafka Streams uses a random process UUID).
+fn process_id() -> String {
+    use std::sync::OnceLock;
+    static ID: OnceLock<String> = OnceLock::new();
+    ID.get_or_init(|| {
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        format!("{:x}{:x}", std::process::id(), nanos)
+    })
+    .clone()
 }
 
 /// Records taken into one batch of changes while restoring, at most.

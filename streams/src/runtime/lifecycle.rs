@@ -193,14 +193,16 @@ pub fn checkpoint<'a>(tasks: impl IntoIterator<Item = &'a mut RunningTask>) -> R
 
 /// After a commit made the changelog records written so far durable up to `ends` (the offset
 /// after the last, per partition): each task records what its flushed stores hold in its
-/// checkpoint file, so a restart restores only what came after.
+/// checkpoint file, so a restart restores only what came after (under exactly-once only when
+/// the application is `closing`).
 pub fn committed<'a>(
     tasks: impl IntoIterator<Item = &'a mut RunningTask>,
     ends: &HashMap<(String, i32), i64>,
+    closing: bool,
 ) -> Result<()> {
     for task in tasks {
         if let Some(changelog) = &mut task.changelog {
-            changelog.committed(ends)?;
+            changelog.committed(ends, closing)?;
         }
     }
     Ok(())

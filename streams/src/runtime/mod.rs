@@ -68,6 +68,41 @@ pub enum OffsetReset {
     Latest,
 }
 
+/// What a crash may do to results (Kafka Streams' `processing.guarantee`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProcessingGuarantee {
+    /// `at_least_once`: nothing is lost; after a crash, records since the last commit are
+    /// processed again (their outputs may appear twice).
+    #[default]
+    AtLeastOnce,
+    /// `exactly_once_v2`: input offsets, changelog records and outputs of each commit interval
+    /// commit in one Kafka transaction; consumers reading with `read_committed` see every result
+    /// once. Needs a Kafka connection (Brook's server or any Kafka cluster).
+    ExactlyOnceV2,
+}
+
+impl std::str::FromStr for ProcessingGuarantee {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "at_least_once" => Ok(ProcessingGuarantee::AtLeastOnce),
+            "exactly_once_v2" => Ok(ProcessingGuarantee::ExactlyOnceV2),
+            other => Err(Error::Config(format!(
+                "processing.guarantee must be at_least_once or exactly_once_v2, not '{other}'"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for ProcessingGuarantee {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ProcessingGuarantee::AtLeastOnce => "at_least_once",
+            ProcessingGuarantee::ExactlyOnceV2 => "exactly_once_v2",
+        })
+    }
+}
+
 /// Configuration of a streams application.
 #[derive(Debug, Clone)]
 pub struct StreamsConfig {
@@ -96,6 +131,8 @@ pub struct StreamsConfig {
     /// true; Kafka Streams logs every store unless told not to). Off for throw-away state such
     /// as a transient query's.
     pub state_changelogs: bool,
+    /// `processing.guarantee`.
+    pub processing_guarantee: ProcessingGuarantee,
 }
 
 impl StreamsConfig {
@@ -112,6 +149,7 @@ impl StreamsConfig {
             max_task_idle: Duration::from_millis(DEFAULT_MAX_TASK_IDLE_MS as u64),
             watermark_interval: Duration::from_millis(200),
             state_changelogs: true,
+            processing_guarantee: ProcessingGuarantee::AtLeastOnce,
         }
     }
 
@@ -152,6 +190,13 @@ impl KafkaStreams {
     pub fn start(mut topology: Topology, config: StreamsConfig) -> Result<KafkaStreams> {
         if config.num_threads == 0 {
             return Err(Error::Config("num_threads must be at least 1".into()));
+        }
+        if config.processing_guarantee == ProcessingGuarantee::ExactlyOnceV2
+            && matches!(config.connection, Connection::Embedded(_))
+        {
+            return Err(Error::Config(
+                "processing.guarantee=exactly_once_v2 needs a Kafka connection (a bootstrap address of Brook's server or a Kafka cluster); the embedded connection is at-least-once".into(),
+            ));
         }
         topology.resolve_names(&config.application_id);
         let shared = Arc::new(Shared {

@@ -41,7 +41,7 @@ use std::time::Duration;
 use super::clock::{Clock, WallClock};
 use super::io::{StreamIo, Tasks};
 use super::lifecycle::{TaskSetup, checkpoint, committed, open_task, process_task};
-use super::{Shared, StreamsConfig};
+use super::{ProcessingGuarantee, Shared, StreamsConfig};
 use crate::error::{Error, Result};
 use crate::record::{InputRecord, OutputRecord};
 use crate::task::{TaskId, TaskMetrics};
@@ -166,7 +166,7 @@ impl<'a, I: StreamIo, C: Clock> StreamThread<'a, I, C> {
             let polled = self.poll()?;
             let (data, work) = self.process()?;
             if stopping || self.commit_due() {
-                self.commit()?;
+                self.commit(stopping)?;
             }
             if stopping {
                 return Ok(());
@@ -220,6 +220,11 @@ impl<'a, I: StreamIo, C: Clock> StreamThread<'a, I, C> {
             if self.config.state_changelogs { Some(&mut self.io) } else { None };
         match open_task(self.topology, &self.setup, id, &starts, now, reader) {
             Ok(mut task) => {
+                if self.config.processing_guarantee == ProcessingGuarantee::ExactlyOnceV2
+                    && let Some(changelog) = &mut task.changelog
+                {
+                    changelog.exactly_once()?;
+                }
                 if let Some(locked) = self.locked.remove(&id) {
                     tracing::info!(task = %id, "state store unlocked; task opened");
                     for (source, record) in locked.buffered {
@@ -294,11 +299,28 @@ impl<'a, I: StreamIo, C: Clock> StreamThread<'a, I, C> {
     }
 
     /// Flushes state, then has the connection make outputs durable and commit positions.
-    fn commit(&mut self) -> Result<()> {
+    /// A commit that fails because the tasks moved (exactly-once: the transaction was aborted)
+    /// drops every task; they open again from the committed positions and changelogs.
+    fn commit(&mut self, closing: bool) -> Result<()> {
         let mut checkpoint = checkpoint(self.tasks.values_mut())?;
         write_outputs(&mut self.io, self.topology, &mut checkpoint.changes)?;
-        let written = self.io.commit(checkpoint.positions)?;
-        committed(self.tasks.values_mut(), &written)?;
+        let written = match self.io.commit(checkpoint.positions) {
+            Err(Error::TaskMigrated(reason)) if !closing => {
+                tracing::warn!(%reason, "commit aborted; closing every task to reopen it from the last commit");
+                let ids: Vec<TaskId> = self.tasks.keys().copied().collect();
+                for id in ids {
+                    if let Some(task) = self.tasks.remove(&id) {
+                        self.retired += task.ctx.metrics;
+                    }
+                    self.waiting.remove(&id);
+                    self.io.release(id);
+                }
+                self.last_commit = self.clock.now_ms();
+                return Ok(());
+            }
+            other => other?,
+        };
+        committed(self.tasks.values_mut(), &written, closing)?;
         let mut metrics = checkpoint.metrics;
         metrics += self.retired;
         self.shared.metrics.lock()[self.index] = metrics;

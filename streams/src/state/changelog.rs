@@ -175,6 +175,8 @@ pub struct TaskChangelog {
     pub dir: Option<PathBuf>,
     /// The last changelog offset each store holds once flushed.
     pub held: OffsetCheckpoint,
+    /// Under exactly-once the checkpoint file exists only while the task is closed cleanly.
+    exactly_once: bool,
 }
 
 impl TaskChangelog {
@@ -184,13 +186,29 @@ impl TaskChangelog {
         for r in restored.iter().filter(|r| r.end > 0) {
             held.offsets.insert((r.topic.clone(), log.partition), r.end - 1);
         }
-        TaskChangelog { log, dir, held }
+        TaskChangelog { log, dir, held, exactly_once: false }
+    }
+
+    /// Under exactly-once the stores may hold writes of a transaction that a crash aborts, so
+    /// the checkpoint file is removed while the task runs and written again only when it
+    /// closes cleanly (Kafka Streams' rule): after a crash the stores are rebuilt from the
+    /// committed changelogs.
+    pub fn exactly_once(&mut self) -> Result<()> {
+        self.exactly_once = true;
+        match &self.dir {
+            Some(dir) => OffsetCheckpoint::remove(dir),
+            None => Ok(()),
+        }
     }
 
     /// After a commit made changelog records durable up to `ends` (offset after the last, per
     /// partition, any topic) and the flushed stores hold them: records the task's own and
-    /// rewrites its checkpoint file.
-    pub fn committed(&mut self, ends: &std::collections::HashMap<(String, i32), i64>) -> Result<()> {
+    /// rewrites its checkpoint file (under exactly-once only when `closing`).
+    pub fn committed(
+        &mut self,
+        ends: &std::collections::HashMap<(String, i32), i64>,
+        closing: bool,
+    ) -> Result<()> {
         let mut changed = false;
         for (key, &end) in ends {
             if key.1 == self.log.partition && self.owns(&key.0) {
@@ -202,7 +220,10 @@ impl TaskChangelog {
             }
         }
         match &self.dir {
-            Some(dir) if changed => self.held.write(dir),
+            Some(dir) if self.exactly_once && closing && !self.log.topics.borrow().is_empty() => {
+                self.held.write(dir)
+            }
+            Some(dir) if changed && !self.exactly_once => self.held.write(dir),
             _ => Ok(()),
         }
     }
@@ -344,6 +365,17 @@ impl OffsetCheckpoint {
             }
         }
         (offsets.len() == count).then_some(OffsetCheckpoint { offsets })
+    }
+
+    /// Removes the checkpoint file in `dir`, if there is one.
+    pub fn remove(dir: &Path) -> Result<()> {
+        match std::fs::remove_file(dir.join(Self::FILE)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Io {
+                context: format!("removing the state checkpoint in {}", dir.display()),
+                source: e,
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// Writes the checkpoint into `dir` atomically (a temporary file renamed over the old one).
