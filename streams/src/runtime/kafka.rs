@@ -17,15 +17,16 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::{BorrowedMessage, Header as KHeader, Headers, Message, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::clock::Clock;
-use super::io::{Fetched, StreamIo, Tasks};
+use super::io::{Fetched, Rejected, StreamIo, Tasks};
 use super::lifecycle::{SourcePosition, SourceStart};
 use super::stream_thread::{ThreadContext, spawn};
 use super::task_runner::RunningTask;
@@ -122,13 +123,55 @@ impl TopicAdmin for KafkaAdmin {
     }
 }
 
+/// The producer's context: keeps the records whose delivery failed. librdkafka reports a
+/// failure (the broker refused the record, or retries ran out) on its own thread after `send`
+/// returned; without this, a flush would succeed and the commit after it would skip the
+/// lost outputs.
+#[derive(Default)]
+struct Deliveries {
+    failed: parking_lot::Mutex<Vec<(TaskId, OutputRecord, RDKafkaErrorCode)>>,
+}
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    /// The task that wrote the record.
+    type DeliveryOpaque = Box<TaskId>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, task: Box<TaskId>) {
+        let Err((e, msg)) = result else { return };
+        let code = e.rdkafka_error_code().unwrap_or(RDKafkaErrorCode::Fail);
+        let record = OutputRecord {
+            topic: msg.topic().to_string(),
+            partition: Some(msg.partition()),
+            key: msg.key().map(bytes::Bytes::copy_from_slice),
+            value: msg.payload().map(bytes::Bytes::copy_from_slice),
+            timestamp: msg.timestamp().to_millis().unwrap_or(0),
+            headers: Vec::new(),
+        };
+        self.failed.lock().push((*task, record, code));
+    }
+}
+
+/// Whether a Kafka error code refuses a record for what it is (see
+/// [`super::production`]), not because the cluster failed.
+fn refuses_the_record(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::MessageSizeTooLarge
+            | RDKafkaErrorCode::InvalidRecord
+            | RDKafkaErrorCode::InvalidTimestamp
+            | RDKafkaErrorCode::InvalidMessageSize
+    )
+}
+
 /// One thread's consumer-group member and producer.
 ///
 /// Nothing here may hold librdkafka objects tied to the consumer past it (a partition list
 /// from `position()` keeps partition handles alive, and destroying the consumer would wait for
 /// them forever): positions are copied out.
 struct KafkaIo {
-    producer: ThreadedProducer<DefaultProducerContext>,
+    producer: ThreadedProducer<Deliveries>,
     consumer: BaseConsumer,
     /// Sources of each sub-topology, by id.
     subtopologies: Vec<Vec<String>>,
@@ -157,13 +200,13 @@ impl KafkaIo {
             .set("auto.offset.reset", reset)
             .set("partition.assignment.strategy", "range")
             .create()?;
-        let producer: ThreadedProducer<DefaultProducerContext> = base
+        let producer: ThreadedProducer<Deliveries> = base
             .clone()
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "5")
             .set("partitioner", "murmur2_random")
-            .create()?;
+            .create_with_context(Deliveries::default())?;
         let sources = topology.source_topics();
         let refs: Vec<&str> = sources.iter().map(String::as_str).collect();
         consumer.subscribe(&refs)?;
@@ -221,15 +264,16 @@ impl KafkaIo {
         high
     }
 
-    /// Sends one record, waiting while the producer's queue is full.
-    fn send(&self, r: &OutputRecord) -> Result<()> {
+    /// Sends one record, waiting while the producer's queue is full. A record the client
+    /// refuses at once (larger than its `message.max.bytes`) is returned as [`Rejected`].
+    fn send(&self, task: TaskId, r: &OutputRecord) -> Result<Option<Rejected>> {
         let mut headers = OwnedHeaders::new();
         for h in &r.headers {
             headers =
                 headers.insert(KHeader { key: &String::from_utf8_lossy(&h.key), value: h.value.as_deref() });
         }
-        let mut rec: BaseRecord<'_, [u8], [u8]> =
-            BaseRecord::to(&r.topic).timestamp(r.timestamp).headers(headers);
+        let mut rec: BaseRecord<'_, [u8], [u8], Box<TaskId>> =
+            BaseRecord::with_opaque_to(&r.topic, Box::new(task)).timestamp(r.timestamp).headers(headers);
         if let Some(k) = &r.key {
             rec = rec.key(k.as_ref());
         }
@@ -241,15 +285,17 @@ impl KafkaIo {
         }
         loop {
             match self.producer.send(rec) {
-                Ok(()) => return Ok(()),
-                Err((
-                    rdkafka::error::KafkaError::MessageProduction(
-                        rdkafka::types::RDKafkaErrorCode::QueueFull,
-                    ),
-                    back,
-                )) => {
+                Ok(()) => return Ok(None),
+                Err((rdkafka::error::KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                     rec = back;
                     std::thread::sleep(Duration::from_millis(1));
+                }
+                Err((rdkafka::error::KafkaError::MessageProduction(code), _)) if refuses_the_record(code) => {
+                    return Ok(Some(Rejected {
+                        task,
+                        record: r.clone(),
+                        error: Error::RecordRejected { topic: r.topic.clone(), reason: code.to_string() },
+                    }));
                 }
                 Err((e, _)) => return Err(e.into()),
             }
@@ -349,8 +395,31 @@ impl StreamIo for KafkaIo {
         Ok(0)
     }
 
-    fn write(&mut self, _topic: &str, records: &[OutputRecord]) -> Result<()> {
-        records.iter().try_for_each(|r| self.send(r))
+    fn write(&mut self, task: TaskId, _topic: &str, records: &[OutputRecord]) -> Result<Vec<Rejected>> {
+        let mut rejected = Vec::new();
+        for r in records {
+            rejected.extend(self.send(task, r)?);
+        }
+        Ok(rejected)
+    }
+
+    /// Flushes the producer; a delivery that failed for any other reason than the record
+    /// itself fails the thread, so the next commit never skips a lost output.
+    fn flush(&mut self) -> Result<Vec<Rejected>> {
+        self.producer.flush(Duration::from_secs(60))?;
+        let failed = std::mem::take(&mut *self.producer.context().failed.lock());
+        let mut rejected = Vec::with_capacity(failed.len());
+        for (task, record, code) in failed {
+            if !refuses_the_record(code) {
+                return Err(Error::Kafka(format!(
+                    "an output record for {} was not delivered: {code}",
+                    record.topic
+                )));
+            }
+            let error = Error::RecordRejected { topic: record.topic.clone(), reason: code.to_string() };
+            rejected.push(Rejected { task, record, error });
+        }
+        Ok(rejected)
     }
 
     fn commit(&mut self, positions: Vec<SourcePosition>) -> Result<()> {
@@ -361,7 +430,9 @@ impl StreamIo for KafkaIo {
                 e.set_metadata(p.metadata.clone());
             }
         }
-        self.producer.flush(Duration::from_secs(60))?;
+        if !self.flush()?.is_empty() {
+            return Err(Error::Kafka("an output record written for a refused one was refused too".into()));
+        }
         if tpl.count() == 0 {
             return Ok(());
         }

@@ -10,9 +10,11 @@
 //!    process             per task: io.fill (a partition reader reads the task's sources
 //!                        here; caught-up flags) ─► process_task (records, then the
 //!                        processors' advance/punctuation at the thread's clock) ─► outputs:
-//!                        callback sinks called here, everything else io.write
+//!                        callback sinks called here, everything else io.write; records
+//!                        the cluster refuses go to the production exception handler
 //!    commit              every commit interval and on shutdown: checkpoint (flush state)
-//!                        ─► io.commit (outputs durable, then positions + watermark metadata)
+//!                        ─► io.flush (late refusals to the handler too) ─► io.commit
+//!                        (outputs durable, then positions + watermark metadata)
 //!    settle              no data, no work, nothing pending and io.caught_up ─► this thread
 //!                        counts as idle for KafkaStreams::wait_until_idle; else activity
 //!  }
@@ -37,8 +39,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::clock::{Clock, WallClock};
-use super::io::{StreamIo, Tasks};
+use super::io::{Rejected, StreamIo, Tasks};
 use super::lifecycle::{TaskSetup, checkpoint, open_task, process_task};
+use super::production::{FailedOutput, ProductionExceptionHandler, ProductionResponse};
 use super::{Shared, StreamsConfig};
 use crate::error::{Error, Result};
 use crate::record::{InputRecord, OutputRecord};
@@ -277,7 +280,9 @@ impl<'a, I: StreamIo, C: Clock> StreamThread<'a, I, C> {
                 self.waiting.remove(&task.id);
             }
             work += n;
-            write_outputs(&mut self.io, self.topology, &mut task.ctx.output)?;
+            let handler = self.config.production_exception_handler.as_ref();
+            let skipped = write_outputs(&mut self.io, self.topology, handler, task.id, &mut task.ctx.output)?;
+            task.ctx.metrics.records_skipped += skipped;
         }
         Ok((data, work))
     }
@@ -289,8 +294,19 @@ impl<'a, I: StreamIo, C: Clock> StreamThread<'a, I, C> {
     /// Flushes state, then has the connection make outputs durable and commit positions.
     fn commit(&mut self) -> Result<()> {
         let checkpoint = checkpoint(self.tasks.values_mut())?;
+        let handler = self.config.production_exception_handler.as_ref();
+        let mut skipped = 0;
+        for rejected in self.io.flush()? {
+            let task = rejected.task;
+            let n = handle_rejected(&mut self.io, handler, rejected)?;
+            if let Some(t) = self.tasks.get_mut(&task) {
+                t.ctx.metrics.records_skipped += n;
+            }
+            skipped += n;
+        }
         self.io.commit(checkpoint.positions)?;
         let mut metrics = checkpoint.metrics;
+        metrics.records_skipped += skipped;
         metrics += self.retired;
         self.shared.metrics.lock()[self.index] = metrics;
         self.last_commit = self.clock.now_ms();
@@ -329,16 +345,50 @@ impl<'a, I: StreamIo, C: Clock> StreamThread<'a, I, C> {
     }
 }
 
-/// Writes queued outputs: records for a callback sink go to the callback, every other run of
-/// records for one topic to the connection.
-fn write_outputs(io: &mut impl StreamIo, topology: &Topology, output: &mut Vec<OutputRecord>) -> Result<()> {
+/// Writes queued outputs of task `task`: records for a callback sink go to the callback,
+/// every other run of records for one topic to the connection, and records the cluster
+/// refuses to `handler`. Returns how many were skipped.
+fn write_outputs(
+    io: &mut impl StreamIo,
+    topology: &Topology,
+    handler: &dyn ProductionExceptionHandler,
+    task: TaskId,
+    output: &mut Vec<OutputRecord>,
+) -> Result<u64> {
+    let mut skipped = 0;
     for run in output.chunk_by(|a, b| a.topic == b.topic) {
         let topic = &run[0].topic;
         match topology.callback(topic) {
             Some(callback) => run.iter().for_each(|r| callback(r)),
-            None => io.write(topic, run)?,
+            None => {
+                for rejected in io.write(task, topic, run)? {
+                    skipped += handle_rejected(io, handler, rejected)?;
+                }
+            }
         }
     }
     output.clear();
-    Ok(())
+    Ok(skipped)
+}
+
+/// Asks `handler` about a refused record: fails the thread with the refusal, or skips the
+/// record and writes what the handler gives instead (which must not be refused in turn).
+/// Returns 1 (the record skipped) or the error.
+fn handle_rejected(
+    io: &mut impl StreamIo,
+    handler: &dyn ProductionExceptionHandler,
+    rejected: Rejected,
+) -> Result<u64> {
+    let failed = FailedOutput { task: rejected.task, record: &rejected.record, error: &rejected.error };
+    match handler.handle(&failed) {
+        ProductionResponse::Fail => Err(rejected.error),
+        ProductionResponse::Continue(instead) => {
+            for run in instead.chunk_by(|a, b| a.topic == b.topic) {
+                if let Some(again) = io.write(rejected.task, &run[0].topic, run)?.into_iter().next() {
+                    return Err(again.error);
+                }
+            }
+            Ok(1)
+        }
+    }
 }
