@@ -38,6 +38,11 @@ pub struct ServerArgs {
     /// default service, command topic `_brook_commands`).
     #[arg(long, alias = "ksql-service-id", value_name = "ID")]
     pub service_id: Option<String>,
+    /// ksqlDB's `ksql.fail.on.production.error` for queries whose session does not set it: an
+    /// output record the cluster refuses (over the topic's `max.message.bytes`) fails the
+    /// query (`true`) or is skipped and logged to the processing log (`false`).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "true|false")]
+    pub ksql_fail_on_production_error: bool,
     /// Partitions given to topics created automatically.
     #[arg(long, default_value_t = 1)]
     pub default_partitions: i32,
@@ -274,6 +279,7 @@ async fn start_sql(cluster: Arc<dyn Cluster>, args: &ServerArgs) -> anyhow::Resu
     let http_addr = listener.local_addr().context("reading the HTTP listener address")?;
     let mut config = brook_sql::EngineConfig::runtime(&args.data_dir);
     config.service_id = args.service_id.clone();
+    config.fail_on_production_error = args.ksql_fail_on_production_error;
     let engine = tokio::task::spawn_blocking(move || brook_sql::Engine::open(cluster, config))
         .await
         .context("starting the SQL engine")?

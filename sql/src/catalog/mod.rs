@@ -59,6 +59,8 @@ pub struct QueryInfo {
     pub max_task_idle: std::time::Duration,
     /// `num.stream.threads` it was created with, if set.
     pub num_stream_threads: Option<usize>,
+    /// `ksql.fail.on.production.error` it was created with.
+    pub fail_on_production_error: bool,
 }
 
 /// Streams, tables, types, variables and queries.

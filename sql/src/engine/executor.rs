@@ -23,7 +23,9 @@ use brook_streams::{KafkaStreams, OffsetReset, StreamsConfig};
 
 use super::result::Canceller;
 use super::service::ServiceNames;
+use crate::compile::PROCESSING_LOG_TOPIC;
 use crate::error::Result;
+use crate::operator::log::{LogProductionErrors, ProcessingLog};
 
 /// How one query runs, from the session properties it was started with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +36,9 @@ pub(crate) struct QueryOptions {
     pub max_task_idle: Duration,
     /// `num.stream.threads`: the query's stream threads (`None`: the engine's default).
     pub num_threads: Option<usize>,
+    /// `ksql.fail.on.production.error`: an output record the cluster refuses fails the query
+    /// (`true`) or is skipped to the processing log (`false`).
+    pub fail_on_production_error: bool,
 }
 
 impl QueryOptions {
@@ -44,6 +49,7 @@ impl QueryOptions {
             reset: OffsetReset::Earliest,
             max_task_idle: info.max_task_idle,
             num_threads: info.num_stream_threads,
+            fail_on_production_error: info.fail_on_production_error,
         }
     }
 }
@@ -144,6 +150,10 @@ impl Executor for RuntimeExecutor {
         config.commit_interval = self.settings.commit_interval;
         config.auto_offset_reset = opts.reset;
         config.max_task_idle = opts.max_task_idle;
+        if !opts.fail_on_production_error {
+            let log = ProcessingLog { query_id: Arc::from(id), topic: Arc::from(PROCESSING_LOG_TOPIC) };
+            config.production_exception_handler = Arc::new(LogProductionErrors(log));
+        }
         let streams = KafkaStreams::start(topology.clone(), config)?;
         self.queries.insert(id.to_string(), (streams, topology));
         Ok(())

@@ -76,6 +76,10 @@ pub struct EngineConfig {
     /// ksqlDB's `ksql.service.id`: engines with the same id on one cluster share their catalog
     /// and queries (see [`service`]); `None` is Brook's default service.
     pub service_id: Option<String>,
+    /// ksqlDB's `ksql.fail.on.production.error` when a session does not set it: whether a
+    /// persistent query fails (`true`, ksqlDB's default) or skips an output record the cluster
+    /// refuses and logs it to the processing log (`false`).
+    pub fail_on_production_error: bool,
 }
 
 impl EngineConfig {
@@ -89,6 +93,7 @@ impl EngineConfig {
             }),
             default_offset_reset: OffsetReset::Latest,
             service_id: None,
+            fail_on_production_error: true,
         }
     }
 
@@ -98,6 +103,7 @@ impl EngineConfig {
             mode: Mode::Deterministic,
             default_offset_reset: OffsetReset::Latest,
             service_id: None,
+            fail_on_production_error: true,
         }
     }
 }
@@ -496,7 +502,8 @@ impl Engine {
         }
     }
 
-    /// How a query started in `session` runs: `auto.offset.reset` and `max.task.idle.ms`.
+    /// How a query started in `session` runs: `auto.offset.reset`, `max.task.idle.ms`,
+    /// `num.stream.threads` and `ksql.fail.on.production.error`.
     pub(crate) fn query_options(&self, session: &Session) -> Result<QueryOptions> {
         let idle = session
             .properties
@@ -511,7 +518,16 @@ impl Engine {
             .get("num.stream.threads")
             .or_else(|| session.properties.get("ksql.streams.num.stream.threads"));
         let num_threads = threads.map(|v| parse_threads("num.stream.threads", v)).transpose()?;
-        Ok(QueryOptions { reset: self.offset_reset(session), max_task_idle, num_threads })
+        let fail_on_production_error = match session.properties.get(FAIL_ON_PRODUCTION_ERROR) {
+            Some(v) => v.trim().eq_ignore_ascii_case("true"),
+            None => self.config.fail_on_production_error,
+        };
+        Ok(QueryOptions {
+            reset: self.offset_reset(session),
+            max_task_idle,
+            num_threads,
+            fail_on_production_error,
+        })
     }
 
     /// Waits until persistent queries have processed all available input (runtime mode).
@@ -561,7 +577,12 @@ pub const PROPERTIES: &[(&str, Option<&[&str]>)] = &[
     ("ksql.streams.max.task.idle.ms", None),
     ("num.stream.threads", None),
     ("ksql.streams.num.stream.threads", None),
+    (FAIL_ON_PRODUCTION_ERROR, Some(&["true", "false"])),
 ];
+
+/// ksqlDB's property: whether a query fails on an output record the cluster refuses (`true`)
+/// or skips it to the processing log (`false`).
+pub const FAIL_ON_PRODUCTION_ERROR: &str = "ksql.fail.on.production.error";
 
 /// Most stream threads one query may ask for.
 const MAX_STREAM_THREADS: usize = 64;

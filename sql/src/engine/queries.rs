@@ -163,6 +163,7 @@ impl Engine {
             state: QueryState::Running,
             max_task_idle: opts.max_task_idle,
             num_stream_threads: opts.num_threads,
+            fail_on_production_error: opts.fail_on_production_error,
         };
         st.materialized.remove(&c.name);
         st.catalog.add_source(def, true)?;
@@ -199,6 +200,7 @@ impl Engine {
             state: QueryState::Running,
             max_task_idle: opts.max_task_idle,
             num_stream_threads: opts.num_threads,
+            fail_on_production_error: opts.fail_on_production_error,
         };
         self.register_query(st, info, text, session)
     }

@@ -65,6 +65,8 @@ pub struct QuerySummary {
     pub sink_topic: String,
     /// `RUNNING`, `PAUSED` or `ERROR`.
     pub state: String,
+    /// Why a query in state `ERROR` stopped.
+    pub error: Option<String>,
 }
 
 /// `DESCRIBE` of a stream or table.
