@@ -43,6 +43,10 @@ pub struct ServerArgs {
     /// query (`true`) or is skipped and logged to the processing log (`false`).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "true|false")]
     pub ksql_fail_on_production_error: bool,
+    /// Rows a push query or PRINT buffers for an HTTP client that reads slower than the query
+    /// produces; when full, the query waits for the client instead of buffering more.
+    #[arg(long, default_value_t = brook_sql::engine::DEFAULT_PUSH_QUERY_BUFFER_ROWS)]
+    pub push_query_buffer_rows: usize,
     /// Partitions given to topics created automatically.
     #[arg(long, default_value_t = 1)]
     pub default_partitions: i32,
@@ -280,6 +284,7 @@ async fn start_sql(cluster: Arc<dyn Cluster>, args: &ServerArgs) -> anyhow::Resu
     let mut config = brook_sql::EngineConfig::runtime(&args.data_dir);
     config.service_id = args.service_id.clone();
     config.fail_on_production_error = args.ksql_fail_on_production_error;
+    config.push_query_buffer_rows = args.push_query_buffer_rows;
     let engine = tokio::task::spawn_blocking(move || brook_sql::Engine::open(cluster, config))
         .await
         .context("starting the SQL engine")?

@@ -80,7 +80,13 @@ pub struct EngineConfig {
     /// persistent query fails (`true`, ksqlDB's default) or skips an output record the cluster
     /// refuses and logs it to the processing log (`false`).
     pub fail_on_production_error: bool,
+    /// Rows a push query (or PRINT) buffers for a reader that is slower than the query: when
+    /// the buffer is full, the query waits (back-pressure) instead of buffering more.
+    pub push_query_buffer_rows: usize,
 }
+
+/// The default of [`EngineConfig::push_query_buffer_rows`] (as ksqlDB's transient query queue).
+pub const DEFAULT_PUSH_QUERY_BUFFER_ROWS: usize = 500;
 
 impl EngineConfig {
     /// Runtime execution with state under `data_dir/streams`.
@@ -94,6 +100,7 @@ impl EngineConfig {
             default_offset_reset: OffsetReset::Latest,
             service_id: None,
             fail_on_production_error: true,
+            push_query_buffer_rows: DEFAULT_PUSH_QUERY_BUFFER_ROWS,
         }
     }
 
@@ -104,6 +111,7 @@ impl EngineConfig {
             default_offset_reset: OffsetReset::Latest,
             service_id: None,
             fail_on_production_error: true,
+            push_query_buffer_rows: DEFAULT_PUSH_QUERY_BUFFER_ROWS,
         }
     }
 }
@@ -549,6 +557,17 @@ impl Engine {
             if let Err(e) = st.executor.stop(&id, false) {
                 tracing::warn!(query = %id, error = %e, "stopping query");
             }
+        }
+    }
+
+    /// The buffer of a push query's rows. A deterministic push query writes all its rows
+    /// before its reader gets the receiver, so it is not bounded by the setting (its rows are
+    /// what the test wrote).
+    pub(crate) fn push_buffer_rows(&self) -> usize {
+        if self.deterministic {
+            tokio::sync::Semaphore::MAX_PERMITS
+        } else {
+            self.config.push_query_buffer_rows.max(1)
         }
     }
 

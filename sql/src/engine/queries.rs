@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 
 use super::ddl::sink_partitions;
 use super::executor::QueryOptions;
-use super::result::{ColumnInfo, PushEvent, PushQuery};
+use super::result::{ColumnInfo, PushEvent, PushQuery, offer};
 use super::{Engine, Session, State, StatementResult, message};
 use crate::catalog::ddl::{SourceProperties, validate};
 use crate::catalog::{KeyWindow, QueryInfo, QueryState, SourceDef};
@@ -276,9 +276,12 @@ impl Engine {
     pub(crate) fn push_query(&self, q: &Query, text: &str, session: &Session) -> Result<StatementResult> {
         let n = self.next_transient_id();
         let id = format!("transient_{}_{n}", q.from.name);
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let (tx, rx) = tokio::sync::mpsc::channel(self.push_buffer_rows());
+        // Set once the query has sent its last row (LIMIT) or is cancelled; a callback
+        // waiting for room in the buffer gives up then.
         let done = Arc::new(AtomicBool::new(false));
         let count = Arc::new(AtomicU64::new(0));
+        let offered = count.clone();
         let limit = q.limit;
         let (cb_tx, cb_done) = (tx.clone(), done.clone());
         let callback: CallbackSink = Arc::new(move |rec: &OutputRecord| {
@@ -287,11 +290,13 @@ impl Engine {
             }
             let Some(v) = rec.value.as_ref() else { return };
             let row: serde_json::Value = serde_json::from_slice(v).unwrap_or(serde_json::Value::Null);
-            let _ = cb_tx.send(PushEvent::Row(row));
+            if !offer(&cb_tx, PushEvent::Row(row), &cb_done) {
+                return;
+            }
             let sent = count.fetch_add(1, Ordering::AcqRel) + 1;
             if limit.is_some_and(|l| sent >= l) {
+                offer(&cb_tx, PushEvent::End(None), &cb_done);
                 cb_done.store(true, Ordering::Release);
-                let _ = cb_tx.send(PushEvent::End(None));
             }
         });
         let mut st = self.state.lock();
@@ -312,17 +317,21 @@ impl Engine {
         drop(st);
         tracing::debug!(query = %id, sql = text, "push query started");
         if self.deterministic && !done.swap(true, Ordering::AcqRel) {
-            let _ = tx.send(PushEvent::End(None));
+            let _ = tx.try_send(PushEvent::End(None));
         }
         let end_tx = tx;
         let cancel: super::result::Canceller = Box::new(move || {
+            // First release a callback waiting for room, so the stream thread can stop.
+            done.store(true, Ordering::Release);
             canceller();
-            let _ = end_tx.send(PushEvent::End(None));
+            // The reader also sees the end when the channel closes, should the buffer be full.
+            let _ = end_tx.try_send(PushEvent::End(None));
         });
         Ok(StatementResult::Push(PushQuery {
             id,
             columns,
             rows: rx,
+            offered,
             cancel: Arc::new(Mutex::new(Some(cancel))),
             cancelled: Arc::new(AtomicBool::new(false)),
         }))

@@ -345,3 +345,62 @@ fn an_oversized_output_record_is_skipped_to_the_processing_log_when_asked() -> a
     broker.close()?;
     Ok(())
 }
+
+/// Back-pressure (issue 18): a push query's rows used to go into an unbounded channel, so a
+/// reader that stopped reading (a slow HTTP client) made the server buffer the whole stream.
+/// Now the query puts at most `push_query_buffer_rows` rows in its buffer and waits: with
+/// 3,000 records waiting and nobody reading, it has offered exactly the bound (the old code
+/// offered all 3,000), and once the reader reads, every row arrives, in order.
+#[test]
+fn a_push_query_whose_reader_stalls_buffers_only_its_bound_and_loses_nothing() -> anyhow::Result<()> {
+    const BOUND: usize = 50;
+    const RECORDS: usize = 3000;
+    let dir = tempfile::tempdir()?;
+    let broker = Broker::open(BrokerConfig::new(dir.path().join("broker")))?;
+    let mut config = EngineConfig::runtime(dir.path());
+    config.push_query_buffer_rows = BOUND;
+    let engine =
+        Engine::open(std::sync::Arc::new(brook_client::EmbeddedCluster::new(broker.clone())), config)?;
+    let mut s = Session::default();
+    s.properties.insert("auto.offset.reset".into(), "earliest".into());
+    run(
+        &engine,
+        &mut s,
+        "CREATE STREAM fast (id INT KEY, n INT) WITH (KAFKA_TOPIC='fast', VALUE_FORMAT='JSON', PARTITIONS=1);",
+    )?;
+    let records = (0..RECORDS)
+        .map(|i| {
+            brook_broker::NewRecord::new(
+                Some((i as i32).to_be_bytes().to_vec()),
+                Some(format!("{{\"N\":{i}}}")),
+            )
+        })
+        .collect();
+    broker.produce("fast", None, records)?;
+
+    let res = run(&engine, &mut s, "SELECT n FROM fast EMIT CHANGES;")?.pop();
+    let Some(StatementResult::Push(mut q)) = res else { anyhow::bail!("expected a push query") };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while q.rows_offered() < BOUND as u64 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The query had time to run ahead (it takes well under a second for 3,000 rows); it did not.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(q.rows_offered(), BOUND as u64, "rows offered while nobody read");
+    assert_eq!(q.rows.len(), BOUND);
+
+    let mut got = Vec::with_capacity(RECORDS);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while got.len() < RECORDS && std::time::Instant::now() < deadline {
+        match q.rows.try_recv() {
+            Ok(PushEvent::Row(r)) => got.push(r[0].as_i64().unwrap_or(-1)),
+            Ok(PushEvent::End(e)) => anyhow::bail!("the push query ended: {e:?}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+    assert_eq!(got, (0..RECORDS as i64).collect::<Vec<_>>());
+    q.cancel();
+    engine.shutdown();
+    broker.close()?;
+    Ok(())
+}
