@@ -154,7 +154,7 @@ pub(crate) fn offer(tx: &Sender<PushEvent>, mut event: PushEvent, stop: &AtomicB
 ///
 /// `rows` holds at most [`super::EngineConfig::push_query_buffer_rows`] rows: while the
 /// reader (an HTTP client that reads slowly, a shell paused on its output) lets it fill up,
-/// the query's stream thread waits in [`offer`] and reads no further input, so memory stays
+/// the query's stream thread waits and reads no further input, so memory stays
 /// bounded by the buffer, not by how far the input runs ahead.
 pub struct PushQuery {
     /// Query id (for `/close-query`).
