@@ -123,33 +123,23 @@ impl TopicAdmin for KafkaAdmin {
     }
 }
 
-/// The producer's context: keeps the records whose delivery failed. librdkafka reports a
-/// failure (the broker refused the record, or retries ran out) on its own thread after `send`
-/// returned; without this, a flush would succeed and the commit after it would skip the
-/// lost outputs.
+/// The producer's context: keeps the deliveries that failed. librdkafka reports a failure
+/// (the broker refused a batch, or retries ran out) on its own thread after `send` returned;
+/// without this, a flush would succeed and the commit after it would skip the lost outputs.
 #[derive(Default)]
 struct Deliveries {
-    failed: parking_lot::Mutex<Vec<(TaskId, OutputRecord, RDKafkaErrorCode)>>,
+    failed: parking_lot::Mutex<Vec<(String, RDKafkaErrorCode)>>,
 }
 
 impl ClientContext for Deliveries {}
 
 impl ProducerContext for Deliveries {
-    /// The task that wrote the record.
-    type DeliveryOpaque = Box<TaskId>;
+    type DeliveryOpaque = ();
 
-    fn delivery(&self, result: &DeliveryResult<'_>, task: Box<TaskId>) {
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
         let Err((e, msg)) = result else { return };
         let code = e.rdkafka_error_code().unwrap_or(RDKafkaErrorCode::Fail);
-        let record = OutputRecord {
-            topic: msg.topic().to_string(),
-            partition: Some(msg.partition()),
-            key: msg.key().map(bytes::Bytes::copy_from_slice),
-            value: msg.payload().map(bytes::Bytes::copy_from_slice),
-            timestamp: msg.timestamp().to_millis().unwrap_or(0),
-            headers: Vec::new(),
-        };
-        self.failed.lock().push((*task, record, code));
+        self.failed.lock().push((msg.topic().to_string(), code));
     }
 }
 
@@ -272,8 +262,8 @@ impl KafkaIo {
             headers =
                 headers.insert(KHeader { key: &String::from_utf8_lossy(&h.key), value: h.value.as_deref() });
         }
-        let mut rec: BaseRecord<'_, [u8], [u8], Box<TaskId>> =
-            BaseRecord::with_opaque_to(&r.topic, Box::new(task)).timestamp(r.timestamp).headers(headers);
+        let mut rec: BaseRecord<'_, [u8], [u8]> =
+            BaseRecord::to(&r.topic).timestamp(r.timestamp).headers(headers);
         if let Some(k) = &r.key {
             rec = rec.key(k.as_ref());
         }
@@ -403,23 +393,21 @@ impl StreamIo for KafkaIo {
         Ok(rejected)
     }
 
-    /// Flushes the producer; a delivery that failed for any other reason than the record
-    /// itself fails the thread, so the next commit never skips a lost output.
+    /// Flushes the producer. A delivery that failed after `send` fails the thread, whatever
+    /// the reason: the broker refuses a whole batch, so the records that would have fitted
+    /// alone failed with the one that did not, and skipping them would lose them. (Setting the
+    /// client's `message.max.bytes` to the topic's `max.message.bytes` makes the client refuse
+    /// an oversized record on its own, at `send`, where the handler decides.)
     fn flush(&mut self) -> Result<Vec<Rejected>> {
         self.producer.flush(Duration::from_secs(60))?;
         let failed = std::mem::take(&mut *self.producer.context().failed.lock());
-        let mut rejected = Vec::with_capacity(failed.len());
-        for (task, record, code) in failed {
-            if !refuses_the_record(code) {
-                return Err(Error::Kafka(format!(
-                    "an output record for {} was not delivered: {code}",
-                    record.topic
-                )));
-            }
-            let error = Error::RecordRejected { topic: record.topic.clone(), reason: code.to_string() };
-            rejected.push(Rejected { task, record, error });
+        match failed.first() {
+            None => Ok(Vec::new()),
+            Some((topic, code)) => Err(Error::Kafka(format!(
+                "{} output record(s) were not delivered, the first to {topic}: {code}",
+                failed.len()
+            ))),
         }
-        Ok(rejected)
     }
 
     fn commit(&mut self, positions: Vec<SourcePosition>) -> Result<()> {
@@ -430,9 +418,7 @@ impl StreamIo for KafkaIo {
                 e.set_metadata(p.metadata.clone());
             }
         }
-        if !self.flush()?.is_empty() {
-            return Err(Error::Kafka("an output record written for a refused one was refused too".into()));
-        }
+        self.flush()?;
         if tpl.count() == 0 {
             return Ok(());
         }

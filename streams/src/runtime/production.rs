@@ -15,6 +15,12 @@
 //! Only a refusal of the record itself reaches the handler. A failing cluster (a storage
 //! error, an unknown topic, a lost connection) always stops the thread: skipping records
 //! because the disk is full would lose data the application was meant to keep.
+//!
+//! Over a Kafka cluster the client refuses a record larger than its own `message.max.bytes`
+//! at once, and that refusal goes to the handler. A batch the *broker* refuses later (its
+//! topic's `max.message.bytes` is smaller) fails every record in it, including those that
+//! would have fitted alone, so it fails the thread; set the client's `message.max.bytes` (a
+//! `Connection::Kafka` property) to the topic's limit to have such records refused one by one.
 
 use std::fmt::Debug;
 
