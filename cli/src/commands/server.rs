@@ -47,6 +47,10 @@ pub struct ServerArgs {
     /// produces; when full, the query waits for the client instead of buffering more.
     #[arg(long, default_value_t = brook_sql::engine::DEFAULT_PUSH_QUERY_BUFFER_ROWS)]
     pub push_query_buffer_rows: usize,
+    /// ksqlDB's `ksql.logging.processing.topic.name`: the processing log's topic (default:
+    /// `brook_processing_log`, or `<service id>_processing_log` with `--service-id`).
+    #[arg(long, value_name = "TOPIC")]
+    pub ksql_logging_processing_topic_name: Option<String>,
     /// Partitions given to topics created automatically.
     #[arg(long, default_value_t = 1)]
     pub default_partitions: i32,
@@ -285,6 +289,7 @@ async fn start_sql(cluster: Arc<dyn Cluster>, args: &ServerArgs) -> anyhow::Resu
     config.service_id = args.service_id.clone();
     config.fail_on_production_error = args.ksql_fail_on_production_error;
     config.push_query_buffer_rows = args.push_query_buffer_rows;
+    config.processing_log_topic = args.ksql_logging_processing_topic_name.clone();
     let engine = tokio::task::spawn_blocking(move || brook_sql::Engine::open(cluster, config))
         .await
         .context("starting the SQL engine")?

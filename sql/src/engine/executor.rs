@@ -23,7 +23,6 @@ use brook_streams::{KafkaStreams, OffsetReset, StreamsConfig};
 
 use super::result::Canceller;
 use super::service::ServiceNames;
-use crate::compile::PROCESSING_LOG_TOPIC;
 use crate::error::Result;
 use crate::operator::log::{LogProductionErrors, ProcessingLog};
 
@@ -90,6 +89,8 @@ pub(crate) struct RuntimeExecutor {
     cluster: Arc<dyn Cluster>,
     settings: RuntimeSettings,
     names: ServiceNames,
+    /// The processing log's topic (production errors go there when a query continues).
+    processing_log: Arc<str>,
     queries: BTreeMap<String, (KafkaStreams, Topology)>,
     /// Distinguishes this process's push queries from an earlier process's: transient ids
     /// restart at 1, and a push query must not resume from the offsets an earlier query with
@@ -98,12 +99,24 @@ pub(crate) struct RuntimeExecutor {
 }
 
 impl RuntimeExecutor {
-    pub(crate) fn new(cluster: Arc<dyn Cluster>, settings: RuntimeSettings, names: ServiceNames) -> Self {
+    pub(crate) fn new(
+        cluster: Arc<dyn Cluster>,
+        settings: RuntimeSettings,
+        names: ServiceNames,
+        processing_log: &str,
+    ) -> Self {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
         let instance = format!("{:x}{:x}", nanos, std::process::id());
-        RuntimeExecutor { cluster, settings, names, queries: BTreeMap::new(), instance }
+        RuntimeExecutor {
+            cluster,
+            settings,
+            names,
+            processing_log: Arc::from(processing_log),
+            queries: BTreeMap::new(),
+            instance,
+        }
     }
 
     fn delete_internal(&self, app: &str, topology: &Topology) {
@@ -151,7 +164,7 @@ impl Executor for RuntimeExecutor {
         config.auto_offset_reset = opts.reset;
         config.max_task_idle = opts.max_task_idle;
         if !opts.fail_on_production_error {
-            let log = ProcessingLog { query_id: Arc::from(id), topic: Arc::from(PROCESSING_LOG_TOPIC) };
+            let log = ProcessingLog { query_id: Arc::from(id), topic: self.processing_log.clone() };
             config.production_exception_handler = Arc::new(LogProductionErrors(log));
         }
         let streams = KafkaStreams::start(topology.clone(), config)?;

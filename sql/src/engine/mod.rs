@@ -43,7 +43,7 @@ use parking_lot::Mutex;
 
 use crate::catalog::command_log::{Command, CommandLog};
 use crate::catalog::{Catalog, QueryState};
-use crate::compile::{PROCESSING_LOG_TOPIC, processing_log_source};
+use crate::compile::processing_log_source;
 use crate::error::{Error, Result};
 use crate::parser::{self, Parsed, Statement};
 use crate::planner::expr::ExprPlanner;
@@ -83,6 +83,9 @@ pub struct EngineConfig {
     /// Rows a push query (or PRINT) buffers for a reader that is slower than the query: when
     /// the buffer is full, the query waits (back-pressure) instead of buffering more.
     pub push_query_buffer_rows: usize,
+    /// ksqlDB's `ksql.logging.processing.topic.name`: the processing log's topic (`None`: the
+    /// service's, see [`service::ServiceNames::processing_log_topic`]).
+    pub processing_log_topic: Option<String>,
 }
 
 /// The default of [`EngineConfig::push_query_buffer_rows`] (as ksqlDB's transient query queue).
@@ -101,6 +104,7 @@ impl EngineConfig {
             service_id: None,
             fail_on_production_error: true,
             push_query_buffer_rows: DEFAULT_PUSH_QUERY_BUFFER_ROWS,
+            processing_log_topic: None,
         }
     }
 
@@ -112,6 +116,7 @@ impl EngineConfig {
             service_id: None,
             fail_on_production_error: true,
             push_query_buffer_rows: DEFAULT_PUSH_QUERY_BUFFER_ROWS,
+            processing_log_topic: None,
         }
     }
 }
@@ -151,6 +156,8 @@ pub struct Engine {
     pub(crate) state: Mutex<State>,
     pub(crate) log: CommandLog,
     pub(crate) config: EngineConfig,
+    /// The processing log's topic.
+    pub(crate) processing_log: String,
     pub(crate) deterministic: bool,
     transient: AtomicU64,
     /// Runs connector statements ([`Engine::set_connector_host`]).
@@ -173,16 +180,24 @@ impl Engine {
     /// command topic and restarts persistent queries.
     pub fn open(cluster: Arc<dyn Cluster>, config: EngineConfig) -> Result<Arc<Engine>> {
         let names = ServiceNames::new(config.service_id.as_deref())?;
+        let processing_log =
+            config.processing_log_topic.clone().unwrap_or_else(|| names.processing_log_topic());
         let (executor, deterministic): (Box<dyn Executor>, bool) = match &config.mode {
             Mode::Runtime(s) => {
-                (Box::new(executor::RuntimeExecutor::new(cluster.clone(), s.clone(), names.clone())), false)
+                let executor = executor::RuntimeExecutor::new(
+                    cluster.clone(),
+                    s.clone(),
+                    names.clone(),
+                    &processing_log,
+                );
+                (Box::new(executor), false)
             }
             Mode::Deterministic => {
                 (Box::new(simulated::SimulatedExecutor::new(cluster.clone(), names.clone())?), true)
             }
         };
         let mut catalog = Catalog::new();
-        catalog.add_source(processing_log_source(), true)?;
+        catalog.add_source(processing_log_source(&processing_log), true)?;
         let log = CommandLog::open(cluster.clone(), names.command_topic());
         let engine = Arc::new(Engine {
             cluster,
@@ -197,6 +212,7 @@ impl Engine {
             }),
             log,
             config,
+            processing_log,
             deterministic,
             transient: AtomicU64::new(0),
             connector_host: parking_lot::RwLock::new(None),
@@ -212,7 +228,7 @@ impl Engine {
     /// Creates the processing-log topic when the first query needs it (a broker that never
     /// runs SQL does not get one).
     pub(crate) fn ensure_processing_log(&self) -> Result<()> {
-        self.cluster.ensure_topic(PROCESSING_LOG_TOPIC, 1, &[])?;
+        self.cluster.ensure_topic(&self.processing_log, 1, &[])?;
         Ok(())
     }
 

@@ -14,7 +14,7 @@ use super::result::{ColumnInfo, PushEvent, PushQuery, offer};
 use super::{Engine, Session, State, StatementResult, message};
 use crate::catalog::ddl::{SourceProperties, validate};
 use crate::catalog::{KeyWindow, QueryInfo, QueryState, SourceDef};
-use crate::compile::{CompileOptions, PROCESSING_LOG_TOPIC, Sink, compile};
+use crate::compile::{CompileOptions, Sink, compile};
 use crate::error::{Error, Result};
 use crate::format::Format;
 use crate::parser::{self, CreateAsSelect, Parsed, Query, SourceKind, Statement};
@@ -36,8 +36,8 @@ impl Engine {
         move |t: &str| self.partitions(t)
     }
 
-    fn options(id: &str) -> CompileOptions {
-        CompileOptions { query_id: id.to_string(), processing_log_topic: PROCESSING_LOG_TOPIC.to_string() }
+    pub(crate) fn options(&self, id: &str) -> CompileOptions {
+        CompileOptions { query_id: id.to_string(), processing_log_topic: self.processing_log.clone() }
     }
 
     /// The definition of a CSAS/CTAS sink.
@@ -261,7 +261,7 @@ impl Engine {
                 value_format: sink.value_format.clone(),
                 wrap_single_value: sink.wrap_single_value,
             },
-            &Self::options(id),
+            &self.options(id),
         )?;
         Ok((plan, topology))
     }
@@ -311,7 +311,7 @@ impl Engine {
             .map(|f| Ok(ColumnInfo { name: f.name.clone(), ty: SqlType::from_arrow(&f.data_type)? }))
             .collect::<Result<Vec<_>>>()?;
         let topology =
-            compile(&plan, Sink::Callback { name: format!("push-{id}"), callback }, &Self::options(&id))?;
+            compile(&plan, Sink::Callback { name: format!("push-{id}"), callback }, &self.options(&id))?;
         self.ensure_processing_log()?;
         let canceller = st.executor.push(&id, topology, self.query_options(session)?)?;
         drop(st);
@@ -420,7 +420,7 @@ impl Engine {
                 value_format: Format::Json,
                 wrap_single_value: true,
             },
-            &Self::options(id),
+            &self.options(id),
         )
         .map(|t| t.describe())
         .unwrap_or_default();

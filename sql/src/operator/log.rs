@@ -30,13 +30,15 @@ use crate::format::Format;
 use crate::parser::SourceKind;
 use crate::types::SqlType;
 
-/// Topic of the processing log.
+/// Topic of the processing log of Brook's default service (see
+/// `ServiceNames::processing_log_topic`; ksqlDB's `ksql.logging.processing.topic.name`
+/// overrides it).
 pub const PROCESSING_LOG_TOPIC: &str = "brook_processing_log";
 /// Stream registered over the processing log topic.
 pub const PROCESSING_LOG_STREAM: &str = "BROOK_PROCESSING_LOG";
 
-/// The definition of the processing-log stream.
-pub fn processing_log_source() -> SourceDef {
+/// The definition of the processing-log stream over `topic`.
+pub fn processing_log_source(topic: &str) -> SourceDef {
     let v = |n: &str, t: SqlType| Column::value(n, t);
     SourceDef {
         name: PROCESSING_LOG_STREAM.to_string(),
@@ -52,7 +54,7 @@ pub fn processing_log_source() -> SourceDef {
             v("PARTITION", SqlType::Int),
             v("OFFSET", SqlType::Bigint),
         ],
-        topic: PROCESSING_LOG_TOPIC.to_string(),
+        topic: topic.to_string(),
         key_format: Format::Kafka,
         value_format: Format::Json,
         wrap_single_value: true,
@@ -61,7 +63,7 @@ pub fn processing_log_source() -> SourceDef {
         window: None,
         is_source: true,
         sql: format!(
-            "CREATE SOURCE STREAM {PROCESSING_LOG_STREAM} (…) WITH (KAFKA_TOPIC='{PROCESSING_LOG_TOPIC}', VALUE_FORMAT='JSON')"
+            "CREATE SOURCE STREAM {PROCESSING_LOG_STREAM} (…) WITH (KAFKA_TOPIC='{topic}', VALUE_FORMAT='JSON')"
         ),
         writer: None,
     }

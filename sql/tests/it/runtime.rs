@@ -404,3 +404,45 @@ fn a_push_query_whose_reader_stalls_buffers_only_its_bound_and_loses_nothing() -
     broker.close()?;
     Ok(())
 }
+
+/// The processing log's topic follows ksqlDB's naming: `<service id>processing_log`
+/// (`brook_processing_log` for the default service, `team_processing_log` for service `team`),
+/// or `ksql.logging.processing.topic.name`; the `BROOK_PROCESSING_LOG` stream reads it.
+#[test]
+fn the_processing_log_topic_is_the_services_or_the_one_configured() -> anyhow::Result<()> {
+    for (service, configured, topic) in [
+        (None, None, "brook_processing_log"),
+        (Some("team"), None, "team_processing_log"),
+        (Some("team"), Some("plog"), "plog"),
+    ] {
+        let dir = tempfile::tempdir()?;
+        let broker = Broker::open(BrokerConfig::new(dir.path().join("broker")))?;
+        let mut config = EngineConfig::deterministic();
+        config.service_id = service.map(str::to_string);
+        config.processing_log_topic = configured.map(str::to_string);
+        let engine =
+            Engine::open(std::sync::Arc::new(brook_client::EmbeddedCluster::new(broker.clone())), config)?;
+        let mut s = Session::default();
+        let res = run(
+            &engine,
+            &mut s,
+            "SET 'auto.offset.reset'='earliest';
+             CREATE STREAM nums (n INT) WITH (KAFKA_TOPIC='nums', VALUE_FORMAT='JSON', PARTITIONS=1);
+             CREATE STREAM nums_raw (v STRING) WITH (KAFKA_TOPIC='nums', VALUE_FORMAT='KAFKA');
+             CREATE STREAM doubled AS SELECT n * 2 AS d FROM nums;
+             INSERT INTO nums_raw (v) VALUES ('not json');
+             SELECT MESSAGE->TYPE FROM brook_processing_log EMIT CHANGES;",
+        )?
+        .pop();
+        let Some(StatementResult::Push(mut q)) = res else { anyhow::bail!("expected a push query") };
+        let mut rows = Vec::new();
+        while let Ok(PushEvent::Row(r)) = q.rows.try_recv() {
+            rows.push(r);
+        }
+        assert_eq!(rows, vec![serde_json::json!([0])], "{topic}");
+        assert_eq!(broker.read(topic, 0, 0, 1 << 20)?.len(), 1, "{topic}");
+        engine.shutdown();
+        broker.close()?;
+    }
+    Ok(())
+}
