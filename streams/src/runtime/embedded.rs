@@ -270,11 +270,6 @@ impl StreamIo for EmbeddedIo {
         Ok(rejected)
     }
 
-    /// The broker answered every produce already; `commit` waits until it is durable.
-    fn flush(&mut self) -> Result<Vec<Rejected>> {
-        Ok(Vec::new())
-    }
-
     fn commit(&mut self, positions: Vec<SourcePosition>) -> Result<()> {
         let offsets = positions
             .into_iter()

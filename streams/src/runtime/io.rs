@@ -44,8 +44,7 @@ pub(crate) struct Rejected {
 ///
 /// Contract. The thread calls, in each pass of its loop: [`StreamIo::assignment`], then
 /// [`StreamIo::poll`], then for each task [`StreamIo::fill`], processing, and
-/// [`StreamIo::write`] for its outputs; every commit interval [`StreamIo::flush`], then
-/// [`StreamIo::commit`]; and
+/// [`StreamIo::write`] for its outputs; every commit interval [`StreamIo::commit`]; and
 /// [`StreamIo::caught_up`] at the end. A connection reads either for the whole thread in
 /// `poll` (a consumer) or per task in `fill` (a reader of partition logs, so a task reads
 /// what the tasks before it in the same pass wrote). Implementations must:
@@ -54,7 +53,8 @@ pub(crate) struct Rejected {
 ///   may leave them at -1);
 /// * set `caught_up[s]` only when the reader of source `s` has reached the partition's end;
 /// * make every record passed to `write` durable before the positions passed to the next
-///   `commit` are committed (at-least-once: flush state → outputs durable → commit);
+///   `commit` are committed (at-least-once: flush state → outputs durable → commit), and fail
+///   `commit` if one of them was lost after `write` accepted it;
 /// * in `write`, return a record the cluster refused for what it is (too large, invalid) as
 ///   [`Rejected`], having written the others in order, and fail (`Err`) only when the
 ///   cluster itself failed.
@@ -80,11 +80,6 @@ pub(crate) trait StreamIo {
     /// Writes records, all for `topic` (not a callback sink), in order; returns those the
     /// cluster refused for what they are.
     fn write(&mut self, task: TaskId, topic: &str, records: &[OutputRecord]) -> Result<Vec<Rejected>>;
-
-    /// Waits until everything written so far is acknowledged; returns the records the cluster
-    /// refused for what they are after `write` had accepted them (a remote broker answers
-    /// asynchronously). Called before every `commit`.
-    fn flush(&mut self) -> Result<Vec<Rejected>>;
 
     /// Makes everything written durable, then commits `positions` for the application.
     fn commit(&mut self, positions: Vec<SourcePosition>) -> Result<()>;

@@ -178,6 +178,23 @@ struct KafkaIo {
 }
 
 impl KafkaIo {
+    /// Flushes the producer. A delivery that failed after `send` fails the thread, whatever
+    /// the reason: the broker refuses a whole batch, so the records that would have fitted
+    /// alone failed with the one that did not, and skipping them would lose them. (Setting the
+    /// client's `message.max.bytes` to the topic's `max.message.bytes` makes the client refuse
+    /// an oversized record on its own, at `send`, where the handler decides.)
+    fn flush(&self) -> Result<()> {
+        self.producer.flush(Duration::from_secs(60))?;
+        let failed = std::mem::take(&mut *self.producer.context().failed.lock());
+        match failed.first() {
+            None => Ok(()),
+            Some((topic, code)) => Err(Error::Kafka(format!(
+                "{} output record(s) were not delivered, the first to {topic}: {code}",
+                failed.len()
+            ))),
+        }
+    }
+
     fn connect(base: &ClientConfig, topology: &Topology, config: &StreamsConfig) -> Result<Self> {
         let reset = match config.auto_offset_reset {
             OffsetReset::Earliest => "earliest",
@@ -391,23 +408,6 @@ impl StreamIo for KafkaIo {
             rejected.extend(self.send(task, r)?);
         }
         Ok(rejected)
-    }
-
-    /// Flushes the producer. A delivery that failed after `send` fails the thread, whatever
-    /// the reason: the broker refuses a whole batch, so the records that would have fitted
-    /// alone failed with the one that did not, and skipping them would lose them. (Setting the
-    /// client's `message.max.bytes` to the topic's `max.message.bytes` makes the client refuse
-    /// an oversized record on its own, at `send`, where the handler decides.)
-    fn flush(&mut self) -> Result<Vec<Rejected>> {
-        self.producer.flush(Duration::from_secs(60))?;
-        let failed = std::mem::take(&mut *self.producer.context().failed.lock());
-        match failed.first() {
-            None => Ok(Vec::new()),
-            Some((topic, code)) => Err(Error::Kafka(format!(
-                "{} output record(s) were not delivered, the first to {topic}: {code}",
-                failed.len()
-            ))),
-        }
     }
 
     fn commit(&mut self, positions: Vec<SourcePosition>) -> Result<()> {

@@ -13,8 +13,7 @@
 //!                        callback sinks called here, everything else io.write; records
 //!                        the cluster refuses go to the production exception handler
 //!    commit              every commit interval and on shutdown: checkpoint (flush state)
-//!                        ─► io.flush (late refusals to the handler too) ─► io.commit
-//!                        (outputs durable, then positions + watermark metadata)
+//!                        ─► io.commit (outputs durable, then positions + watermark metadata)
 //!    settle              no data, no work, nothing pending and io.caught_up ─► this thread
 //!                        counts as idle for KafkaStreams::wait_until_idle; else activity
 //!  }
@@ -294,19 +293,8 @@ impl<'a, I: StreamIo, C: Clock> StreamThread<'a, I, C> {
     /// Flushes state, then has the connection make outputs durable and commit positions.
     fn commit(&mut self) -> Result<()> {
         let checkpoint = checkpoint(self.tasks.values_mut())?;
-        let handler = self.config.production_exception_handler.as_ref();
-        let mut skipped = 0;
-        for rejected in self.io.flush()? {
-            let task = rejected.task;
-            let n = handle_rejected(&mut self.io, handler, rejected)?;
-            if let Some(t) = self.tasks.get_mut(&task) {
-                t.ctx.metrics.records_skipped += n;
-            }
-            skipped += n;
-        }
         self.io.commit(checkpoint.positions)?;
         let mut metrics = checkpoint.metrics;
-        metrics.records_skipped += skipped;
         metrics += self.retired;
         self.shared.metrics.lock()[self.index] = metrics;
         self.last_commit = self.clock.now_ms();
