@@ -42,6 +42,19 @@ pub enum Error {
         /// What failed.
         reason: String,
     },
+    /// A store's checkpoint is past the end of its changelog partition: the changelog topic
+    /// was deleted and created again. The store is then rebuilt from the changelog's start.
+    #[error("changelog {topic}-{partition} ends at offset {end}, before the checkpointed offset {from}")]
+    ChangelogBehindCheckpoint {
+        /// Changelog topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// Where reading was to start.
+        from: i64,
+        /// The partition's end.
+        end: i64,
+    },
     /// The broker (embedded) returned an error.
     #[error("broker: {0}")]
     Broker(#[from] brook_broker::Error),

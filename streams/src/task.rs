@@ -12,6 +12,7 @@ use std::rc::Rc;
 use crate::error::Result;
 use crate::record::OutputRecord;
 use crate::state::cache::CachedStore;
+use crate::state::changelog::{self, ChangeLog, ChangelogReader, LoggedStore, OffsetCheckpoint, Restored};
 use crate::state::{KeyValueStore, StateBackend};
 use crate::topology::INTERNAL_PREFIX;
 
@@ -45,6 +46,20 @@ pub struct TaskBuilder<'a> {
     /// Free-form per-build memo for front ends (the DSL uses it to share nodes with several
     /// parents).
     pub memo: HashMap<usize, Box<dyn std::any::Any>>,
+    logging: Option<StoreLogging<'a>>,
+}
+
+/// How a task's stores are backed by changelogs while a [`TaskBuilder`] opens them: each store
+/// is restored from its changelog as it opens, and logs its writes into `log`.
+pub struct StoreLogging<'a> {
+    /// Where the task's stores log their writes.
+    pub log: Rc<ChangeLog>,
+    /// Reads changelogs back.
+    pub reader: &'a mut dyn ChangelogReader,
+    /// What the task's local stores held when it last committed.
+    pub checkpoint: &'a OffsetCheckpoint,
+    /// What restoring each opened store did.
+    pub restored: Vec<Restored>,
 }
 
 impl<'a> TaskBuilder<'a> {
@@ -62,7 +77,32 @@ impl<'a> TaskBuilder<'a> {
             cache_entries,
             stores: HashMap::new(),
             memo: HashMap::new(),
+            logging: None,
         }
+    }
+
+    /// Backs the stores this builder opens by changelogs (see [`crate::state::changelog`]).
+    pub fn with_changelogs(mut self, logging: StoreLogging<'a>) -> Self {
+        self.logging = Some(logging);
+        self
+    }
+
+    /// What the changelogs did while the stores opened (`None` without changelogs).
+    pub fn into_logging(self) -> Option<StoreLogging<'a>> {
+        self.logging
+    }
+
+    /// With changelogs: wraps a newly opened store so it logs its writes, after restoring it.
+    fn logged(&mut self, name: &str, store: Box<dyn KeyValueStore>) -> Result<Box<dyn KeyValueStore>> {
+        let Some(logging) = self.logging.as_mut() else { return Ok(store) };
+        let topic = changelog::changelog_topic(self.application_id, name);
+        let partition = self.task.partition;
+        let checkpointed = logging.checkpoint.offsets.get(&(topic.clone(), partition)).copied();
+        let mut store = LoggedStore::new(store, topic.clone(), logging.log.clone());
+        let restored =
+            changelog::restore(&mut store, &logging.log, logging.reader, &topic, partition, checkpointed)?;
+        logging.restored.push(restored);
+        Ok(Box::new(store))
     }
 
     /// Opens a state store of this task (behind the write-back cache when enabled). Opening
@@ -73,6 +113,7 @@ impl<'a> TaskBuilder<'a> {
             return Ok(s.clone());
         }
         let store = self.backend.open(name)?;
+        let store = self.logged(name, store)?;
         let store: Box<dyn KeyValueStore> = if self.cache_entries > 0 {
             Box::new(CachedStore::new(store, self.cache_entries))
         } else {
@@ -90,7 +131,8 @@ impl<'a> TaskBuilder<'a> {
         if let Some(s) = self.stores.get(name) {
             return Ok(s.clone());
         }
-        let store = Rc::new(RefCell::new(self.backend.open_append_only(name)?));
+        let store = self.backend.open_append_only(name)?;
+        let store = Rc::new(RefCell::new(self.logged(name, store)?));
         self.stores.insert(name.to_string(), store.clone());
         Ok(store)
     }

@@ -85,7 +85,7 @@ impl TopologyTestDriver {
     /// A driver with explicit options.
     pub fn with_config(mut topology: Topology, config: TestDriverConfig) -> Result<Self> {
         topology.resolve_names(&config.application_id);
-        let layout = prepare_topics(&topology, &config.application_id, &config)?;
+        let layout = prepare_topics(&topology, &config.application_id, &config, false)?;
         let plan = time_plan(&topology, &config.application_id, |t| layout.partitions(t));
         let setup = TaskSetup {
             application_id: &config.application_id,
@@ -99,7 +99,7 @@ impl TopologyTestDriver {
         for id in layout.tasks(&topology) {
             let sources = topology.subtopologies[id.subtopology].sources.len();
             let mut task =
-                open_task(&topology, &setup, id, &vec![SourceStart::at(0); sources], clock.now_ms())?;
+                open_task(&topology, &setup, id, &vec![SourceStart::at(0); sources], clock.now_ms(), None)?;
             // Nothing is ever in flight: every reader is at its partition's end.
             task.caught_up.iter_mut().for_each(|c| *c = true);
             tasks.insert(id, task);

@@ -149,6 +149,13 @@ impl Topology {
         self.internal_topics.iter().map(|t| format!("{application_id}-{}", t.suffix)).collect()
     }
 
+    /// The changelog topics of every store, for an application id
+    /// ([`crate::state::changelog::changelog_topic`]).
+    pub fn changelog_topic_names(&self, application_id: &str) -> Vec<String> {
+        let stores = self.subtopologies.iter().flat_map(|s| &s.stores);
+        stores.map(|store| crate::state::changelog::changelog_topic(application_id, store)).collect()
+    }
+
     /// The callback registered for a sink name, if any.
     pub fn callback(&self, name: &str) -> Option<&CallbackSink> {
         self.callbacks.iter().find(|(n, _)| n == name).map(|(_, c)| c)

@@ -120,8 +120,8 @@ impl RuntimeExecutor {
     }
 
     fn delete_internal(&self, app: &str, topology: &Topology) {
-        for t in &topology.internal_topics {
-            let name = format!("{app}-{}", t.suffix);
+        for name in topology.internal_topic_names(app).into_iter().chain(topology.changelog_topic_names(app))
+        {
             if let Err(e) = self.cluster.delete_topic(&name) {
                 tracing::debug!(topic = %name, error = %e, "internal topic not deleted");
             }
@@ -208,6 +208,7 @@ impl Executor for RuntimeExecutor {
         self.pin_latest(&app, &topology, opts.reset)?;
         let mut config = StreamsConfig::new(&app, self.cluster.connection(), &self.settings.state_dir);
         config.state = StateConfig::Memory;
+        config.state_changelogs = false;
         config.commit_interval = Duration::from_millis(200);
         config.auto_offset_reset = opts.reset;
         config.max_task_idle = opts.max_task_idle;

@@ -15,7 +15,7 @@ use brook_broker::log::PartitionLog;
 use brook_broker::{Broker, NewRecord, OffsetAndMetadata, OffsetSpec, TopicConfig};
 
 use super::clock::Clock;
-use super::io::{Fetched, Rejected, StreamIo, Tasks};
+use super::io::{Fetched, Rejected, StreamIo, Tasks, Written};
 use super::lifecycle::{SourcePosition, SourceStart};
 use super::stream_thread::{ThreadContext, spawn};
 use super::task_runner::RunningTask;
@@ -23,6 +23,7 @@ use super::topics::{NewTopicSpec, TopicAdmin, prepare_topics};
 use super::{OffsetReset, Shared, StreamsConfig};
 use crate::error::{Error, Result};
 use crate::record::{InputRecord, OutputRecord};
+use crate::state::changelog::{Change, ChangelogReader};
 use crate::task::{TaskId, TaskMetrics};
 use crate::time::{WatermarkReport, time_plan};
 use crate::topology::Topology;
@@ -35,7 +36,7 @@ pub(super) fn start(
     shared: Arc<Shared>,
 ) -> Result<Vec<JoinHandle<()>>> {
     let app = &config.application_id;
-    let layout = prepare_topics(&topology, app, &broker)?;
+    let layout = prepare_topics(&topology, app, &broker, config.state_changelogs)?;
     let tasks = layout.tasks(&topology);
     let plan = Arc::new(time_plan(&topology, app, |t| layout.partitions(t)));
     let threads = config.num_threads.min(tasks.len().max(1));
@@ -153,7 +154,6 @@ impl EmbeddedIo {
     /// by record, so only the records refused alone come back as [`Rejected`].
     fn produce(
         &mut self,
-        task: TaskId,
         topic: &str,
         partition: Option<i32>,
         records: &[OutputRecord],
@@ -172,13 +172,12 @@ impl EmbeddedIo {
             match self.produce_batch(topic, partition, &records[start..end]) {
                 Ok(()) => {}
                 Err(e) if refuses_the_records(&e) && end - start == 1 => rejected.push(Rejected {
-                    task,
                     record: records[start].clone(),
                     error: Error::RecordRejected { topic: topic.to_string(), reason: e.to_string() },
                 }),
                 Err(e) if refuses_the_records(&e) => {
                     for one in &records[start..end] {
-                        rejected.extend(self.produce(task, topic, partition, std::slice::from_ref(one))?);
+                        rejected.extend(self.produce(topic, partition, std::slice::from_ref(one))?);
                     }
                 }
                 Err(e) => return Err(e.into()),
@@ -223,6 +222,51 @@ fn refuses_the_records(e: &brook_broker::Error) -> bool {
     )
 }
 
+impl ChangelogReader for EmbeddedIo {
+    /// Reads the partition's log directly, up to its high watermark when reading started.
+    fn read_changelog(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        from: i64,
+        apply: &mut dyn FnMut(Vec<Change>) -> Result<()>,
+    ) -> Result<i64> {
+        let log = self.broker.partition(topic, partition)?;
+        let mut cursor = from;
+        let mut end = None;
+        loop {
+            let (records, high_watermark) = match log.read_records(cursor, self.fetch_max_bytes) {
+                Ok(read) => read,
+                Err(brook_broker::Error::OffsetOutOfRange { log_start, log_end, offset, .. }) => {
+                    if offset > log_end {
+                        let (topic, end) = (topic.to_string(), log_end);
+                        return Err(Error::ChangelogBehindCheckpoint { topic, partition, from, end });
+                    }
+                    cursor = log_start;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let end = *end.get_or_insert(high_watermark);
+            let before = cursor;
+            let mut changes = Vec::with_capacity(records.len());
+            for r in records.into_iter().take_while(|r| r.offset < end) {
+                cursor = r.offset + 1;
+                if let Some(key) = r.key {
+                    changes.push((key, r.value));
+                }
+            }
+            let done = cursor == before || cursor >= end;
+            if !changes.is_empty() {
+                apply(changes)?;
+            }
+            if done {
+                return Ok(cursor);
+            }
+        }
+    }
+}
+
 /// Upper bound on the payload bytes of one produced output batch.
 const MAX_OUTPUT_BATCH_BYTES: usize = 256 << 10;
 
@@ -262,15 +306,15 @@ impl StreamIo for EmbeddedIo {
         Ok(data)
     }
 
-    fn write(&mut self, task: TaskId, topic: &str, records: &[OutputRecord]) -> Result<Vec<Rejected>> {
+    fn write(&mut self, topic: &str, records: &[OutputRecord]) -> Result<Vec<Rejected>> {
         let mut rejected = Vec::new();
         for run in records.chunk_by(|a, b| a.partition == b.partition) {
-            rejected.extend(self.produce(task, topic, run[0].partition, run)?);
+            rejected.extend(self.produce(topic, run[0].partition, run)?);
         }
         Ok(rejected)
     }
 
-    fn commit(&mut self, positions: Vec<SourcePosition>) -> Result<()> {
+    fn commit(&mut self, positions: Vec<SourcePosition>) -> Result<Written> {
         let offsets = positions
             .into_iter()
             .map(|p| {
@@ -279,14 +323,14 @@ impl StreamIo for EmbeddedIo {
                 (p.topic, p.partition, position)
             })
             .collect();
-        let pending: Vec<_> = self.written.drain().collect();
+        let written = std::mem::take(&mut self.written);
         futures::executor::block_on(async {
-            for ((topic, p), end) in pending {
-                self.broker.wait_durable(&topic, p, end).await?;
+            for ((topic, p), end) in &written {
+                self.broker.wait_durable(topic, *p, *end).await?;
             }
             self.broker.commit_offsets(&self.group, offsets).await
         })?;
-        Ok(())
+        Ok(written)
     }
 
     fn caught_up(&mut self, quiet: bool) -> bool {

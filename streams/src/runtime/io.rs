@@ -6,10 +6,11 @@
 //! [`super::embedded`] (function calls on an in-process broker, a static assignment) and
 //! [`super::kafka`] (librdkafka: a consumer-group member and an idempotent producer).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::error::{Error, Result};
 use crate::record::{InputRecord, OutputRecord};
+use crate::state::changelog::ChangelogReader;
 use crate::task::TaskId;
 
 use super::clock::Clock;
@@ -18,6 +19,9 @@ use super::task_runner::RunningTask;
 
 /// The tasks a thread runs, by id.
 pub(crate) type Tasks = BTreeMap<TaskId, RunningTask>;
+
+/// Per partition `(topic, partition)`, the offset after the last record written there.
+pub(crate) type Written = HashMap<(String, i32), i64>;
 
 /// What one [`StreamIo::poll`] brought.
 #[derive(Default)]
@@ -34,8 +38,6 @@ pub(crate) struct Fetched {
 /// An output record the cluster refused for what it is ([`Error::RecordRejected`]); the
 /// thread's [`super::production::ProductionExceptionHandler`] decides what happens next.
 pub(crate) struct Rejected {
-    /// The task whose output it was.
-    pub task: TaskId,
     pub record: OutputRecord,
     pub error: Error,
 }
@@ -53,12 +55,15 @@ pub(crate) struct Rejected {
 ///   may leave them at -1);
 /// * set `caught_up[s]` only when the reader of source `s` has reached the partition's end;
 /// * make every record passed to `write` durable before the positions passed to the next
-///   `commit` are committed (at-least-once: flush state → outputs durable → commit), and fail
-///   `commit` if one of them was lost after `write` accepted it;
+///   `commit` are committed (at-least-once: flush state → outputs durable → commit), fail
+///   `commit` if one of them was lost after `write` accepted it, and report where those
+///   records ended, per partition;
 /// * in `write`, return a record the cluster refused for what it is (too large, invalid) as
 ///   [`Rejected`], having written the others in order, and fail (`Err`) only when the
-///   cluster itself failed.
-pub(crate) trait StreamIo {
+///   cluster itself failed;
+/// * read changelogs back for restoring a task's stores ([`ChangelogReader`]), outside the
+///   thread's consumer group.
+pub(crate) trait StreamIo: ChangelogReader {
     /// The tasks this thread should run, when that changed since the last call (`None`: no
     /// change). The first call must return the initial assignment.
     fn assignment(&mut self) -> Result<Option<BTreeSet<TaskId>>>;
@@ -79,10 +84,12 @@ pub(crate) trait StreamIo {
 
     /// Writes records, all for `topic` (not a callback sink), in order; returns those the
     /// cluster refused for what they are.
-    fn write(&mut self, task: TaskId, topic: &str, records: &[OutputRecord]) -> Result<Vec<Rejected>>;
+    fn write(&mut self, topic: &str, records: &[OutputRecord]) -> Result<Vec<Rejected>>;
 
     /// Makes everything written durable, then commits `positions` for the application.
-    fn commit(&mut self, positions: Vec<SourcePosition>) -> Result<()>;
+    /// Returns, for each partition written since the last commit, the offset after the last
+    /// record written there.
+    fn commit(&mut self, positions: Vec<SourcePosition>) -> Result<Written>;
 
     /// Whether this thread has read everything there is to read. `quiet` says whether the
     /// pass just made found nothing to do; after a pass with work the answer is `false` (and

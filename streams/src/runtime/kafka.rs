@@ -6,10 +6,11 @@
 //! one task per sub-topology. Outputs go through an idempotent producer using Kafka's murmur2
 //! partitioner, so keys land where the Java client and the embedded broker put them. Before
 //! offsets are committed, state is flushed and the producer is flushed (every output
-//! acknowledged): at-least-once.
+//! acknowledged, or the commit fails): at-least-once. The producer's delivery reports say
+//! where each changelog record landed, which the tasks' checkpoint files record.
 //!
-//! Known limit until changelog topics exist: a task that moves to another instance after a
-//! rebalance starts with that instance's local state for it (empty if it never ran there).
+//! A task that moves here restores its stores from their changelogs through a restore
+//! consumer outside the group (assigned one changelog partition at a time).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -26,7 +27,7 @@ use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::clock::Clock;
-use super::io::{Fetched, Rejected, StreamIo, Tasks};
+use super::io::{Fetched, Rejected, StreamIo, Tasks, Written};
 use super::lifecycle::{SourcePosition, SourceStart};
 use super::stream_thread::{ThreadContext, spawn};
 use super::task_runner::RunningTask;
@@ -34,6 +35,7 @@ use super::topics::{NewTopicSpec, TopicAdmin, prepare_topics};
 use super::{Connection, OffsetReset, Shared, StreamsConfig};
 use crate::error::{Error, Result};
 use crate::record::{Header, InputRecord, OutputRecord};
+use crate::state::changelog::{Change, ChangelogReader};
 use crate::task::{TaskId, TaskMetrics};
 use crate::time::{WatermarkReport, time_plan};
 use crate::topology::Topology;
@@ -65,7 +67,7 @@ pub(super) fn start(
 ) -> Result<Vec<JoinHandle<()>>> {
     let base = client_config(config)?;
     let app = &config.application_id;
-    let layout = prepare_topics(&topology, app, &KafkaAdmin::connect(&base)?)?;
+    let layout = prepare_topics(&topology, app, &KafkaAdmin::connect(&base)?, config.state_changelogs)?;
     let plan = Arc::new(time_plan(&topology, app, |t| layout.partitions(t)));
     shared.metrics.lock().resize(config.num_threads, TaskMetrics::default());
     let cx = ThreadContext { topology: Arc::new(topology), plan, config: config.clone(), shared };
@@ -123,23 +125,53 @@ impl TopicAdmin for KafkaAdmin {
     }
 }
 
-/// The producer's context: keeps the deliveries that failed. librdkafka reports a failure
-/// (the broker refused a batch, or retries ran out) on its own thread after `send` returned;
-/// without this, a flush would succeed and the commit after it would skip the lost outputs.
+/// Where the producer's records landed since the last commit, and the first that failed.
 #[derive(Default)]
 struct Deliveries {
-    failed: parking_lot::Mutex<Vec<(String, RDKafkaErrorCode)>>,
+    /// topic → partition → offset after the last record delivered.
+    ends: parking_lot::Mutex<HashMap<String, HashMap<i32, i64>>>,
+    failure: parking_lot::Mutex<Option<String>>,
 }
 
-impl ClientContext for Deliveries {}
+impl Deliveries {
+    /// Takes what was delivered since the last call, or the first failure.
+    fn take(&self) -> Result<Written> {
+        if let Some(failure) = self.failure.lock().take() {
+            return Err(Error::Kafka(failure));
+        }
+        let ends = std::mem::take(&mut *self.ends.lock());
+        Ok(ends
+            .into_iter()
+            .flat_map(|(t, ps)| ps.into_iter().map(move |(p, e)| ((t.clone(), p), e)))
+            .collect())
+    }
+}
 
-impl ProducerContext for Deliveries {
+/// The producer's context: records every delivery report in [`Deliveries`].
+struct DeliveryTracker(Arc<Deliveries>);
+
+impl ClientContext for DeliveryTracker {}
+
+impl ProducerContext for DeliveryTracker {
     type DeliveryOpaque = ();
 
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        let Err((e, msg)) = result else { return };
-        let code = e.rdkafka_error_code().unwrap_or(RDKafkaErrorCode::Fail);
-        self.failed.lock().push((msg.topic().to_string(), code));
+        match result {
+            Ok(m) => {
+                let mut ends = self.0.ends.lock();
+                let partitions = match ends.get_mut(m.topic()) {
+                    Some(p) => p,
+                    None => ends.entry(m.topic().to_string()).or_default(),
+                };
+                let end = partitions.entry(m.partition()).or_insert(0);
+                *end = (*end).max(m.offset() + 1);
+            }
+            Err((e, m)) => {
+                self.0.failure.lock().get_or_insert_with(|| {
+                    format!("a record for {}-{} was not written: {e}", m.topic(), m.partition())
+                });
+            }
+        }
     }
 }
 
@@ -161,8 +193,13 @@ fn refuses_the_record(code: RDKafkaErrorCode) -> bool {
 /// from `position()` keeps partition handles alive, and destroying the consumer would wait for
 /// them forever): positions are copied out.
 struct KafkaIo {
-    producer: ThreadedProducer<Deliveries>,
+    producer: ThreadedProducer<DeliveryTracker>,
+    deliveries: Arc<Deliveries>,
     consumer: BaseConsumer,
+    /// Reads changelogs back (outside the group), made when a task first restores.
+    restorer: Option<BaseConsumer>,
+    base: ClientConfig,
+    application_id: String,
     /// Sources of each sub-topology, by id.
     subtopologies: Vec<Vec<String>>,
     /// topic → (sub-topology, source index) reading it.
@@ -178,23 +215,6 @@ struct KafkaIo {
 }
 
 impl KafkaIo {
-    /// Flushes the producer. A delivery that failed after `send` fails the thread, whatever
-    /// the reason: the broker refuses a whole batch, so the records that would have fitted
-    /// alone failed with the one that did not, and skipping them would lose them. (Setting the
-    /// client's `message.max.bytes` to the topic's `max.message.bytes` makes the client refuse
-    /// an oversized record on its own, at `send`, where the handler decides.)
-    fn flush(&self) -> Result<()> {
-        self.producer.flush(Duration::from_secs(60))?;
-        let failed = std::mem::take(&mut *self.producer.context().failed.lock());
-        match failed.first() {
-            None => Ok(()),
-            Some((topic, code)) => Err(Error::Kafka(format!(
-                "{} output record(s) were not delivered, the first to {topic}: {code}",
-                failed.len()
-            ))),
-        }
-    }
-
     fn connect(base: &ClientConfig, topology: &Topology, config: &StreamsConfig) -> Result<Self> {
         let reset = match config.auto_offset_reset {
             OffsetReset::Earliest => "earliest",
@@ -207,19 +227,24 @@ impl KafkaIo {
             .set("auto.offset.reset", reset)
             .set("partition.assignment.strategy", "range")
             .create()?;
-        let producer: ThreadedProducer<Deliveries> = base
+        let deliveries = Arc::new(Deliveries::default());
+        let producer: ThreadedProducer<DeliveryTracker> = base
             .clone()
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "5")
             .set("partitioner", "murmur2_random")
-            .create_with_context(Deliveries::default())?;
+            .create_with_context(DeliveryTracker(deliveries.clone()))?;
         let sources = topology.source_topics();
         let refs: Vec<&str> = sources.iter().map(String::as_str).collect();
         consumer.subscribe(&refs)?;
         Ok(KafkaIo {
             producer,
+            deliveries,
             consumer,
+            restorer: None,
+            base: base.clone(),
+            application_id: config.application_id.clone(),
             subtopologies: topology.subtopologies.iter().map(|s| s.sources.clone()).collect(),
             readers: topology.readers(),
             topic_names: sources.iter().map(|s| (s.clone(), Arc::from(s.as_str()))).collect(),
@@ -273,7 +298,7 @@ impl KafkaIo {
 
     /// Sends one record, waiting while the producer's queue is full. A record the client
     /// refuses at once (larger than its `message.max.bytes`) is returned as [`Rejected`].
-    fn send(&self, task: TaskId, r: &OutputRecord) -> Result<Option<Rejected>> {
+    fn send(&self, r: &OutputRecord) -> Result<Option<Rejected>> {
         let mut headers = OwnedHeaders::new();
         for h in &r.headers {
             headers =
@@ -299,7 +324,6 @@ impl KafkaIo {
                 }
                 Err((rdkafka::error::KafkaError::MessageProduction(code), _)) if refuses_the_record(code) => {
                     return Ok(Some(Rejected {
-                        task,
                         record: r.clone(),
                         error: Error::RecordRejected { topic: r.topic.clone(), reason: code.to_string() },
                     }));
@@ -402,15 +426,15 @@ impl StreamIo for KafkaIo {
         Ok(0)
     }
 
-    fn write(&mut self, task: TaskId, _topic: &str, records: &[OutputRecord]) -> Result<Vec<Rejected>> {
+    fn write(&mut self, _topic: &str, records: &[OutputRecord]) -> Result<Vec<Rejected>> {
         let mut rejected = Vec::new();
         for r in records {
-            rejected.extend(self.send(task, r)?);
+            rejected.extend(self.send(r)?);
         }
         Ok(rejected)
     }
 
-    fn commit(&mut self, positions: Vec<SourcePosition>) -> Result<()> {
+    fn commit(&mut self, positions: Vec<SourcePosition>) -> Result<Written> {
         let mut tpl = TopicPartitionList::new();
         for p in &positions {
             tpl.add_partition_offset(&p.topic, p.partition, Offset::Offset(p.offset))?;
@@ -418,18 +442,19 @@ impl StreamIo for KafkaIo {
                 e.set_metadata(p.metadata.clone());
             }
         }
-        self.flush()?;
+        self.producer.flush(Duration::from_secs(60))?;
+        let written = self.deliveries.take()?;
         if tpl.count() == 0 {
-            return Ok(());
+            return Ok(written);
         }
         match self.consumer.commit(&tpl, CommitMode::Sync) {
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(written),
             // The group is rebalancing (a member joined or left): this commit is refused, the
             // next one after the rebalance goes through, and partitions that moved meanwhile
             // are re-read by their new owner from the last commit (at-least-once).
             Err(rdkafka::error::KafkaError::ConsumerCommit(code)) => {
                 tracing::warn!(error = %code, "offset commit refused during a rebalance; will retry");
-                Ok(())
+                Ok(written)
             }
             Err(e) => Err(e.into()),
         }
@@ -454,6 +479,108 @@ impl StreamIo for KafkaIo {
     }
 
     fn release(&mut self, _id: TaskId) {}
+}
+
+/// Records taken into one batch of changes while restoring, at most.
+const RESTORE_BATCH: usize = 10_000;
+/// How long restoring may go without reading anything before it fails.
+const RESTORE_STALL: Duration = Duration::from_secs(60);
+
+impl ChangelogReader for KafkaIo {
+    /// Assigns the partition to the restore consumer at `from` and reads to the high
+    /// watermark asked before reading; the consumer's position (which passes transaction
+    /// markers and compacted gaps) says when it is there.
+    fn read_changelog(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        from: i64,
+        apply: &mut dyn FnMut(Vec<Change>) -> Result<()>,
+    ) -> Result<i64> {
+        if self.restorer.is_none() {
+            let consumer: BaseConsumer = self
+                .base
+                .clone()
+                .set("group.id", format!("{}-restore", self.application_id))
+                .set("enable.auto.commit", "false")
+                .set("auto.offset.reset", "earliest")
+                .create()?;
+            self.restorer = Some(consumer);
+        }
+        let consumer = self.restorer.as_ref().expect("made above");
+        let (low, high) = consumer.fetch_watermarks(topic, partition, Duration::from_secs(30))?;
+        if from > high {
+            return Err(Error::ChangelogBehindCheckpoint {
+                topic: topic.to_string(),
+                partition,
+                from,
+                end: high,
+            });
+        }
+        let start = from.max(low);
+        if start >= high {
+            return Ok(start);
+        }
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(topic, partition, Offset::Offset(start))?;
+        consumer.assign(&tpl)?;
+        let read = restore_from(consumer, topic, partition, start, high, apply);
+        consumer.unassign()?;
+        read
+    }
+}
+
+/// Reads the assigned `topic`-`partition` from `start` until the consumer's position reaches
+/// `high`, applying the changes in batches.
+fn restore_from(
+    consumer: &BaseConsumer,
+    topic: &str,
+    partition: i32,
+    start: i64,
+    high: i64,
+    apply: &mut dyn FnMut(Vec<Change>) -> Result<()>,
+) -> Result<i64> {
+    let mut cursor = start;
+    let mut progress = Instant::now();
+    let mut batch: Vec<Change> = Vec::new();
+    while cursor < high {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(msg) => {
+                let msg = msg?;
+                if msg.offset() >= high {
+                    cursor = high;
+                } else {
+                    cursor = msg.offset() + 1;
+                    if let Some(key) = msg.key() {
+                        batch.push((
+                            bytes::Bytes::copy_from_slice(key),
+                            msg.payload().map(bytes::Bytes::copy_from_slice),
+                        ));
+                    }
+                }
+                progress = Instant::now();
+                if batch.len() >= RESTORE_BATCH {
+                    apply(std::mem::take(&mut batch))?;
+                }
+            }
+            None => {
+                let position = consumer.position()?;
+                if let Some(Offset::Offset(p)) = position.find_partition(topic, partition).map(|e| e.offset())
+                {
+                    cursor = cursor.max(p.min(high));
+                }
+                if cursor < high && progress.elapsed() > RESTORE_STALL {
+                    return Err(Error::Kafka(format!(
+                        "restoring from {topic}-{partition}: no progress for {RESTORE_STALL:?} at offset {cursor} of {high}"
+                    )));
+                }
+            }
+        }
+    }
+    if !batch.is_empty() {
+        apply(batch)?;
+    }
+    Ok(cursor)
 }
 
 /// Whether the consumer has an assignment and its position is at the end of every partition.

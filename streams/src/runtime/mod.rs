@@ -97,6 +97,11 @@ pub struct StreamsConfig {
     /// What happens to an output record the cluster refuses (Kafka Streams'
     /// `default.production.exception.handler`); the default fails the application.
     pub production_exception_handler: Arc<dyn ProductionExceptionHandler>,
+    /// Whether state stores are backed by changelog topics (`<application.id>-<store>-changelog`)
+    /// and restored from them when a task opens on an instance without its state (default
+    /// true; Kafka Streams logs every store unless told not to). Off for throw-away state such
+    /// as a transient query's.
+    pub state_changelogs: bool,
 }
 
 impl StreamsConfig {
@@ -113,6 +118,7 @@ impl StreamsConfig {
             max_task_idle: Duration::from_millis(DEFAULT_MAX_TASK_IDLE_MS as u64),
             watermark_interval: Duration::from_millis(200),
             production_exception_handler: Arc::new(FailOnProductionError),
+            state_changelogs: true,
         }
     }
 

@@ -13,7 +13,9 @@
 //!                        callback sinks called here, everything else io.write; records
 //!                        the cluster refuses go to the production exception handler
 //!    commit              every commit interval and on shutdown: checkpoint (flush state)
-//!                        ─► io.commit (outputs durable, then positions + watermark metadata)
+//!                        ─► io.write the changelog records left ─► io.commit (outputs and
+//!                        changelogs durable, then positions + watermark metadata) ─► each
+//!                        task's checkpoint file (lifecycle::committed)
 //!    settle              no data, no work, nothing pending and io.caught_up ─► this thread
 //!                        counts as idle for KafkaStreams::wait_until_idle; else activity
 //!  }
@@ -39,7 +41,7 @@ use std::time::Duration;
 
 use super::clock::{Clock, WallClock};
 use super::io::{Rejected, StreamIo, Tasks};
-use super::lifecycle::{TaskSetup, checkpoint, open_task, process_task};
+use super::lifecycle::{TaskSetup, checkpoint, committed, open_task, process_task};
 use super::production::{FailedOutput, ProductionExceptionHandler, ProductionResponse};
 use super::{Shared, StreamsConfig};
 use crate::error::{Error, Result};
@@ -216,7 +218,9 @@ impl<'a, I: StreamIo, C: Clock> StreamThread<'a, I, C> {
         let sources = &self.topology.subtopologies[id.subtopology].sources;
         let starts = self.io.start(id, sources)?;
         let now = self.clock.now_ms();
-        match open_task(self.topology, &self.setup, id, &starts, now) {
+        let reader: Option<&mut dyn crate::state::changelog::ChangelogReader> =
+            if self.config.state_changelogs { Some(&mut self.io) } else { None };
+        match open_task(self.topology, &self.setup, id, &starts, now, reader) {
             Ok(mut task) => {
                 if let Some(locked) = self.locked.remove(&id) {
                     tracing::info!(task = %id, "state store unlocked; task opened");
@@ -280,8 +284,12 @@ impl<'a, I: StreamIo, C: Clock> StreamThread<'a, I, C> {
             }
             work += n;
             let handler = self.config.production_exception_handler.as_ref();
-            let skipped = write_outputs(&mut self.io, self.topology, handler, task.id, &mut task.ctx.output)?;
+            let skipped =
+                write_outputs(&mut self.io, self.topology, Some((handler, task.id)), &mut task.ctx.output)?;
             task.ctx.metrics.records_skipped += skipped;
+            if let Some(changelog) = &task.changelog {
+                write_outputs(&mut self.io, self.topology, None, &mut changelog.log.take())?;
+            }
         }
         Ok((data, work))
     }
@@ -292,8 +300,10 @@ impl<'a, I: StreamIo, C: Clock> StreamThread<'a, I, C> {
 
     /// Flushes state, then has the connection make outputs durable and commit positions.
     fn commit(&mut self) -> Result<()> {
-        let checkpoint = checkpoint(self.tasks.values_mut())?;
-        self.io.commit(checkpoint.positions)?;
+        let mut checkpoint = checkpoint(self.tasks.values_mut())?;
+        write_outputs(&mut self.io, self.topology, None, &mut checkpoint.changes)?;
+        let written = self.io.commit(checkpoint.positions)?;
+        committed(self.tasks.values_mut(), &written)?;
         let mut metrics = checkpoint.metrics;
         metrics += self.retired;
         self.shared.metrics.lock()[self.index] = metrics;
@@ -333,14 +343,15 @@ impl<'a, I: StreamIo, C: Clock> StreamThread<'a, I, C> {
     }
 }
 
-/// Writes queued outputs of task `task`: records for a callback sink go to the callback,
-/// every other run of records for one topic to the connection, and records the cluster
-/// refuses to `handler`. Returns how many were skipped.
+/// Writes queued outputs: records for a callback sink go to the callback, every other run of
+/// records for one topic to the connection. A record the cluster refuses goes to the handler
+/// of the task that wrote it (`on_refused`), or fails the thread when there is none (changelog
+/// records: skipping one would corrupt the store restored from it). Returns how many were
+/// skipped.
 fn write_outputs(
     io: &mut impl StreamIo,
     topology: &Topology,
-    handler: &dyn ProductionExceptionHandler,
-    task: TaskId,
+    on_refused: Option<(&dyn ProductionExceptionHandler, TaskId)>,
     output: &mut Vec<OutputRecord>,
 ) -> Result<u64> {
     let mut skipped = 0;
@@ -349,8 +360,9 @@ fn write_outputs(
         match topology.callback(topic) {
             Some(callback) => run.iter().for_each(|r| callback(r)),
             None => {
-                for rejected in io.write(task, topic, run)? {
-                    skipped += handle_rejected(io, handler, rejected)?;
+                for rejected in io.write(topic, run)? {
+                    let Some((handler, task)) = on_refused else { return Err(rejected.error) };
+                    skipped += handle_rejected(io, handler, task, rejected)?;
                 }
             }
         }
@@ -359,20 +371,21 @@ fn write_outputs(
     Ok(skipped)
 }
 
-/// Asks `handler` about a refused record: fails the thread with the refusal, or skips the
-/// record and writes what the handler gives instead (which must not be refused in turn).
-/// Returns 1 (the record skipped) or the error.
+/// Asks `handler` about a record of `task` the cluster refused: fails the thread with the
+/// refusal, or skips the record and writes what the handler gives instead (which must not be
+/// refused in turn). Returns 1 (the record skipped) or the error.
 fn handle_rejected(
     io: &mut impl StreamIo,
     handler: &dyn ProductionExceptionHandler,
+    task: TaskId,
     rejected: Rejected,
 ) -> Result<u64> {
-    let failed = FailedOutput { task: rejected.task, record: &rejected.record, error: &rejected.error };
+    let failed = FailedOutput { task, record: &rejected.record, error: &rejected.error };
     match handler.handle(&failed) {
         ProductionResponse::Fail => Err(rejected.error),
         ProductionResponse::Continue(instead) => {
             for run in instead.chunk_by(|a, b| a.topic == b.topic) {
-                if let Some(again) = io.write(rejected.task, &run[0].topic, run)?.into_iter().next() {
+                if let Some(again) = io.write(&run[0].topic, run)?.into_iter().next() {
                     return Err(again.error);
                 }
             }

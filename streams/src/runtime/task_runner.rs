@@ -13,6 +13,7 @@ use std::collections::VecDeque;
 
 use crate::error::Result;
 use crate::record::InputRecord;
+use crate::state::changelog::TaskChangelog;
 use crate::task::{RecordMeta, TaskContext, TaskId};
 use crate::time::{
     SourceClock, SubTopologyTime, TaskTime, WatermarkReport, decode_checkpoint, encode_checkpoint,
@@ -55,6 +56,8 @@ pub struct RunningTask {
     processor: Box<dyn TaskProcessor>,
     /// The processors' context.
     pub ctx: TaskContext,
+    /// The changelogs of the task's stores, when they have them.
+    pub changelog: Option<TaskChangelog>,
     time: TaskTime,
     reports_to: Vec<(String, i32)>,
     timing: EventTiming,
@@ -87,6 +90,7 @@ impl RunningTask {
             stop_waiting: false,
             processor,
             ctx: TaskContext::new(id),
+            changelog: None,
             time: TaskTime::new(clocks, timing.idle_timeout_ms, now),
             reports_to: time.reports_to.clone(),
             timing,

@@ -8,7 +8,9 @@
 //!  internal topics (repartition, changelog) ── created if missing, with their own partition
 //!                                              count or that largest count
 //!  each sub-topology: its sources must be co-partitioned (same partition count) — that count
-//!                     is its number of tasks; its sinks are created if missing, alike
+//!                     is its number of tasks; its sinks are created if missing, alike, and
+//!                     (with changelogs) each store's compacted changelog topic, which must
+//!                     have at least one partition per task
 //! ```
 //!
 //! The result, a [`TopicLayout`], knows every topic's partition count, which the event-time
@@ -17,6 +19,7 @@
 use std::collections::HashMap;
 
 use crate::error::{Error, Result};
+use crate::state::changelog::{changelog_config, changelog_topic};
 use crate::task::TaskId;
 use crate::topology::Topology;
 
@@ -78,12 +81,13 @@ impl TopicLayout {
 }
 
 /// Checks that source topics exist and that each sub-topology's sources are co-partitioned,
-/// then creates the missing internal and sink topics in one request. `topology` must have its
-/// names resolved for `application_id`.
+/// then creates the missing internal, sink and (with `changelogs`) changelog topics in one
+/// request. `topology` must have its names resolved for `application_id`.
 pub(crate) fn prepare_topics(
     topology: &Topology,
     application_id: &str,
     admin: &dyn TopicAdmin,
+    changelogs: bool,
 ) -> Result<TopicLayout> {
     let mut layout = TopicLayout::default();
     let widest = check_sources(topology, application_id, admin, &mut layout)?;
@@ -94,7 +98,7 @@ pub(crate) fn prepare_topics(
         config: t.config.clone(),
     });
     plan_missing(admin, &mut layout, internal, &mut missing)?;
-    let mut sinks = Vec::new();
+    let (mut sinks, mut changelog_specs) = (Vec::new(), Vec::new());
     for sub in &topology.subtopologies {
         let counts: Vec<i32> = sub.sources.iter().map(|s| layout.partitions(s)).collect();
         let n = counts.first().copied().unwrap_or(0);
@@ -110,8 +114,25 @@ pub(crate) fn prepare_topics(
             partitions: n.max(1),
             config: Vec::new(),
         }));
+        if changelogs {
+            changelog_specs.extend(sub.stores.iter().map(|store| NewTopicSpec {
+                name: changelog_topic(application_id, store),
+                partitions: n.max(1),
+                config: changelog_config(),
+            }));
+        }
     }
     plan_missing(admin, &mut layout, sinks, &mut missing)?;
+    plan_missing(admin, &mut layout, changelog_specs.clone(), &mut missing)?;
+    for spec in &changelog_specs {
+        let have = layout.partitions(&spec.name);
+        if have < spec.partitions {
+            return Err(Error::Topology(format!(
+                "changelog topic '{}' has {have} partitions but its store has {} tasks; delete it (the state is rebuilt from the inputs) or add partitions",
+                spec.name, spec.partitions
+            )));
+        }
+    }
     // Nothing is created for a topology that cannot run.
     if !missing.is_empty() {
         admin.create(&missing)?;
@@ -203,7 +224,8 @@ mod tests {
     fn a_missing_source_topic_is_an_error() {
         let b = StreamsBuilder::new();
         b.stream::<String, String>("in").to("out");
-        let err = prepare_topics(&resolved(b.build().unwrap()), "app", &Topics::default()).unwrap_err();
+        let err =
+            prepare_topics(&resolved(b.build().unwrap()), "app", &Topics::default(), false).unwrap_err();
         assert!(err.to_string().contains("source topic 'in' does not exist"), "{err}");
     }
 
@@ -219,7 +241,7 @@ mod tests {
         b.stream::<String, String>("narrow").to("copy");
         let topology = resolved(b.build().unwrap());
         let admin = Topics::with(&[("in", 4), ("narrow", 2), ("copy", 2)]);
-        let layout = prepare_topics(&topology, "app", &admin).unwrap();
+        let layout = prepare_topics(&topology, "app", &admin, false).unwrap();
         let created = admin.created.borrow();
         let internal: Vec<&NewTopicSpec> = created.iter().filter(|t| t.name.starts_with("app-")).collect();
         assert!(!internal.is_empty(), "the repartition topic is created: {created:?}");
@@ -245,7 +267,7 @@ mod tests {
         let r = b.stream::<String, String>("right");
         l.join(&r, |a, b| format!("{a}+{b}"), JoinWindows::of_time_difference(10)).to("out");
         let admin = Topics::with(&[("left", 2), ("right", 3)]);
-        let err = prepare_topics(&resolved(b.build().unwrap()), "app", &admin).unwrap_err();
+        let err = prepare_topics(&resolved(b.build().unwrap()), "app", &admin, false).unwrap_err();
         assert!(err.to_string().contains("must be co-partitioned"), "{err}");
         assert!(admin.created.borrow().is_empty(), "nothing is created for a topology that cannot run");
     }

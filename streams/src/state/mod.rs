@@ -11,6 +11,8 @@
 //! * [`memory::MemoryBackend`] — `BTreeMap`s, for tests.
 //! * [`cache::CachedStore`] — a write-back cache in front of either, so hot keys are read and
 //!   updated in memory and written out in batches.
+//! * [`changelog::LoggedStore`] — between the cache and the backend: logs every write to the
+//!   store's compacted changelog topic, from which a task restores the store when it opens.
 //! * [`join_buffer::JoinBuffer`] — stream-stream join buffers, segmented by time, with
 //!   in-memory key filters; they batch their own writes and skip the cache.
 //!
@@ -18,6 +20,7 @@
 //! made before it was called; `flush` makes all writes durable in the backend's sense.
 
 pub mod cache;
+pub mod changelog;
 pub mod encoding;
 pub mod join_buffer;
 pub mod key_filter;
@@ -109,11 +112,21 @@ impl StateConfig {
             StateConfig::Memory => (Box::new(memory::MemoryBackend), 0),
             StateConfig::RocksDb { dir, block_cache_bytes, cache_entries } => (
                 Box::new(rocksdb::RocksDbBackend::new(
-                    dir.join(application_id).join(task.to_string()),
+                    self.task_dir(application_id, task).unwrap_or_else(|| dir.clone()),
                     *block_cache_bytes,
                 )),
                 *cache_entries,
             ),
+        }
+    }
+}
+
+impl StateConfig {
+    /// The directory of task `task`'s state (`None` for memory state, which a restart loses).
+    pub fn task_dir(&self, application_id: &str, task: crate::task::TaskId) -> Option<std::path::PathBuf> {
+        match self {
+            StateConfig::Memory => None,
+            StateConfig::RocksDb { dir, .. } => Some(dir.join(application_id).join(task.to_string())),
         }
     }
 }

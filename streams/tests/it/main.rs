@@ -2,6 +2,7 @@
 //! embedded broker — gathered into one test binary.
 
 mod aggregate;
+mod changelog;
 mod event_time;
 mod joins;
 mod runtime;

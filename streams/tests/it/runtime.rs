@@ -338,10 +338,9 @@ fn a_continuing_production_handler_skips_the_oversized_record_and_writes_its_dea
 }
 
 /// Over the Kafka protocol, a batch the broker refuses after it was sent (the client's
-/// `message.max.bytes` is larger than the topic's) used to vanish: the producer's default
-/// context ignored failed deliveries and the next commit moved past them. Now the failed
-/// delivery fails the application before the commit, even with a handler that continues
-/// (the batch's other records failed with it).
+/// `message.max.bytes` is larger than the topic's) fails the application before the commit,
+/// even with a handler that continues: the batch's other records failed with it, so it is not
+/// a refusal of one record.
 #[test]
 fn a_batch_the_broker_refuses_after_sending_fails_the_application_and_is_not_committed_past() {
     let dir = tempfile::tempdir().unwrap();
@@ -352,7 +351,7 @@ fn a_batch_the_broker_refuses_after_sending_fails_the_application_and_is_not_com
         std::thread::sleep(Duration::from_millis(20));
     }
     let failure = app.failure().expect("the failed delivery became the application's failure");
-    assert!(failure.contains("not delivered"), "{failure}");
+    assert!(failure.contains("was not written") && failure.contains("too large"), "{failure}");
     assert!(app.close().is_err());
     let committed = broker.committed_offset("grows", "in", 0).map_or(0, |c| c.offset);
     assert!(committed <= 1, "the position was committed past the lost records: {committed}");

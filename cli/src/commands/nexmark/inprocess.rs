@@ -68,7 +68,7 @@ impl Dataflow {
             for sub in &topology.subtopologies {
                 let id = TaskId { subtopology: sub.id, partition: 0 };
                 let starts = vec![SourceStart::at(0); sub.sources.len()];
-                let task = open_task(&topology, &setup, id, &starts, clock.now_ms())
+                let task = open_task(&topology, &setup, id, &starts, clock.now_ms(), None)
                     .with_context(|| format!("building task {id} of {app}"))?;
                 for (si, topic) in sub.sources.iter().enumerate() {
                     readers.entry(topic.clone()).or_default().push((tasks.len(), si));
