@@ -77,6 +77,7 @@ pub fn entity(statement: &str, result: &StatementResult) -> Option<Value> {
             "queries": list.iter().map(|q| json!({
                 "queryString": q.sql, "sinks": [q.sink], "sinkKafkaTopics": [q.sink_topic], "id": q.id,
                 "state": q.state, "queryType": "PERSISTENT",
+                "queryErrors": q.error.iter().map(|e| json!({"errorMessage": e, "type": "USER"})).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
             "warnings": [],
         }),

@@ -19,7 +19,7 @@
 
 use brook_streams::topology::Topology;
 
-use crate::compile::{CompileOptions, PROCESSING_LOG_TOPIC, Sink, compile};
+use crate::compile::{Sink, compile};
 use crate::engine::Engine;
 use crate::error::Result;
 
@@ -36,13 +36,7 @@ impl Engine {
         let (plan, topology) = self.compile_persistent(&st, &info.id, &info.sql)?;
         match sink {
             None => Ok(topology),
-            Some(sink) => {
-                let opts = CompileOptions {
-                    query_id: info.id.clone(),
-                    processing_log_topic: PROCESSING_LOG_TOPIC.to_string(),
-                };
-                compile(&plan, sink, &opts)
-            }
+            Some(sink) => compile(&plan, sink, &self.options(&info.id)),
         }
     }
 }

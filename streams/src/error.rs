@@ -62,6 +62,16 @@ pub enum Error {
     /// The broker (embedded) returned an error.
     #[error("broker: {0}")]
     Broker(#[from] brook_broker::Error),
+    /// The cluster refused an output record for what it is — larger than the topic's
+    /// `max.message.bytes`, or otherwise invalid — rather than because it failed (see
+    /// [`crate::runtime::production`]).
+    #[error("cannot write a record to {topic}: {reason}")]
+    RecordRejected {
+        /// Target topic.
+        topic: String,
+        /// What the cluster said.
+        reason: String,
+    },
     /// A Kafka client operation failed.
     #[error("kafka client: {0}")]
     Kafka(String),

@@ -43,6 +43,19 @@ pub struct ServerArgs {
     /// Exactly-once needs `--bootstrap-servers` (queries then commit through Kafka transactions).
     #[arg(long, default_value = "at_least_once", value_name = "GUARANTEE")]
     pub processing_guarantee: brook_streams::ProcessingGuarantee,
+    /// ksqlDB's `ksql.fail.on.production.error` for queries whose session does not set it: an
+    /// output record the cluster refuses (over the topic's `max.message.bytes`) fails the
+    /// query (`true`) or is skipped and logged to the processing log (`false`).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "true|false")]
+    pub ksql_fail_on_production_error: bool,
+    /// Rows a push query or PRINT buffers for an HTTP client that reads slower than the query
+    /// produces; when full, the query waits for the client instead of buffering more.
+    #[arg(long, default_value_t = brook_sql::engine::DEFAULT_PUSH_QUERY_BUFFER_ROWS)]
+    pub push_query_buffer_rows: usize,
+    /// ksqlDB's `ksql.logging.processing.topic.name`: the processing log's topic (default:
+    /// `brook_processing_log`, or `<service id>_processing_log` with `--service-id`).
+    #[arg(long, value_name = "TOPIC")]
+    pub ksql_logging_processing_topic_name: Option<String>,
     /// Partitions given to topics created automatically.
     #[arg(long, default_value_t = 1)]
     pub default_partitions: i32,
@@ -280,6 +293,9 @@ async fn start_sql(cluster: Arc<dyn Cluster>, args: &ServerArgs) -> anyhow::Resu
     let mut config = brook_sql::EngineConfig::runtime(&args.data_dir);
     config.service_id = args.service_id.clone();
     config.processing_guarantee = args.processing_guarantee;
+    config.fail_on_production_error = args.ksql_fail_on_production_error;
+    config.push_query_buffer_rows = args.push_query_buffer_rows;
+    config.processing_log_topic = args.ksql_logging_processing_topic_name.clone();
     let engine = tokio::task::spawn_blocking(move || brook_sql::Engine::open(cluster, config))
         .await
         .context("starting the SQL engine")?

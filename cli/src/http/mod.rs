@@ -13,8 +13,9 @@
 //!   transaction coordinator's view of transactional producers (as `brook txn` prints it).
 //!
 //! Statements run on blocking threads (the engine is synchronous); push-query rows are
-//! forwarded from the query's channel to the response body, and a closed connection drops
-//! the query.
+//! forwarded from the query's bounded buffer to the response body as the client takes them
+//! (a client that reads slowly makes the query wait), and a closed connection drops the
+//! query, on a blocking thread.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -225,6 +226,27 @@ impl Drop for Registered {
     }
 }
 
+/// A push query owned by a response body. Dropping a query stops its streams application —
+/// joining its threads and deleting its internal topics — so when the client goes away and
+/// the body is dropped on an async worker, the query is dropped on a blocking thread instead.
+struct BodyQuery(Option<PushQuery>);
+
+impl BodyQuery {
+    async fn next(&mut self) -> Option<PushEvent> {
+        self.0.as_mut()?.rows.recv().await
+    }
+}
+
+impl Drop for BodyQuery {
+    fn drop(&mut self) {
+        let Some(q) = self.0.take() else { return };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => drop(rt.spawn_blocking(move || drop(q))),
+            Err(_) => drop(q),
+        }
+    }
+}
+
 fn line(v: &Value) -> Bytes {
     let mut s = v.to_string();
     s.push('\n');
@@ -292,7 +314,7 @@ fn push_stream(
     guard: Registered,
     header_line: Bytes,
 ) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send {
-    let state = (Some(header_line), q, guard, false);
+    let state = (Some(header_line), BodyQuery(Some(q)), guard, false);
     futures::stream::unfold(state, |(header_line, mut q, guard, done)| async move {
         if let Some(h) = header_line {
             return Some((Ok(h), (None, q, guard, false)));
@@ -300,7 +322,7 @@ fn push_stream(
         if done {
             return None;
         }
-        match q.rows.recv().await {
+        match q.next().await {
             Some(PushEvent::Row(r)) => Some((Ok(line(&r)), (None, q, guard, false))),
             Some(PushEvent::End(Some(e))) => {
                 let v = json!({"@type": "error", "message": e});

@@ -119,9 +119,15 @@ pub fn entity(out: &mut dyn Write, e: &Value, format: Format) -> std::io::Result
             let rows: Vec<Vec<String>> = strs(e, "queries")
                 .iter()
                 .map(|q| {
+                    let errors: Vec<String> =
+                        strs(q, "queryErrors").iter().map(|e| field(e, "errorMessage")).collect();
+                    let state = match errors.is_empty() {
+                        true => field(q, "state"),
+                        false => format!("{}: {}", field(q, "state"), errors.join("; ")),
+                    };
                     vec![
                         field(q, "id"),
-                        field(q, "state"),
+                        state,
                         q.get("sinks")
                             .and_then(Value::as_array)
                             .map(|s| s.iter().map(cell).collect::<Vec<_>>().join(","))

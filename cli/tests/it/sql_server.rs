@@ -365,3 +365,89 @@ fn two_servers_on_one_cluster_share_catalog_and_queries() {
     assert!(b.stop(), "second SQL server did not stop cleanly");
     assert!(broker.stop(), "broker did not stop cleanly");
 }
+
+/// Resident memory of process `pid`, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Back-pressure over HTTP (issue 18): a push query's rows went into an unbounded channel,
+/// so a client that stopped reading made the server buffer the whole stream in memory. Now
+/// the query waits for the client: with 60,000 rows of 1 KiB waiting (60 MiB; an unbounded
+/// buffer grew the server by more than that) and a client that reads the first row and stops, the server's memory
+/// comes to rest less than 24 MiB above where it was (the bounded row buffer, one fetch, the
+/// sockets' buffers); once the client reads again, every row arrives, in order.
+#[test]
+fn a_push_query_over_http_waits_for_a_client_that_stops_reading() {
+    const ROWS: usize = 60_000;
+    let dir = tempfile::tempdir().unwrap();
+    let server = SqlServer::start(dir.path());
+    let (status, body) = server.ksql(
+        "CREATE STREAM fast (id STRING KEY, n INT, pad STRING) WITH (KAFKA_TOPIC='fast', VALUE_FORMAT='JSON', PARTITIONS=1);",
+        json!({}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let p = producer(&server.bootstrap);
+    let pad = "p".repeat(1024);
+    for i in 0..ROWS {
+        let value = json!({"n": i, "pad": pad}).to_string();
+        let key = format!("k{i}");
+        let mut record = BaseRecord::to("fast").key(&key).payload(&value);
+        while let Err((_, back)) = p.send(record) {
+            record = back;
+            p.poll(Duration::from_millis(10));
+        }
+    }
+    p.flush(Duration::from_secs(60)).expect("flush");
+
+    std::thread::sleep(Duration::from_secs(1));
+    let before = rss_kib(server.child.id());
+    let resp = client::post(
+        &server.http,
+        "/query-stream",
+        &json!({"sql": "SELECT n, pad FROM fast EMIT CHANGES;", "properties": {"auto.offset.reset": "earliest"}}),
+    )
+    .expect("POST /query-stream");
+    assert_eq!(resp.status, 200);
+    let mut lines = resp.lines();
+    let header: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert!(header["queryId"].as_str().is_some(), "{header}");
+    let first: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(first[0], 0);
+
+    // Not reading: the server's memory must come to rest well below what the rows take.
+    let pid = server.child.id();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut last = 0;
+    let rested = loop {
+        std::thread::sleep(Duration::from_secs(1));
+        let now = rss_kib(pid);
+        if now.abs_diff(last) < 1024 || Instant::now() > deadline {
+            break now;
+        }
+        last = now;
+    };
+    eprintln!("server memory: {before} KiB before the push query, {rested} KiB with its client not reading");
+    assert!(
+        rested < before + 24 * 1024,
+        "with the client not reading, the server grew from {before} KiB to {rested} KiB"
+    );
+
+    // Reading again: everything arrives, in order.
+    let mut expected = 1;
+    for line in lines {
+        let row: Value = serde_json::from_str(&line.unwrap()).unwrap();
+        assert_eq!(row[0], expected, "rows out of order or lost");
+        expected += 1;
+        if expected == ROWS {
+            break;
+        }
+    }
+    assert_eq!(expected, ROWS);
+    assert!(server.stop(), "the server stops cleanly with the push query open");
+}

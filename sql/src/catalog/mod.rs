@@ -63,6 +63,8 @@ pub struct QueryInfo {
     pub processing_guarantee: brook_streams::ProcessingGuarantee,
     /// The consumer's `session.timeout.ms` it was created with, if set.
     pub session_timeout: Option<std::time::Duration>,
+    /// `ksql.fail.on.production.error` it was created with.
+    pub fail_on_production_error: bool,
 }
 
 /// Streams, tables, types, variables and queries.

@@ -21,7 +21,7 @@ use datafusion::common::DFSchema;
 use parking_lot::Mutex;
 use sqlparser::ast::Expr as SqlExpr;
 
-use super::result::{ColumnInfo, PushEvent, PushQuery, RowSet};
+use super::result::{ColumnInfo, PushEvent, PushQuery, RowSet, offer};
 use super::{Engine, State, StatementResult, message};
 use crate::catalog::{ColumnRole, SourceDef};
 use crate::error::{Error, Result};
@@ -376,9 +376,11 @@ impl Engine {
             let rows = printer.poll(self.cluster.as_ref(), &p.topic, &mut positions)?;
             return Ok(StatementResult::Rows(super::result::RowSet { columns, rows }));
         }
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let (tx, rx) = tokio::sync::mpsc::channel(self.push_buffer_rows());
         let stop = Arc::new(AtomicBool::new(false));
-        let (cluster, name, s) = (self.cluster.clone(), p.topic.clone(), stop.clone());
+        let offered = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (cluster, name, s, count) =
+            (self.cluster.clone(), p.topic.clone(), stop.clone(), offered.clone());
         std::thread::Builder::new()
             .name(format!("print-{name}"))
             .spawn(move || {
@@ -388,10 +390,13 @@ impl Engine {
                         Ok(rows) => {
                             let idle = rows.is_empty();
                             for r in rows {
-                                let _ = tx.send(PushEvent::Row(r));
+                                if !offer(&tx, PushEvent::Row(r), &s) {
+                                    return;
+                                }
+                                count.fetch_add(1, Ordering::AcqRel);
                             }
                             if printer.done() {
-                                let _ = tx.send(PushEvent::End(None));
+                                offer(&tx, PushEvent::End(None), &s);
                                 return;
                             }
                             if idle {
@@ -399,7 +404,7 @@ impl Engine {
                             }
                         }
                         Err(e) => {
-                            let _ = tx.send(PushEvent::End(Some(e.to_string())));
+                            offer(&tx, PushEvent::End(Some(e.to_string())), &s);
                             return;
                         }
                     }
@@ -411,6 +416,7 @@ impl Engine {
             id: format!("print_{}", self.next_transient_id()),
             columns,
             rows: rx,
+            offered,
             cancel: Arc::new(Mutex::new(Some(cancel))),
             cancelled: Arc::new(AtomicBool::new(false)),
         }))

@@ -24,6 +24,7 @@ use brook_streams::{KafkaStreams, OffsetReset, ProcessingGuarantee, StreamsConfi
 use super::result::Canceller;
 use super::service::ServiceNames;
 use crate::error::Result;
+use crate::operator::log::{LogProductionErrors, ProcessingLog};
 
 /// How one query runs, from the session properties it was started with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +40,9 @@ pub(crate) struct QueryOptions {
     /// The consumer's `session.timeout.ms` on a Kafka connection (`None`: librdkafka's): how
     /// long a dead instance keeps its partitions before the group moves them.
     pub session_timeout: Option<Duration>,
+    /// `ksql.fail.on.production.error`: an output record the cluster refuses fails the query
+    /// (`true`) or is skipped to the processing log (`false`).
+    pub fail_on_production_error: bool,
 }
 
 impl QueryOptions {
@@ -51,6 +55,7 @@ impl QueryOptions {
             num_threads: info.num_stream_threads,
             processing_guarantee: info.processing_guarantee,
             session_timeout: info.session_timeout,
+            fail_on_production_error: info.fail_on_production_error,
         }
     }
 }
@@ -91,6 +96,8 @@ pub(crate) struct RuntimeExecutor {
     cluster: Arc<dyn Cluster>,
     settings: RuntimeSettings,
     names: ServiceNames,
+    /// The processing log's topic (production errors go there when a query continues).
+    processing_log: Arc<str>,
     queries: BTreeMap<String, (KafkaStreams, Topology)>,
     /// Distinguishes this process's push queries from an earlier process's: transient ids
     /// restart at 1, and a push query must not resume from the offsets an earlier query with
@@ -99,12 +106,24 @@ pub(crate) struct RuntimeExecutor {
 }
 
 impl RuntimeExecutor {
-    pub(crate) fn new(cluster: Arc<dyn Cluster>, settings: RuntimeSettings, names: ServiceNames) -> Self {
+    pub(crate) fn new(
+        cluster: Arc<dyn Cluster>,
+        settings: RuntimeSettings,
+        names: ServiceNames,
+        processing_log: &str,
+    ) -> Self {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
         let instance = format!("{:x}{:x}", nanos, std::process::id());
-        RuntimeExecutor { cluster, settings, names, queries: BTreeMap::new(), instance }
+        RuntimeExecutor {
+            cluster,
+            settings,
+            names,
+            processing_log: Arc::from(processing_log),
+            queries: BTreeMap::new(),
+            instance,
+        }
     }
 
     fn delete_internal(&self, app: &str, topology: &Topology) {
@@ -156,6 +175,10 @@ impl Executor for RuntimeExecutor {
             (opts.session_timeout, &mut config.connection)
         {
             properties.push(("session.timeout.ms".to_string(), timeout.as_millis().to_string()));
+        }
+        if !opts.fail_on_production_error {
+            let log = ProcessingLog { query_id: Arc::from(id), topic: self.processing_log.clone() };
+            config.production_exception_handler = Arc::new(LogProductionErrors(log));
         }
         let streams = KafkaStreams::start(topology.clone(), config)?;
         self.queries.insert(id.to_string(), (streams, topology));

@@ -43,7 +43,7 @@ use parking_lot::Mutex;
 
 use crate::catalog::command_log::{Command, CommandLog};
 use crate::catalog::{Catalog, QueryState};
-use crate::compile::{PROCESSING_LOG_TOPIC, processing_log_source};
+use crate::compile::processing_log_source;
 use crate::error::{Error, Result};
 use crate::parser::{self, Parsed, Statement};
 use crate::planner::expr::ExprPlanner;
@@ -79,7 +79,20 @@ pub struct EngineConfig {
     /// `processing.guarantee` of queries whose session does not set it (server-wide
     /// `ksql.streams.processing.guarantee`; default at_least_once).
     pub processing_guarantee: brook_streams::ProcessingGuarantee,
+    /// ksqlDB's `ksql.fail.on.production.error` when a session does not set it: whether a
+    /// persistent query fails (`true`, ksqlDB's default) or skips an output record the cluster
+    /// refuses and logs it to the processing log (`false`).
+    pub fail_on_production_error: bool,
+    /// Rows a push query (or PRINT) buffers for a reader that is slower than the query: when
+    /// the buffer is full, the query waits (back-pressure) instead of buffering more.
+    pub push_query_buffer_rows: usize,
+    /// ksqlDB's `ksql.logging.processing.topic.name`: the processing log's topic (`None`: the
+    /// service's, see [`service::ServiceNames::processing_log_topic`]).
+    pub processing_log_topic: Option<String>,
 }
+
+/// The default of [`EngineConfig::push_query_buffer_rows`] (as ksqlDB's transient query queue).
+pub const DEFAULT_PUSH_QUERY_BUFFER_ROWS: usize = 500;
 
 impl EngineConfig {
     /// Runtime execution with state under `data_dir/streams`.
@@ -93,6 +106,9 @@ impl EngineConfig {
             default_offset_reset: OffsetReset::Latest,
             service_id: None,
             processing_guarantee: brook_streams::ProcessingGuarantee::AtLeastOnce,
+            fail_on_production_error: true,
+            push_query_buffer_rows: DEFAULT_PUSH_QUERY_BUFFER_ROWS,
+            processing_log_topic: None,
         }
     }
 
@@ -103,6 +119,9 @@ impl EngineConfig {
             default_offset_reset: OffsetReset::Latest,
             service_id: None,
             processing_guarantee: brook_streams::ProcessingGuarantee::AtLeastOnce,
+            fail_on_production_error: true,
+            push_query_buffer_rows: DEFAULT_PUSH_QUERY_BUFFER_ROWS,
+            processing_log_topic: None,
         }
     }
 }
@@ -142,6 +161,8 @@ pub struct Engine {
     pub(crate) state: Mutex<State>,
     pub(crate) log: CommandLog,
     pub(crate) config: EngineConfig,
+    /// The processing log's topic.
+    pub(crate) processing_log: String,
     pub(crate) deterministic: bool,
     transient: AtomicU64,
     /// Runs connector statements ([`Engine::set_connector_host`]).
@@ -164,16 +185,24 @@ impl Engine {
     /// command topic and restarts persistent queries.
     pub fn open(cluster: Arc<dyn Cluster>, config: EngineConfig) -> Result<Arc<Engine>> {
         let names = ServiceNames::new(config.service_id.as_deref())?;
+        let processing_log =
+            config.processing_log_topic.clone().unwrap_or_else(|| names.processing_log_topic());
         let (executor, deterministic): (Box<dyn Executor>, bool) = match &config.mode {
             Mode::Runtime(s) => {
-                (Box::new(executor::RuntimeExecutor::new(cluster.clone(), s.clone(), names.clone())), false)
+                let executor = executor::RuntimeExecutor::new(
+                    cluster.clone(),
+                    s.clone(),
+                    names.clone(),
+                    &processing_log,
+                );
+                (Box::new(executor), false)
             }
             Mode::Deterministic => {
                 (Box::new(simulated::SimulatedExecutor::new(cluster.clone(), names.clone())?), true)
             }
         };
         let mut catalog = Catalog::new();
-        catalog.add_source(processing_log_source(), true)?;
+        catalog.add_source(processing_log_source(&processing_log), true)?;
         let log = CommandLog::open(cluster.clone(), names.command_topic());
         let engine = Arc::new(Engine {
             cluster,
@@ -188,6 +217,7 @@ impl Engine {
             }),
             log,
             config,
+            processing_log,
             deterministic,
             transient: AtomicU64::new(0),
             connector_host: parking_lot::RwLock::new(None),
@@ -203,7 +233,7 @@ impl Engine {
     /// Creates the processing-log topic when the first query needs it (a broker that never
     /// runs SQL does not get one).
     pub(crate) fn ensure_processing_log(&self) -> Result<()> {
-        self.cluster.ensure_topic(PROCESSING_LOG_TOPIC, 1, &[])?;
+        self.cluster.ensure_topic(&self.processing_log, 1, &[])?;
         Ok(())
     }
 
@@ -502,8 +532,8 @@ impl Engine {
     }
 
     /// How a query started in `session` runs: `auto.offset.reset`, `max.task.idle.ms`,
-    /// `num.stream.threads`, `processing.guarantee` and the consumer's `session.timeout.ms`
-    /// (each also with ksqlDB's `ksql.streams.` prefix).
+    /// `num.stream.threads`, `processing.guarantee`, the consumer's `session.timeout.ms` (each
+    /// also with ksqlDB's `ksql.streams.` prefix) and `ksql.fail.on.production.error`.
     pub(crate) fn query_options(&self, session: &Session) -> Result<QueryOptions> {
         let idle = session
             .properties
@@ -535,12 +565,17 @@ impl Engine {
         .find_map(|k| session.properties.get(*k))
         .map(|v| parse_millis("session.timeout.ms", v).map(Duration::from_millis))
         .transpose()?;
+        let fail_on_production_error = match session.properties.get(FAIL_ON_PRODUCTION_ERROR) {
+            Some(v) => v.trim().eq_ignore_ascii_case("true"),
+            None => self.config.fail_on_production_error,
+        };
         Ok(QueryOptions {
             reset: self.offset_reset(session),
             max_task_idle,
             num_threads,
             processing_guarantee,
             session_timeout,
+            fail_on_production_error,
         })
     }
 
@@ -563,6 +598,17 @@ impl Engine {
             if let Err(e) = st.executor.stop(&id, false) {
                 tracing::warn!(query = %id, error = %e, "stopping query");
             }
+        }
+    }
+
+    /// The buffer of a push query's rows. A deterministic push query writes all its rows
+    /// before its reader gets the receiver, so it is not bounded by the setting (its rows are
+    /// what the test wrote).
+    pub(crate) fn push_buffer_rows(&self) -> usize {
+        if self.deterministic {
+            tokio::sync::Semaphore::MAX_PERMITS
+        } else {
+            self.config.push_query_buffer_rows.max(1)
         }
     }
 
@@ -591,7 +637,12 @@ pub const PROPERTIES: &[(&str, Option<&[&str]>)] = &[
     ("ksql.streams.max.task.idle.ms", None),
     ("num.stream.threads", None),
     ("ksql.streams.num.stream.threads", None),
+    (FAIL_ON_PRODUCTION_ERROR, Some(&["true", "false"])),
 ];
+
+/// ksqlDB's property: whether a query fails on an output record the cluster refuses (`true`)
+/// or skips it to the processing log (`false`).
+pub const FAIL_ON_PRODUCTION_ERROR: &str = "ksql.fail.on.production.error";
 
 /// Most stream threads one query may ask for.
 const MAX_STREAM_THREADS: usize = 64;

@@ -10,11 +10,11 @@ use parking_lot::Mutex;
 
 use super::ddl::sink_partitions;
 use super::executor::QueryOptions;
-use super::result::{ColumnInfo, PushEvent, PushQuery};
+use super::result::{ColumnInfo, PushEvent, PushQuery, offer};
 use super::{Engine, Session, State, StatementResult, message};
 use crate::catalog::ddl::{SourceProperties, validate};
 use crate::catalog::{KeyWindow, QueryInfo, QueryState, SourceDef};
-use crate::compile::{CompileOptions, PROCESSING_LOG_TOPIC, Sink, compile};
+use crate::compile::{CompileOptions, Sink, compile};
 use crate::error::{Error, Result};
 use crate::format::Format;
 use crate::parser::{self, CreateAsSelect, Parsed, Query, SourceKind, Statement};
@@ -36,8 +36,8 @@ impl Engine {
         move |t: &str| self.partitions(t)
     }
 
-    fn options(id: &str) -> CompileOptions {
-        CompileOptions { query_id: id.to_string(), processing_log_topic: PROCESSING_LOG_TOPIC.to_string() }
+    pub(crate) fn options(&self, id: &str) -> CompileOptions {
+        CompileOptions { query_id: id.to_string(), processing_log_topic: self.processing_log.clone() }
     }
 
     /// The definition of a CSAS/CTAS sink.
@@ -165,6 +165,7 @@ impl Engine {
             num_stream_threads: opts.num_threads,
             processing_guarantee: opts.processing_guarantee,
             session_timeout: opts.session_timeout,
+            fail_on_production_error: opts.fail_on_production_error,
         };
         st.materialized.remove(&c.name);
         st.catalog.add_source(def, true)?;
@@ -203,6 +204,7 @@ impl Engine {
             num_stream_threads: opts.num_threads,
             processing_guarantee: opts.processing_guarantee,
             session_timeout: opts.session_timeout,
+            fail_on_production_error: opts.fail_on_production_error,
         };
         self.register_query(st, info, text, session)
     }
@@ -263,7 +265,7 @@ impl Engine {
                 value_format: sink.value_format.clone(),
                 wrap_single_value: sink.wrap_single_value,
             },
-            &Self::options(id),
+            &self.options(id),
         )?;
         Ok((plan, topology))
     }
@@ -278,9 +280,12 @@ impl Engine {
     pub(crate) fn push_query(&self, q: &Query, text: &str, session: &Session) -> Result<StatementResult> {
         let n = self.next_transient_id();
         let id = format!("transient_{}_{n}", q.from.name);
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let (tx, rx) = tokio::sync::mpsc::channel(self.push_buffer_rows());
+        // Set once the query has sent its last row (LIMIT) or is cancelled; a callback
+        // waiting for room in the buffer gives up then.
         let done = Arc::new(AtomicBool::new(false));
         let count = Arc::new(AtomicU64::new(0));
+        let offered = count.clone();
         let limit = q.limit;
         let (cb_tx, cb_done) = (tx.clone(), done.clone());
         let callback: CallbackSink = Arc::new(move |rec: &OutputRecord| {
@@ -289,11 +294,13 @@ impl Engine {
             }
             let Some(v) = rec.value.as_ref() else { return };
             let row: serde_json::Value = serde_json::from_slice(v).unwrap_or(serde_json::Value::Null);
-            let _ = cb_tx.send(PushEvent::Row(row));
+            if !offer(&cb_tx, PushEvent::Row(row), &cb_done) {
+                return;
+            }
             let sent = count.fetch_add(1, Ordering::AcqRel) + 1;
             if limit.is_some_and(|l| sent >= l) {
+                offer(&cb_tx, PushEvent::End(None), &cb_done);
                 cb_done.store(true, Ordering::Release);
-                let _ = cb_tx.send(PushEvent::End(None));
             }
         });
         let mut st = self.state.lock();
@@ -308,23 +315,27 @@ impl Engine {
             .map(|f| Ok(ColumnInfo { name: f.name.clone(), ty: SqlType::from_arrow(&f.data_type)? }))
             .collect::<Result<Vec<_>>>()?;
         let topology =
-            compile(&plan, Sink::Callback { name: format!("push-{id}"), callback }, &Self::options(&id))?;
+            compile(&plan, Sink::Callback { name: format!("push-{id}"), callback }, &self.options(&id))?;
         self.ensure_processing_log()?;
         let canceller = st.executor.push(&id, topology, self.query_options(session)?)?;
         drop(st);
         tracing::debug!(query = %id, sql = text, "push query started");
         if self.deterministic && !done.swap(true, Ordering::AcqRel) {
-            let _ = tx.send(PushEvent::End(None));
+            let _ = tx.try_send(PushEvent::End(None));
         }
         let end_tx = tx;
         let cancel: super::result::Canceller = Box::new(move || {
+            // First release a callback waiting for room, so the stream thread can stop.
+            done.store(true, Ordering::Release);
             canceller();
-            let _ = end_tx.send(PushEvent::End(None));
+            // The reader also sees the end when the channel closes, should the buffer be full.
+            let _ = end_tx.try_send(PushEvent::End(None));
         });
         Ok(StatementResult::Push(PushQuery {
             id,
             columns,
             rows: rx,
+            offered,
             cancel: Arc::new(Mutex::new(Some(cancel))),
             cancelled: Arc::new(AtomicBool::new(false)),
         }))
@@ -413,7 +424,7 @@ impl Engine {
                 value_format: Format::Json,
                 wrap_single_value: true,
             },
-            &Self::options(id),
+            &self.options(id),
         )
         .map(|t| t.describe())
         .unwrap_or_default();

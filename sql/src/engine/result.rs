@@ -4,7 +4,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::Mutex;
-use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::mpsc::{Receiver, Sender};
 
 use crate::types::SqlType;
 
@@ -65,6 +66,8 @@ pub struct QuerySummary {
     pub sink_topic: String,
     /// `RUNNING`, `PAUSED` or `ERROR`.
     pub state: String,
+    /// Why a query in state `ERROR` stopped.
+    pub error: Option<String>,
 }
 
 /// `DESCRIBE` of a stream or table.
@@ -124,14 +127,44 @@ pub enum PushEvent {
 /// Stops a running push query.
 pub(crate) type Canceller = Box<dyn FnOnce() + Send>;
 
+/// How often a producer of push-query rows looks again at a full buffer.
+const FULL_BUFFER_RETRY: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// Hands `event` to a push query's reader from a producing thread (a stream thread's callback
+/// sink, PRINT's reader): waits while the buffer is full — the back-pressure that keeps the
+/// producer from running ahead of the reader — and gives up once `stop` is set or the reader
+/// is gone. Returns whether the event was delivered.
+pub(crate) fn offer(tx: &Sender<PushEvent>, mut event: PushEvent, stop: &AtomicBool) -> bool {
+    loop {
+        match tx.try_send(event) {
+            Ok(()) => return true,
+            Err(TrySendError::Closed(_)) => return false,
+            Err(TrySendError::Full(back)) => {
+                if stop.load(Ordering::Acquire) {
+                    return false;
+                }
+                event = back;
+                std::thread::sleep(FULL_BUFFER_RETRY);
+            }
+        }
+    }
+}
+
 /// A running push query: its schema and a stream of rows. Dropping it cancels the query.
+///
+/// `rows` holds at most [`super::EngineConfig::push_query_buffer_rows`] rows: while the
+/// reader (an HTTP client that reads slowly, a shell paused on its output) lets it fill up,
+/// the query's stream thread waits and reads no further input, so memory stays
+/// bounded by the buffer, not by how far the input runs ahead.
 pub struct PushQuery {
     /// Query id (for `/close-query`).
     pub id: String,
     /// Result columns.
     pub columns: Vec<ColumnInfo>,
-    /// Rows as they come.
-    pub rows: UnboundedReceiver<PushEvent>,
+    /// Rows as they come (a bounded buffer).
+    pub rows: Receiver<PushEvent>,
+    /// Rows put into `rows` so far.
+    pub(crate) offered: Arc<std::sync::atomic::AtomicU64>,
     pub(crate) cancel: Arc<Mutex<Option<Canceller>>>,
     pub(crate) cancelled: Arc<AtomicBool>,
 }
@@ -146,6 +179,11 @@ impl PushQuery {
     /// A handle that can cancel the query from elsewhere (Ctrl-C, `/close-query`).
     pub fn cancel_handle(&self) -> CancelHandle {
         CancelHandle { cancel: self.cancel.clone(), cancelled: self.cancelled.clone() }
+    }
+
+    /// How many rows the query has put into [`PushQuery::rows`] so far (read or not).
+    pub fn rows_offered(&self) -> u64 {
+        self.offered.load(Ordering::Acquire)
     }
 
     /// Stops the query; no more rows arrive after the ones already queued.

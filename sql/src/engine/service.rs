@@ -51,6 +51,16 @@ impl ServiceNames {
         format!("{}commands", self.prefix)
     }
 
+    /// The processing log's topic unless `ksql.logging.processing.topic.name` says otherwise:
+    /// `<service id>processing_log`, as ksqlDB names it `<service id>ksql_processing_log` —
+    /// `brook_processing_log` for the default service, `<id>_processing_log` for another.
+    pub fn processing_log_topic(&self) -> String {
+        match self.service_id() {
+            id if id.ends_with('_') => format!("{id}processing_log"),
+            id => format!("{id}_processing_log"),
+        }
+    }
+
     /// Application id of persistent query `query_id`.
     pub fn query_application(&self, query_id: &str) -> String {
         format!("{}query_{query_id}", self.prefix)
@@ -76,11 +86,13 @@ mod tests {
         assert_eq!(default.command_topic(), "_brook_commands");
         assert_eq!(default.query_application("CTAS_X_1"), "_brook_query_CTAS_X_1");
         assert_eq!(default.service_id(), "brook_");
+        assert_eq!(default.processing_log_topic(), crate::compile::PROCESSING_LOG_TOPIC);
         let orders = ServiceNames::new(Some("orders-team")).unwrap();
         assert_eq!(orders.command_topic(), "_brook_orders-team_commands");
         assert_eq!(orders.query_application("CTAS_X_1"), "_brook_orders-team_query_CTAS_X_1");
         assert_eq!(orders.transient_application("t_1", "ab"), "_brook_orders-team_transient_t_1_ab");
         assert_eq!(orders.service_id(), "orders-team");
+        assert_eq!(orders.processing_log_topic(), "orders-team_processing_log");
         for bad in ["", "a b", "x/y", &"z".repeat(101)] {
             assert!(ServiceNames::new(Some(bad)).is_err(), "{bad:?}");
         }

@@ -2,7 +2,7 @@
 
 use super::result::{FunctionSummary, QuerySummary, SourceDescription, SourceSummary, TopicSummary};
 use super::{Engine, PROPERTIES, Session, State, StatementResult};
-use crate::catalog::{ColumnRole, SourceDef};
+use crate::catalog::{ColumnRole, QueryState, SourceDef};
 use crate::error::{Error, Result};
 use crate::functions::AGGREGATE_NAMES;
 use crate::parser::{ShowTarget, SourceKind};
@@ -55,16 +55,24 @@ impl Engine {
                 StatementResult::Queries(
                     st.catalog
                         .queries()
-                        .map(|q| QuerySummary {
-                            id: q.id.clone(),
-                            sql: q.sql.clone(),
-                            sink: q.sink.clone(),
-                            sink_topic: q.sink_topic.clone(),
-                            state: if failed.contains_key(&q.id) {
-                                "ERROR".to_string()
-                            } else {
-                                q.state.to_string()
-                            },
+                        .map(|q| {
+                            let error = match (&q.state, failed.get(&q.id)) {
+                                (_, Some(failure)) => Some(failure.clone()),
+                                (QueryState::Error(e), None) => Some(e.clone()),
+                                _ => None,
+                            };
+                            QuerySummary {
+                                id: q.id.clone(),
+                                sql: q.sql.clone(),
+                                sink: q.sink.clone(),
+                                sink_topic: q.sink_topic.clone(),
+                                state: if error.is_some() {
+                                    "ERROR".to_string()
+                                } else {
+                                    q.state.to_string()
+                                },
+                                error,
+                            }
                         })
                         .collect(),
                 )
@@ -102,6 +110,9 @@ impl Engine {
                                     super::Mode::Runtime(r) => r.threads_per_query.to_string(),
                                     super::Mode::Deterministic => "1".to_string(),
                                 }
+                            }
+                            super::FAIL_ON_PRODUCTION_ERROR => {
+                                self.config.fail_on_production_error.to_string()
                             }
                             _ => String::new(),
                         };

@@ -112,7 +112,16 @@ impl SourceDecoder {
         })
     }
 
+    /// Skips `r`: a message starting `key: ` or `value: ` says that part cannot be read (a
+    /// deserialization error in the processing log), any other one why the record cannot be
+    /// used.
     fn skip(&self, ctx: &mut TaskContext, r: &InputRecord, message: &str) {
+        for target in ["key", "value"] {
+            if message.strip_prefix(target).is_some_and(|rest| rest.starts_with(": ")) {
+                self.log.skip_unreadable(ctx, &self.name, target, message, r);
+                return;
+            }
+        }
         let at = RecordRef { topic: Some(r.topic.clone()), partition: r.partition, offset: r.offset };
         self.log.skip(ctx, &self.name, message, &at);
     }

@@ -15,7 +15,7 @@ use brook_broker::log::PartitionLog;
 use brook_broker::{Broker, NewRecord, OffsetAndMetadata, OffsetSpec, TopicConfig};
 
 use super::clock::Clock;
-use super::io::{Fetched, StreamIo, Tasks, Written};
+use super::io::{Fetched, Rejected, StreamIo, Tasks, Written};
 use super::lifecycle::{SourcePosition, SourceStart};
 use super::stream_thread::{ThreadContext, spawn};
 use super::task_runner::RunningTask;
@@ -149,8 +149,16 @@ impl EmbeddedIo {
         }
     }
 
-    /// Produces records of one topic partition in batches the broker accepts.
-    fn produce(&mut self, topic: &str, partition: Option<i32>, records: &[OutputRecord]) -> Result<()> {
+    /// Produces records of one topic partition in batches the broker accepts. A batch the
+    /// broker refuses for its records (one over `max.message.bytes`) is produced again record
+    /// by record, so only the records refused alone come back as [`Rejected`].
+    fn produce(
+        &mut self,
+        topic: &str,
+        partition: Option<i32>,
+        records: &[OutputRecord],
+    ) -> Result<Vec<Rejected>> {
+        let mut rejected = Vec::new();
         let mut start = 0;
         while start < records.len() {
             // Keep each produced batch well under the default max.message.bytes (1 MiB).
@@ -161,23 +169,57 @@ impl EmbeddedIo {
                 bytes += 32 + r.key.as_ref().map_or(0, |k| k.len()) + r.value.as_ref().map_or(0, |v| v.len());
                 end += 1;
             }
-            let batch: Vec<NewRecord> = records[start..end]
-                .iter()
-                .map(|r| NewRecord {
-                    key: r.key.clone(),
-                    value: r.value.clone(),
-                    headers: r.headers.clone(),
-                    timestamp: Some(r.timestamp),
-                })
-                .collect();
-            for (p, offset) in self.broker.produce(topic, partition, batch)? {
-                let e = self.written.entry((topic.to_string(), p)).or_insert(0);
-                *e = (*e).max(offset + 1);
+            match self.produce_batch(topic, partition, &records[start..end]) {
+                Ok(()) => {}
+                Err(e) if refuses_the_records(&e) && end - start == 1 => rejected.push(Rejected {
+                    record: records[start].clone(),
+                    error: Error::RecordRejected { topic: topic.to_string(), reason: e.to_string() },
+                }),
+                Err(e) if refuses_the_records(&e) => {
+                    for one in &records[start..end] {
+                        rejected.extend(self.produce(topic, partition, std::slice::from_ref(one))?);
+                    }
+                }
+                Err(e) => return Err(e.into()),
             }
             start = end;
         }
+        Ok(rejected)
+    }
+
+    /// Produces `records` as one batch (the broker takes all or none).
+    fn produce_batch(
+        &mut self,
+        topic: &str,
+        partition: Option<i32>,
+        records: &[OutputRecord],
+    ) -> std::result::Result<(), brook_broker::Error> {
+        let batch: Vec<NewRecord> = records
+            .iter()
+            .map(|r| NewRecord {
+                key: r.key.clone(),
+                value: r.value.clone(),
+                headers: r.headers.clone(),
+                timestamp: Some(r.timestamp),
+            })
+            .collect();
+        for (p, offset) in self.broker.produce(topic, partition, batch)? {
+            let e = self.written.entry((topic.to_string(), p)).or_insert(0);
+            *e = (*e).max(offset + 1);
+        }
         Ok(())
     }
+}
+
+/// Whether the broker refused a batch for its records (as Kafka answers MESSAGE_TOO_LARGE,
+/// INVALID_RECORD or INVALID_TIMESTAMP), not because it failed.
+fn refuses_the_records(e: &brook_broker::Error) -> bool {
+    matches!(
+        e,
+        brook_broker::Error::MessageTooLarge { .. }
+            | brook_broker::Error::InvalidRecordBatch(_)
+            | brook_broker::Error::InvalidTimestamp(_)
+    )
 }
 
 impl ChangelogReader for EmbeddedIo {
@@ -264,11 +306,12 @@ impl StreamIo for EmbeddedIo {
         Ok(data)
     }
 
-    fn write(&mut self, topic: &str, records: &[OutputRecord]) -> Result<()> {
+    fn write(&mut self, topic: &str, records: &[OutputRecord]) -> Result<Vec<Rejected>> {
+        let mut rejected = Vec::new();
         for run in records.chunk_by(|a, b| a.partition == b.partition) {
-            self.produce(topic, run[0].partition, run)?;
+            rejected.extend(self.produce(topic, run[0].partition, run)?);
         }
-        Ok(())
+        Ok(rejected)
     }
 
     fn commit(&mut self, positions: Vec<SourcePosition>) -> Result<Written> {

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::record::{InputRecord, OutputRecord};
 use crate::state::changelog::ChangelogReader;
 use crate::task::TaskId;
@@ -35,6 +35,13 @@ pub(crate) struct Fetched {
     pub unowned: Vec<(TaskId, usize, InputRecord)>,
 }
 
+/// An output record the cluster refused for what it is ([`Error::RecordRejected`]); the
+/// thread's [`super::production::ProductionExceptionHandler`] decides what happens next.
+pub(crate) struct Rejected {
+    pub record: OutputRecord,
+    pub error: Error,
+}
+
 /// A stream thread's connection to its topics.
 ///
 /// Contract. The thread calls, in each pass of its loop: [`StreamIo::assignment`], then
@@ -48,8 +55,12 @@ pub(crate) struct Fetched {
 ///   may leave them at -1);
 /// * set `caught_up[s]` only when the reader of source `s` has reached the partition's end;
 /// * make every record passed to `write` durable before the positions passed to the next
-///   `commit` are committed (at-least-once: flush state → outputs durable → commit), and
-///   report where those records ended, per partition;
+///   `commit` are committed (at-least-once: flush state → outputs durable → commit), fail
+///   `commit` if one of them was lost after `write` accepted it, and report where those
+///   records ended, per partition;
+/// * in `write`, return a record the cluster refused for what it is (too large, invalid) as
+///   [`Rejected`], having written the others in order, and fail (`Err`) only when the
+///   cluster itself failed;
 /// * read changelogs back for restoring a task's stores ([`ChangelogReader`]), outside the
 ///   thread's consumer group.
 pub(crate) trait StreamIo: ChangelogReader {
@@ -71,8 +82,9 @@ pub(crate) trait StreamIo: ChangelogReader {
     /// Returns the data records read.
     fn fill(&mut self, task: &mut RunningTask, clock: &dyn Clock) -> Result<usize>;
 
-    /// Writes records, all for `topic` (not a callback sink), in order.
-    fn write(&mut self, topic: &str, records: &[OutputRecord]) -> Result<()>;
+    /// Writes records, all for `topic` (not a callback sink), in order; returns those the
+    /// cluster refused for what they are.
+    fn write(&mut self, topic: &str, records: &[OutputRecord]) -> Result<Vec<Rejected>>;
 
     /// Makes everything written durable, then commits `positions` for the application.
     /// Returns, for each partition written since the last commit, the offset after the last

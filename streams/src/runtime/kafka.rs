@@ -23,10 +23,11 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::{BorrowedMessage, Header as KHeader, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::clock::Clock;
-use super::io::{Fetched, StreamIo, Tasks, Written};
+use super::io::{Fetched, Rejected, StreamIo, Tasks, Written};
 use super::lifecycle::{SourcePosition, SourceStart};
 use super::stream_thread::{ThreadContext, spawn};
 use super::task_runner::RunningTask;
@@ -174,6 +175,18 @@ impl ProducerContext for DeliveryTracker {
     }
 }
 
+/// Whether a Kafka error code refuses a record for what it is (see
+/// [`super::production`]), not because the cluster failed.
+fn refuses_the_record(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::MessageSizeTooLarge
+            | RDKafkaErrorCode::InvalidRecord
+            | RDKafkaErrorCode::InvalidTimestamp
+            | RDKafkaErrorCode::InvalidMessageSize
+    )
+}
+
 /// One thread's consumer-group member and producer.
 ///
 /// Nothing here may hold librdkafka objects tied to the consumer past it (a partition list
@@ -305,8 +318,9 @@ impl KafkaIo {
         high
     }
 
-    /// Sends one record, waiting while the producer's queue is full.
-    fn send(&self, r: &OutputRecord) -> Result<()> {
+    /// Sends one record, waiting while the producer's queue is full. A record the client
+    /// refuses at once (larger than its `message.max.bytes`) is returned as [`Rejected`].
+    fn send(&self, r: &OutputRecord) -> Result<Option<Rejected>> {
         let mut headers = OwnedHeaders::new();
         for h in &r.headers {
             headers =
@@ -325,15 +339,16 @@ impl KafkaIo {
         }
         loop {
             match self.producer.send(rec) {
-                Ok(()) => return Ok(()),
-                Err((
-                    rdkafka::error::KafkaError::MessageProduction(
-                        rdkafka::types::RDKafkaErrorCode::QueueFull,
-                    ),
-                    back,
-                )) => {
+                Ok(()) => return Ok(None),
+                Err((rdkafka::error::KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                     rec = back;
                     std::thread::sleep(Duration::from_millis(1));
+                }
+                Err((rdkafka::error::KafkaError::MessageProduction(code), _)) if refuses_the_record(code) => {
+                    return Ok(Some(Rejected {
+                        record: r.clone(),
+                        error: Error::RecordRejected { topic: r.topic.clone(), reason: code.to_string() },
+                    }));
                 }
                 Err((e, _)) => return Err(e.into()),
             }
@@ -357,11 +372,18 @@ impl KafkaIo {
             }
             self.producer.commit_transaction(timeout)
         })();
-        let delivered = self.deliveries.take();
-        match committed.map_err(Error::from).and(delivered) {
-            Ok(written) => {
+        let delivered = match self.deliveries.take() {
+            Ok(written) => written,
+            // A record the cluster refused is not a reason to retry: the query fails.
+            Err(refused) => {
+                let _ = self.producer.abort_transaction(timeout);
+                return Err(refused);
+            }
+        };
+        match committed {
+            Ok(()) => {
                 self.producer.begin_transaction()?;
-                Ok(written)
+                Ok(delivered)
             }
             Err(e) => {
                 tracing::warn!(error = %e, "transaction failed; aborting it");
@@ -487,8 +509,12 @@ impl StreamIo for KafkaIo {
         Ok(0)
     }
 
-    fn write(&mut self, _topic: &str, records: &[OutputRecord]) -> Result<()> {
-        records.iter().try_for_each(|r| self.send(r))
+    fn write(&mut self, _topic: &str, records: &[OutputRecord]) -> Result<Vec<Rejected>> {
+        let mut rejected = Vec::new();
+        for r in records {
+            rejected.extend(self.send(r)?);
+        }
+        Ok(rejected)
     }
 
     fn commit(&mut self, positions: Vec<SourcePosition>) -> Result<Written> {

@@ -8,7 +8,8 @@
 //!           loop { assignment ─► open_task for new tasks
 //!                  poll / fill ─► RunningTask::push ─► process_task (records, then
 //!                  advance/punctuate)
-//!                  ─► write outputs
+//!                  ─► write outputs (a record the cluster refuses: the
+//!                     production::ProductionExceptionHandler fails or skips it)
 //!                  every commit interval: checkpoint (flush state) ─► outputs durable ─► commit
 //!                  positions with watermark metadata
 //!                  settle: idle / activity for wait_until_idle }
@@ -40,6 +41,7 @@ mod embedded;
 mod io;
 mod kafka;
 pub mod lifecycle;
+pub mod production;
 mod stream_thread;
 pub mod task_runner;
 pub(crate) mod topics;
@@ -56,6 +58,7 @@ use crate::error::{Error, Result};
 use crate::state::StateConfig;
 use crate::task::{ProcessingError, TaskMetrics};
 use crate::topology::Topology;
+use production::{FailOnProductionError, ProductionExceptionHandler};
 
 pub use brook_client::Connection;
 
@@ -126,6 +129,9 @@ pub struct StreamsConfig {
     pub max_task_idle: Duration,
     /// How often a task reports a changed watermark to the readers of its repartition topics.
     pub watermark_interval: Duration,
+    /// What happens to an output record the cluster refuses (Kafka Streams'
+    /// `default.production.exception.handler`); the default fails the application.
+    pub production_exception_handler: Arc<dyn ProductionExceptionHandler>,
     /// Whether state stores are backed by changelog topics (`<application.id>-<store>-changelog`)
     /// and restored from them when a task opens on an instance without its state (default
     /// true; Kafka Streams logs every store unless told not to). Off for throw-away state such
@@ -148,6 +154,7 @@ impl StreamsConfig {
             fetch_max_bytes: 1 << 20,
             max_task_idle: Duration::from_millis(DEFAULT_MAX_TASK_IDLE_MS as u64),
             watermark_interval: Duration::from_millis(200),
+            production_exception_handler: Arc::new(FailOnProductionError),
             state_changelogs: true,
             processing_guarantee: ProcessingGuarantee::AtLeastOnce,
         }

@@ -10,7 +10,8 @@
 //!    process             per task: io.fill (a partition reader reads the task's sources
 //!                        here; caught-up flags) ─► process_task (records, then the
 //!                        processors' advance/punctuation at the thread's clock) ─► outputs:
-//!                        callback sinks called here, everything else io.write
+//!                        callback sinks called here, everything else io.write; records
+//!                        the cluster refuses go to the production exception handler
 //!    commit              every commit interval and on shutdown: checkpoint (flush state)
 //!                        ─► io.write the changelog records left ─► io.commit (outputs and
 //!                        changelogs durable, then positions + watermark metadata) ─► each
@@ -39,8 +40,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::clock::{Clock, WallClock};
-use super::io::{StreamIo, Tasks};
+use super::io::{Rejected, StreamIo, Tasks};
 use super::lifecycle::{TaskSetup, checkpoint, committed, open_task, process_task};
+use super::production::{FailedOutput, ProductionExceptionHandler, ProductionResponse};
 use super::{ProcessingGuarantee, Shared, StreamsConfig};
 use crate::error::{Error, Result};
 use crate::record::{InputRecord, OutputRecord};
@@ -286,9 +288,12 @@ impl<'a, I: StreamIo, C: Clock> StreamThread<'a, I, C> {
                 self.waiting.remove(&task.id);
             }
             work += n;
-            write_outputs(&mut self.io, self.topology, &mut task.ctx.output)?;
+            let handler = self.config.production_exception_handler.as_ref();
+            let skipped =
+                write_outputs(&mut self.io, self.topology, Some((handler, task.id)), &mut task.ctx.output)?;
+            task.ctx.metrics.records_skipped += skipped;
             if let Some(changelog) = &task.changelog {
-                write_outputs(&mut self.io, self.topology, &mut changelog.log.take())?;
+                write_outputs(&mut self.io, self.topology, None, &mut changelog.log.take())?;
             }
         }
         Ok((data, work))
@@ -303,7 +308,7 @@ impl<'a, I: StreamIo, C: Clock> StreamThread<'a, I, C> {
     /// drops every task; they open again from the committed positions and changelogs.
     fn commit(&mut self, closing: bool) -> Result<()> {
         let mut checkpoint = checkpoint(self.tasks.values_mut())?;
-        write_outputs(&mut self.io, self.topology, &mut checkpoint.changes)?;
+        write_outputs(&mut self.io, self.topology, None, &mut checkpoint.changes)?;
         let written = match self.io.commit(checkpoint.positions) {
             Err(Error::TaskMigrated(reason)) if !closing => {
                 tracing::warn!(%reason, "commit aborted; closing every task to reopen it from the last commit");
@@ -361,15 +366,52 @@ impl<'a, I: StreamIo, C: Clock> StreamThread<'a, I, C> {
 }
 
 /// Writes queued outputs: records for a callback sink go to the callback, every other run of
-/// records for one topic to the connection.
-fn write_outputs(io: &mut impl StreamIo, topology: &Topology, output: &mut Vec<OutputRecord>) -> Result<()> {
+/// records for one topic to the connection. A record the cluster refuses goes to the handler
+/// of the task that wrote it (`on_refused`), or fails the thread when there is none (changelog
+/// records: skipping one would corrupt the store restored from it). Returns how many were
+/// skipped.
+fn write_outputs(
+    io: &mut impl StreamIo,
+    topology: &Topology,
+    on_refused: Option<(&dyn ProductionExceptionHandler, TaskId)>,
+    output: &mut Vec<OutputRecord>,
+) -> Result<u64> {
+    let mut skipped = 0;
     for run in output.chunk_by(|a, b| a.topic == b.topic) {
         let topic = &run[0].topic;
         match topology.callback(topic) {
             Some(callback) => run.iter().for_each(|r| callback(r)),
-            None => io.write(topic, run)?,
+            None => {
+                for rejected in io.write(topic, run)? {
+                    let Some((handler, task)) = on_refused else { return Err(rejected.error) };
+                    skipped += handle_rejected(io, handler, task, rejected)?;
+                }
+            }
         }
     }
     output.clear();
-    Ok(())
+    Ok(skipped)
+}
+
+/// Asks `handler` about a record of `task` the cluster refused: fails the thread with the
+/// refusal, or skips the record and writes what the handler gives instead (which must not be
+/// refused in turn). Returns 1 (the record skipped) or the error.
+fn handle_rejected(
+    io: &mut impl StreamIo,
+    handler: &dyn ProductionExceptionHandler,
+    task: TaskId,
+    rejected: Rejected,
+) -> Result<u64> {
+    let failed = FailedOutput { task, record: &rejected.record, error: &rejected.error };
+    match handler.handle(&failed) {
+        ProductionResponse::Fail => Err(rejected.error),
+        ProductionResponse::Continue(instead) => {
+            for run in instead.chunk_by(|a, b| a.topic == b.topic) {
+                if let Some(again) = io.write(&run[0].topic, run)?.into_iter().next() {
+                    return Err(again.error);
+                }
+            }
+            Ok(1)
+        }
+    }
 }

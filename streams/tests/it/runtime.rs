@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use brook_broker::{Broker, BrokerConfig, NewRecord, TopicConfig};
 use brook_streams::dsl::StreamsBuilder;
+use brook_streams::runtime::production::{FailedOutput, ProductionExceptionHandler, ProductionResponse};
 use brook_streams::{Connection, KafkaStreams, StreamsConfig};
 
 fn wordcount() -> brook_streams::Topology {
@@ -207,4 +208,152 @@ fn a_panicking_processor_becomes_the_applications_failure() {
     let failure = app.failure().expect("the panic became the application's failure");
     assert!(failure.contains("panicked") && failure.contains("cannot handle boom"), "{failure}");
     assert!(app.close().is_err(), "closing reports the failure");
+}
+
+/// Output topic `out` limited to 1000-byte batches (and a dead-letter topic `out.dlq`), input
+/// `in` with a small record, one that grows past the limit in `map_values`, and another small
+/// one; the application runs with `handler` (the default one if `None`), on the embedded
+/// broker or, with `kafka`, over the Kafka protocol (librdkafka, whose `message.max.bytes` is
+/// set to the topic's limit unless `broker_limit_only`).
+fn oversized_output_app(
+    dir: &std::path::Path,
+    handler: Option<std::sync::Arc<dyn ProductionExceptionHandler>>,
+    kafka: bool,
+    broker_limit_only: bool,
+) -> (Broker, KafkaStreams, Option<brook_broker::server::LoopbackServer>) {
+    let broker = Broker::open(BrokerConfig::new(dir.join("broker"))).unwrap();
+    broker.create_topic("in", 1, TopicConfig::default()).unwrap();
+    let limited = TopicConfig::from_pairs([("max.message.bytes", "1000")]).unwrap();
+    broker.create_topic("out", 1, limited).unwrap();
+    broker.create_topic("out.dlq", 1, TopicConfig::default()).unwrap();
+    let b = StreamsBuilder::new();
+    b.stream::<String, String>("in").map_values(|v: String| v.repeat(20)).to("out");
+    let server = kafka.then(|| brook_broker::server::LoopbackServer::start(broker.clone()).unwrap());
+    let connection = match &server {
+        // The client refuses what the topic would (see `runtime::production`).
+        Some(s) => Connection::Kafka {
+            bootstrap: s.bootstrap(),
+            properties: match broker_limit_only {
+                true => vec![],
+                false => vec![("message.max.bytes".into(), "1000".into())],
+            },
+        },
+        None => Connection::Embedded(broker.clone()),
+    };
+    let mut config = StreamsConfig::new("grows", connection, dir.join("state"));
+    if let Some(handler) = handler {
+        config.production_exception_handler = handler;
+    }
+    let app = KafkaStreams::start(b.build().unwrap(), config).unwrap();
+    let records = [("a", "x".to_string()), ("b", "y".repeat(200)), ("c", "z".to_string())]
+        .into_iter()
+        .map(|(k, v)| NewRecord::new(Some(k), Some(v)))
+        .collect();
+    broker.produce("in", None, records).unwrap();
+    (broker, app, server)
+}
+
+fn keys_of(broker: &Broker, topic: &str) -> Vec<String> {
+    broker
+        .read(topic, 0, 0, 1 << 20)
+        .unwrap()
+        .into_iter()
+        .map(|r| String::from_utf8_lossy(&r.key.unwrap_or_default()).to_string())
+        .collect()
+}
+
+/// Regression (issue 18): one output record larger than its topic's `max.message.bytes`.
+/// By default (Kafka Streams' `DefaultProductionExceptionHandler`) the application fails with
+/// the broker's refusal as its failure; the refused record is not in the topic, and the input
+/// position is not committed past it.
+#[test]
+fn an_oversized_output_record_fails_the_application_by_default() {
+    for kafka in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let (broker, app, _server) = oversized_output_app(dir.path(), None, kafka, false);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while app.failure().is_none() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let failure = app.failure().expect("the refused record became the application's failure");
+        assert!(failure.contains("cannot write a record to out"), "kafka: {kafka}: {failure}");
+        assert!(app.close().is_err(), "closing reports the failure");
+        assert!(!keys_of(&broker, "out").contains(&"b".to_string()), "kafka: {kafka}");
+        assert!(keys_of(&broker, "out").contains(&"a".to_string()), "kafka: {kafka}");
+        let committed = broker.committed_offset("grows", "in", 0).map_or(0, |c| c.offset);
+        assert!(
+            committed <= 1,
+            "kafka: {kafka}: the position was committed past the refused record: {committed}"
+        );
+    }
+}
+
+/// A handler that skips refused records and writes a dead-letter record for each.
+#[derive(Debug)]
+struct DeadLetter;
+
+impl ProductionExceptionHandler for DeadLetter {
+    fn handle(&self, failed: &FailedOutput<'_>) -> ProductionResponse {
+        ProductionResponse::Continue(vec![brook_streams::OutputRecord {
+            topic: "out.dlq".into(),
+            partition: None,
+            key: failed.record.key.clone(),
+            value: Some(failed.error.to_string().into()),
+            timestamp: failed.record.timestamp,
+            headers: Vec::new(),
+        }])
+    }
+}
+
+/// With a handler that continues, the oversized record is skipped (and counted), what the
+/// handler returned is written in its place, and the records after it arrive.
+#[test]
+fn a_continuing_production_handler_skips_the_oversized_record_and_writes_its_dead_letter() {
+    for kafka in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let handler: std::sync::Arc<dyn ProductionExceptionHandler> = std::sync::Arc::new(DeadLetter);
+        let (broker, mut app, _server) = oversized_output_app(dir.path(), Some(handler), kafka, false);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while keys_of(&broker, "out").len() < 2
+            && app.failure().is_none()
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            app.wait_until_idle(Duration::from_millis(300), Duration::from_secs(30)),
+            "{:?}",
+            app.failure()
+        );
+        app.stop().unwrap();
+        assert_eq!(keys_of(&broker, "out"), vec!["a", "c"], "kafka: {kafka}");
+        let dlq = broker.read("out.dlq", 0, 0, 1 << 20).unwrap();
+        assert_eq!(dlq.len(), 1, "kafka: {kafka}");
+        assert_eq!(dlq[0].key.as_deref(), Some(&b"b"[..]));
+        let why = String::from_utf8_lossy(dlq[0].value.as_deref().unwrap_or_default()).to_string();
+        // The embedded broker says why in its words; over the protocol, Kafka's error code does.
+        assert!(why.contains("max.message.bytes=1000") || why.contains("too large"), "kafka: {kafka}: {why}");
+        assert_eq!(app.metrics().records_skipped, 1, "kafka: {kafka}");
+    }
+}
+
+/// Over the Kafka protocol, a batch the broker refuses after it was sent (the client's
+/// `message.max.bytes` is larger than the topic's) fails the application before the commit,
+/// even with a handler that continues: the batch's other records failed with it, so it is not
+/// a refusal of one record.
+#[test]
+fn a_batch_the_broker_refuses_after_sending_fails_the_application_and_is_not_committed_past() {
+    let dir = tempfile::tempdir().unwrap();
+    let handler: std::sync::Arc<dyn ProductionExceptionHandler> = std::sync::Arc::new(DeadLetter);
+    let (broker, app, _server) = oversized_output_app(dir.path(), Some(handler), true, true);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while app.failure().is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let failure = app.failure().expect("the failed delivery became the application's failure");
+    assert!(failure.contains("was not written") && failure.contains("too large"), "{failure}");
+    assert!(app.close().is_err());
+    let committed = broker.committed_offset("grows", "in", 0).map_or(0, |c| c.offset);
+    assert!(committed <= 1, "the position was committed past the lost records: {committed}");
+    assert!(!keys_of(&broker, "out").contains(&"b".to_string()));
 }
