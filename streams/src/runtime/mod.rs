@@ -33,8 +33,11 @@
 //!   the same lifecycle steps synchronously, with a [`clock::ManualClock`] or the wall clock,
 //!   and route outputs into inputs themselves.
 //!
-//! Offsets are committed after state is flushed and outputs are acknowledged, so processing is
-//! at-least-once.
+//! Every state store is backed by a compacted changelog topic and restored from it when its
+//! task opens without the local state (`crate::state::changelog`). Offsets are committed after
+//! state is flushed and outputs and changelog records are acknowledged, so processing is
+//! at-least-once; with [`ProcessingGuarantee::ExactlyOnceV2`] (Kafka connection only) outputs,
+//! changelog records and offsets of each commit interval commit in one Kafka transaction.
 
 pub mod clock;
 mod embedded;
