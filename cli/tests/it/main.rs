@@ -4,6 +4,7 @@
 mod cdc_files;
 mod cdc_walkthrough;
 mod examples_remote;
+mod fuzz;
 mod layout;
 mod nexmark;
 mod sql_connectors;
