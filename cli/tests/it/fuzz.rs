@@ -7,6 +7,10 @@
 //! is the real fuzzer (see `RELIABILITY.md`). A panic fails the test and leaves the input in
 //! `$TMPDIR/brook-fuzz-crash-<target>-<n>`; an input that runs longer than 10 s fails it too;
 //! a stack overflow aborts the test binary. `BROOK_FUZZ_SEED` repeats a run.
+//!
+//! The tests are ignored by a plain `cargo test`; `scripts/test.sh` (so CI) runs them one
+//! after the other, printing each target's execs:
+//! `cargo test --release --workspace --locked --tests -- --ignored fuzz:: --nocapture --test-threads 1`.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -240,36 +244,43 @@ const JSON_WORDS: &[&str] = &[
 ];
 
 #[test]
+#[ignore = "run by scripts/test.sh: cargo test … -- --ignored fuzz::"]
 fn sql_statement_seeds_and_mutations() {
     fuzz("sql_statement", SQL_WORDS, sql_statement::run);
 }
 
 #[test]
+#[ignore = "run by scripts/test.sh: cargo test … -- --ignored fuzz::"]
 fn record_value_seeds_and_mutations() {
     fuzz("record_value", JSON_WORDS, record_value::run);
 }
 
 #[test]
+#[ignore = "run by scripts/test.sh: cargo test … -- --ignored fuzz::"]
 fn debezium_seeds_and_mutations() {
     fuzz("debezium", JSON_WORDS, debezium::run);
 }
 
 #[test]
+#[ignore = "run by scripts/test.sh: cargo test … -- --ignored fuzz::"]
 fn keys_seeds_and_mutations() {
     fuzz("keys", JSON_WORDS, keys::run);
 }
 
 #[test]
+#[ignore = "run by scripts/test.sh: cargo test … -- --ignored fuzz::"]
 fn kafka_request_seeds_and_mutations() {
     fuzz("kafka_request", &[], kafka_request::run);
 }
 
 #[test]
+#[ignore = "run by scripts/test.sh: cargo test … -- --ignored fuzz::"]
 fn record_batch_seeds_and_mutations() {
     fuzz("record_batch", &[], record_batch::run);
 }
 
 #[test]
+#[ignore = "run by scripts/test.sh: cargo test … -- --ignored fuzz::"]
 fn segment_recovery_seeds_and_mutations() {
     fuzz("segment_recovery", &[], segment_recovery::run);
 }
