@@ -1,5 +1,7 @@
 //! Nesting limits of statements ([`crate::limits`]): how deeply types and expressions may nest.
 //!
+//! * `CAST(`: sqlparser backtracks over nested `CAST(` that do not close, in exponential time;
+//!   [`check_type_nesting`] refuses more than [`MAX_CAST_NESTING`] of them.
 //! * Types: `sqlparser` parses `CAST(x AS ARRAY<ARRAY<…>>)` by recursion without a depth
 //!   limit, and so does [`super::Parser::type_spec`]; [`check_type_nesting`] counts the
 //!   `ARRAY<`, `MAP<` and `STRUCT<` levels in the tokens before either parser sees them.
@@ -16,13 +18,39 @@ use sqlparser::tokenizer::{Token, TokenWithSpan};
 
 use crate::error::{Error, Result};
 
-/// Fails if `tokens` nest `ARRAY<`, `MAP<` or `STRUCT<` more than `limit` levels deep.
+/// How many `CAST(` may nest. sqlparser backtracks over nested `CAST(` that do not close, in
+/// time exponential in their nesting (about 2.2 times more per level); 10 levels stay within
+/// milliseconds.
+pub(crate) const MAX_CAST_NESTING: usize = 10;
+
+/// Fails if `tokens` nest `ARRAY<`, `MAP<` or `STRUCT<` more than `limit` levels deep, or
+/// `CAST(` more than [`MAX_CAST_NESTING`].
 pub(crate) fn check_type_nesting(tokens: &[TokenWithSpan], limit: usize) -> Result<()> {
     let mut depth = 0usize;
     let mut after_type_word = false;
+    // Open parentheses, whether each follows CAST, and how many of those are open.
+    let (mut parens, mut casts, mut after_cast) = (Vec::new(), 0usize, false);
     for t in tokens {
         match &t.token {
             Token::Whitespace(_) => continue,
+            Token::LParen => {
+                parens.push(after_cast);
+                if after_cast {
+                    casts += 1;
+                    if casts > MAX_CAST_NESTING {
+                        return Err(Error::Parse {
+                            line: t.span.start.line.max(1),
+                            column: t.span.start.column.max(1),
+                            message: format!("CAST is nested more than {MAX_CAST_NESTING} levels deep"),
+                        });
+                    }
+                }
+            }
+            Token::RParen => {
+                if parens.pop() == Some(true) {
+                    casts -= 1;
+                }
+            }
             Token::Lt if after_type_word => {
                 depth += 1;
                 if depth > limit {
@@ -41,6 +69,8 @@ pub(crate) fn check_type_nesting(tokens: &[TokenWithSpan], limit: usize) -> Resu
         }
         after_type_word = matches!(&t.token, Token::Word(w) if w.quote_style.is_none()
             && ["ARRAY", "MAP", "STRUCT"].iter().any(|k| w.value.eq_ignore_ascii_case(k)));
+        after_cast = matches!(&t.token, Token::Word(w) if w.quote_style.is_none()
+            && (w.value.eq_ignore_ascii_case("CAST") || w.value.eq_ignore_ascii_case("TRY_CAST")));
     }
     Ok(())
 }

@@ -45,27 +45,27 @@ pub fn parse_statement_text(st: &StatementText) -> Result<Parsed> {
 /// Parses one statement (without the trailing `;`, which is accepted if present) that starts
 /// at `line`:`column` of the submitted text.
 pub fn parse_statement_at(text: &str, line: u64, column: u64) -> Result<Parsed> {
-    // Pad so the tokenizer's locations are positions in the whole script.
-    let mut padded = String::with_capacity(text.len() + (line + column) as usize);
-    for _ in 1..line {
-        padded.push('\n');
-    }
-    for _ in 1..column {
-        padded.push(' ');
-    }
-    padded.push_str(text);
     let dialect = KsqlDialect;
     let limits = NestingLimits::current();
-    let tokens = Tokenizer::new(&dialect, &padded)
-        .with_unescape(true)
-        .tokenize_with_location()
-        .map_err(|e| convert_error(e.into()))?;
+    // Locations are moved to positions in the whole script (padding the text instead made
+    // parsing a script quadratic in its length).
+    let mut tokens =
+        Tokenizer::new(&dialect, text).with_unescape(true).tokenize_with_location().map_err(|mut e| {
+            in_script(&mut e.location, line, column);
+            convert_error(e.into())
+        })?;
+    for t in &mut tokens {
+        in_script(&mut t.span.start, line, column);
+        in_script(&mut t.span.end, line, column);
+    }
     depth::check_type_nesting(&tokens, limits.types)?;
     let parser = SqlParser::new(&dialect).with_tokens_with_locations(tokens);
     // Where "end of input" is: just after the last non-blank character.
-    let trimmed = padded.trim_end();
-    let eof_line = trimmed.matches('\n').count() as u64 + 1;
-    let eof_col = trimmed.rsplit('\n').next().map_or(0, |l| l.chars().count()) as u64 + 1;
+    let trimmed = text.trim_end();
+    let newlines = trimmed.matches('\n').count() as u64;
+    let last_line = trimmed.rsplit('\n').next().map_or(0, |l| l.chars().count()) as u64;
+    let eof_col = if newlines == 0 { column.max(1) + last_line } else { last_line + 1 };
+    let eof_line = line.max(1) + newlines;
     let mut p = Parser {
         inner: parser,
         pending_gt: 0,
@@ -84,6 +84,18 @@ pub fn parse_statement_at(text: &str, line: u64, column: u64) -> Result<Parsed> 
         inner.text = text.get(7..).unwrap_or_default().trim().to_string();
     }
     Ok(Parsed { statement, text })
+}
+
+/// Moves a location in a statement's text to where it is in the script when the statement
+/// starts at `line`:`column` (line 0 marks an empty span and stays).
+fn in_script(location: &mut sqlparser::tokenizer::Location, line: u64, column: u64) {
+    if location.line == 0 {
+        return;
+    }
+    if location.line == 1 {
+        location.column += column.saturating_sub(1);
+    }
+    location.line += line.saturating_sub(1);
 }
 
 /// Parses one statement starting at line 1, column 1.
