@@ -1,9 +1,9 @@
 //! Nesting limits of statements ([`crate::limits`]): how deeply types and expressions may nest.
 //!
 //! * `CAST(`: sqlparser backtracks over nested `CAST(` that do not close, in exponential time;
-//!   [`check_type_nesting`] refuses more than [`MAX_CAST_NESTING`] of them.
+//!   [`check_token_nesting`] refuses more than [`MAX_CAST_NESTING`] of them.
 //! * Types: `sqlparser` parses `CAST(x AS ARRAY<ARRAY<…>>)` by recursion without a depth
-//!   limit, and so does [`super::Parser::type_spec`]; [`check_type_nesting`] counts the
+//!   limit, and so does [`super::Parser::type_spec`]; [`check_token_nesting`] counts the
 //!   `ARRAY<`, `MAP<` and `STRUCT<` levels in the tokens before either parser sees them.
 //! * Expressions: `sqlparser` limits recursion, but parses a chain of infix operators
 //!   (`a + a + … + a`) in a loop, into a tree as deep as the chain is long; the planner,
@@ -25,7 +25,7 @@ pub(crate) const MAX_CAST_NESTING: usize = 10;
 
 /// Fails if `tokens` nest `ARRAY<`, `MAP<` or `STRUCT<` more than `limit` levels deep, or
 /// `CAST(` more than [`MAX_CAST_NESTING`].
-pub(crate) fn check_type_nesting(tokens: &[TokenWithSpan], limit: usize) -> Result<()> {
+pub(crate) fn check_token_nesting(tokens: &[TokenWithSpan], limit: usize) -> Result<()> {
     let mut depth = 0usize;
     let mut after_type_word = false;
     // Open parentheses, whether each follows CAST, and how many of those are open.
@@ -46,11 +46,7 @@ pub(crate) fn check_type_nesting(tokens: &[TokenWithSpan], limit: usize) -> Resu
                     }
                 }
             }
-            Token::RParen => {
-                if parens.pop() == Some(true) {
-                    casts -= 1;
-                }
-            }
+            Token::RParen if parens.pop() == Some(true) => casts -= 1,
             Token::Lt if after_type_word => {
                 depth += 1;
                 if depth > limit {
@@ -161,12 +157,12 @@ mod tests {
     #[test]
     fn type_nesting_counts_angle_brackets_of_type_words_only() {
         let t = tokens("CREATE STREAM s (a ARRAY<MAP<STRING, STRUCT<x ARRAY<INT>>>>, b INT) WITH (x = 1)");
-        assert!(check_type_nesting(&t, 4).is_ok());
-        let err = check_type_nesting(&t, 3).unwrap_err().to_string();
+        assert!(check_token_nesting(&t, 4).is_ok());
+        let err = check_token_nesting(&t, 3).unwrap_err().to_string();
         assert!(err.contains("nested more than 3 levels deep (type.max.nesting.depth)"), "{err}");
         // Comparisons are not types; siblings do not add up.
-        assert!(check_type_nesting(&tokens("SELECT a < b, c < d, e < f FROM s WHERE x < 1"), 1).is_ok());
-        assert!(check_type_nesting(&tokens("CAST(a AS ARRAY<INT>), CAST(b AS ARRAY<INT>)"), 1).is_ok());
+        assert!(check_token_nesting(&tokens("SELECT a < b, c < d, e < f FROM s WHERE x < 1"), 1).is_ok());
+        assert!(check_token_nesting(&tokens("CAST(a AS ARRAY<INT>), CAST(b AS ARRAY<INT>)"), 1).is_ok());
     }
 
     #[test]

@@ -58,7 +58,7 @@ pub fn parse_statement_at(text: &str, line: u64, column: u64) -> Result<Parsed> 
         in_script(&mut t.span.start, line, column);
         in_script(&mut t.span.end, line, column);
     }
-    depth::check_type_nesting(&tokens, limits.types)?;
+    depth::check_token_nesting(&tokens, limits.types)?;
     let parser = SqlParser::new(&dialect).with_tokens_with_locations(tokens);
     // Where "end of input" is: just after the last non-blank character.
     let trimmed = text.trim_end();
