@@ -17,6 +17,7 @@
 //! * [`mod@format`] — JSON, DELIMITED, KAFKA and NONE encodings of keys and values.
 //! * [`planner`] — `SELECT` → [`planner::QueryPlan`], expressions planned by DataFusion.
 //! * [`functions`] — the streaming aggregate functions.
+//! * [`limits`] — how deeply JSON values, types and expressions may nest.
 //! * [`compile`] — [`planner::QueryPlan`] → topology of batch operators.
 //! * [`operator`] — the Arrow batch operators compiled queries run (decode, filter, project,
 //!   aggregate, join, encode), and the processing log they write.
@@ -35,6 +36,7 @@ pub mod engine;
 pub mod error;
 pub mod format;
 pub mod functions;
+pub mod limits;
 pub mod operator;
 pub mod parser;
 pub mod planner;

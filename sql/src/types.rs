@@ -180,6 +180,16 @@ impl SqlType {
     pub fn is_numeric(&self) -> bool {
         matches!(self, SqlType::Int | SqlType::Bigint | SqlType::Double | SqlType::Decimal { .. })
     }
+
+    /// How many `ARRAY`, `MAP` and `STRUCT` levels the type has (0 for a primitive type).
+    pub fn nesting_depth(&self) -> usize {
+        match self {
+            SqlType::Array(t) => 1 + t.nesting_depth(),
+            SqlType::Map(k, v) => 1 + k.nesting_depth().max(v.nesting_depth()),
+            SqlType::Struct(fields) => 1 + fields.iter().map(|(_, t)| t.nesting_depth()).max().unwrap_or(0),
+            _ => 0,
+        }
+    }
 }
 
 /// Casts an array to the canonical Arrow type of `ty` (no-op when it already is).

@@ -117,6 +117,9 @@ pub struct ServerArgs {
     /// Run without the SQL engine and its HTTP API.
     #[arg(long, conflicts_with = "http")]
     pub no_http: bool,
+    /// Nesting-depth limits of the SQL engine.
+    #[command(flatten)]
+    pub nesting: super::sql::NestingArgs,
 }
 
 /// Splits `HOST:PORT` (IPv6 hosts in brackets).
@@ -290,6 +293,7 @@ async fn start_sql(cluster: Arc<dyn Cluster>, args: &ServerArgs) -> anyhow::Resu
         Err(e) => return Err(e).with_context(|| format!("starting the HTTP API on {requested}")),
     };
     let http_addr = listener.local_addr().context("reading the HTTP listener address")?;
+    args.nesting.install();
     let mut config = brook_sql::EngineConfig::runtime(&args.data_dir);
     config.service_id = args.service_id.clone();
     config.processing_guarantee = args.processing_guarantee;

@@ -21,7 +21,7 @@ use anyhow::Context;
 use brook_broker::{Broker, BrokerConfig};
 use brook_client::{Cluster, EmbeddedCluster, KafkaCluster};
 use brook_connect::{ConnectorKind, ConnectorManager, ConnectorState};
-use brook_sql::{Engine, EngineConfig};
+use brook_sql::{Engine, EngineConfig, limits};
 use clap::{Args, ValueEnum};
 
 use crate::shell::Shell;
@@ -35,6 +35,36 @@ pub enum Output {
     Table,
     /// JSON.
     Json,
+}
+
+/// The SQL engine's nesting-depth limits ([`brook_sql::limits`]), shared by `brook sql` and
+/// `brook server`.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct NestingArgs {
+    /// How deeply arrays and objects may nest in a JSON record value or Debezium change event;
+    /// a deeper record is skipped and written to the processing log.
+    #[arg(long, default_value_t = limits::DEFAULT_JSON_MAX_NESTING_DEPTH, value_name = "LEVELS")]
+    pub json_max_nesting_depth: usize,
+    /// How deeply ARRAY, MAP and STRUCT may nest in a column type or CAST (a deeper type is a
+    /// statement error).
+    #[arg(long, default_value_t = limits::DEFAULT_TYPE_MAX_NESTING_DEPTH, value_name = "LEVELS")]
+    pub type_max_nesting_depth: usize,
+    /// How deeply an expression may nest, e.g. the length of a chain `a + b + …` (a deeper
+    /// expression is a statement error).
+    #[arg(long, default_value_t = limits::DEFAULT_EXPRESSION_MAX_NESTING_DEPTH, value_name = "LEVELS")]
+    pub expression_max_nesting_depth: usize,
+}
+
+impl NestingArgs {
+    /// Makes these the limits of this process.
+    pub fn install(self) {
+        limits::NestingLimits {
+            json: self.json_max_nesting_depth,
+            types: self.type_max_nesting_depth,
+            expressions: self.expression_max_nesting_depth,
+        }
+        .install();
+    }
 }
 
 /// Options of `brook sql`.
@@ -66,6 +96,9 @@ pub struct SqlArgs {
     /// How results are printed.
     #[arg(long, value_enum, default_value_t = Output::Table)]
     pub output: Output,
+    /// Nesting-depth limits of the engine run here.
+    #[command(flatten)]
+    pub nesting: NestingArgs,
 }
 
 /// Runs the shell (or a script).
@@ -106,6 +139,7 @@ pub async fn run(args: SqlArgs) -> anyhow::Result<()> {
                     let _ = b.close();
                 }
             };
+            args.nesting.install();
             let mut config = EngineConfig::runtime(&args.data_dir);
             config.service_id = args.service_id.clone();
             let engine = match Engine::open(cluster, config) {

@@ -5,6 +5,7 @@ mod cdc_files;
 mod cdc_walkthrough;
 mod exactly_once;
 mod examples_remote;
+mod fuzz;
 mod layout;
 mod nexmark;
 mod sql_connectors;

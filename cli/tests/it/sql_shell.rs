@@ -157,3 +157,30 @@ fn embedded_shell_runs_on_a_data_directory() {
     t.type_line("exit");
     t.wait_text("[shell exited with status 0]");
 }
+
+/// The nesting-depth flags set the engine's limits: with `--type-max-nesting-depth 2` a type
+/// three levels deep is refused, naming the limit, and two levels are fine.
+#[test]
+fn nesting_depth_flags_set_the_engines_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |statement: &str| {
+        Command::new(env!("CARGO_BIN_EXE_brook"))
+            .args(["sql", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .args(["--type-max-nesting-depth", "2", "-e", statement])
+            .output()
+            .unwrap()
+    };
+    let deep = run(
+        "CREATE STREAM s (a ARRAY<ARRAY<ARRAY<INT>>>) WITH (KAFKA_TOPIC='s', VALUE_FORMAT='JSON', PARTITIONS=1);",
+    );
+    let stderr = String::from_utf8_lossy(&deep.stderr) + String::from_utf8_lossy(&deep.stdout);
+    assert!(
+        !deep.status.success() && stderr.contains("nested more than 2 levels deep (type.max.nesting.depth)"),
+        "{stderr}"
+    );
+    let ok = run(
+        "CREATE STREAM s (a ARRAY<ARRAY<INT>>) WITH (KAFKA_TOPIC='s', VALUE_FORMAT='JSON', PARTITIONS=1);",
+    );
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+}

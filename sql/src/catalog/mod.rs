@@ -16,6 +16,7 @@ use std::sync::Arc;
 pub use source::{Column, ColumnRole, KeyWindow, SourceDef};
 
 use crate::error::{Error, Result};
+use crate::limits::NestingLimits;
 use crate::parser::{SourceKind, TypeSpec};
 use crate::types::SqlType;
 
@@ -190,14 +191,33 @@ impl Catalog {
         &self.types
     }
 
-    /// Resolves a written type (custom type names included).
+    /// Resolves a written type (custom type names included). A type nested deeper than
+    /// [`NestingLimits::types`] is an error: the parser limits what is written, this limits
+    /// what custom types add up to (`CREATE TYPE t2 AS ARRAY<t1>`, …).
     pub fn resolve_type(&self, spec: &TypeSpec) -> Result<SqlType> {
+        let t = self.resolve_type_unchecked(spec)?;
+        let limit = NestingLimits::current().types;
+        if t.nesting_depth() > limit {
+            return Err(Error::plan(format!(
+                "the type is nested more than {limit} levels deep (type.max.nesting.depth)"
+            )));
+        }
+        Ok(t)
+    }
+
+    fn resolve_type_unchecked(&self, spec: &TypeSpec) -> Result<SqlType> {
         Ok(match spec {
             TypeSpec::Builtin(t) => t.clone(),
-            TypeSpec::Array(t) => SqlType::Array(Box::new(self.resolve_type(t)?)),
-            TypeSpec::Map(k, v) => SqlType::Map(Box::new(self.resolve_type(k)?), Box::new(self.resolve_type(v)?)),
+            TypeSpec::Array(t) => SqlType::Array(Box::new(self.resolve_type_unchecked(t)?)),
+            TypeSpec::Map(k, v) => SqlType::Map(
+                Box::new(self.resolve_type_unchecked(k)?),
+                Box::new(self.resolve_type_unchecked(v)?),
+            ),
             TypeSpec::Struct(fields) => SqlType::Struct(
-                fields.iter().map(|(n, t)| Ok((n.clone(), self.resolve_type(t)?))).collect::<Result<_>>()?,
+                fields
+                    .iter()
+                    .map(|(n, t)| Ok((n.clone(), self.resolve_type_unchecked(t)?)))
+                    .collect::<Result<_>>()?,
             ),
             TypeSpec::Named(n) => self.types.get(n).cloned().ok_or_else(|| {
                 Error::Catalog(format!("unknown type {n}; built-in types are BOOLEAN, INT, BIGINT, DOUBLE, DECIMAL, STRING, BYTES, TIMESTAMP, DATE, TIME, ARRAY, MAP and STRUCT, and CREATE TYPE defines others"))

@@ -31,6 +31,8 @@
 
 use bytes::Bytes;
 
+use crate::limits::{NestingLimits, json_deeper_than};
+
 /// What one change event does to the rows of its key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change<'a> {
@@ -52,8 +54,20 @@ pub enum Change<'a> {
     Skip(Option<&'static str>),
 }
 
-/// Reads a change event (see the [module docs](self)).
+/// Reads a change event (see the [module docs](self)). An event nested deeper than
+/// [`NestingLimits::json`] is an error, as a JSON value would be, even where only parts the
+/// row decoder never reads (`source`, a wrapper's `schema`) are that deep.
 pub fn read_change(payload: &[u8]) -> Result<Change<'_>, String> {
+    let limit = NestingLimits::current().json;
+    if json_deeper_than(payload, limit) {
+        return Err(format!(
+            "cannot deserialize JSON: nested more than {limit} levels deep (json.max.nesting.depth)"
+        ));
+    }
+    read_envelope(payload)
+}
+
+fn read_envelope(payload: &[u8]) -> Result<Change<'_>, String> {
     let fields = top_level(payload)?;
     let get = |name: &str| fields.iter().find(|(k, _)| *k == name.as_bytes()).map(|(_, v)| *v);
     let has_op = get("op").is_some();
@@ -63,7 +77,7 @@ pub fn read_change(payload: &[u8]) -> Result<Change<'_>, String> {
         if inner == b"null" {
             return Ok(Change::Delete { before: None });
         }
-        return read_change(inner).map_err(|e| format!("in 'payload': {e}"));
+        return read_envelope(inner).map_err(|e| format!("in 'payload': {e}"));
     }
     let Some(op) = get("op") else {
         // The flattened form of ExtractNewRecordState: the row itself.

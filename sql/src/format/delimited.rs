@@ -51,7 +51,8 @@ pub(super) struct DelimitedDecoder {
     targets: Vec<DataType>,
     schema: SchemaRef,
     delimiter: u8,
-    decoder: Option<Decoder>,
+    /// arrow-csv's decoder and the batch size it was built for.
+    decoder: Option<(Decoder, usize)>,
     buf: Vec<u8>,
 }
 
@@ -89,15 +90,19 @@ impl DelimitedDecoder {
     }
 
     fn decode_buf(&mut self, buf: &[u8], expected: usize) -> Result<Vec<ArrayRef>, String> {
-        if self.decoder.is_none() {
+        // Building a decoder allocates and zeroes buffers for its whole batch size, and a
+        // decoder that failed is rebuilt; sized to the run of payloads, isolating bad records
+        // one by one costs microseconds each instead of a millisecond.
+        let size = expected.clamp(1, 1 << 16).next_power_of_two();
+        if self.decoder.as_ref().is_none_or(|(_, built)| *built < size) {
             let d = ReaderBuilder::new(self.schema.clone())
                 .with_header(false)
                 .with_delimiter(self.delimiter)
-                .with_batch_size(1 << 16)
+                .with_batch_size(size)
                 .build_decoder();
-            self.decoder = Some(d);
+            self.decoder = Some((d, size));
         }
-        let Some(dec) = self.decoder.as_mut() else { return Err("no decoder".into()) };
+        let Some((dec, _)) = self.decoder.as_mut() else { return Err("no decoder".into()) };
         let mut batches = Vec::new();
         let mut pos = 0;
         while pos < buf.len() {

@@ -29,6 +29,7 @@ use datafusion::arrow::json::writer::{
 
 use super::{Decoded, PayloadDecoder, PayloadEncoder, base64};
 use crate::error::{Error, Result};
+use crate::limits::{NestingLimits, json_deeper_than};
 use crate::types::SqlType;
 
 /// The spellings a (nested) field is looked up under.
@@ -168,6 +169,8 @@ pub(super) struct JsonDecoder {
     schema: SchemaRef,
     decoder: Option<Decoder>,
     buf: Vec<u8>,
+    /// [`NestingLimits::json`] when the decoder was made: deeper payloads are errors.
+    max_depth: usize,
 }
 
 impl JsonDecoder {
@@ -185,6 +188,7 @@ impl JsonDecoder {
             schema: Arc::new(Schema::empty()),
             decoder: None,
             buf: Vec::new(),
+            max_depth: NestingLimits::current().json,
         };
         d.relayout();
         Ok(d)
@@ -385,6 +389,12 @@ fn clean(e: &ArrowError) -> String {
 
 impl PayloadDecoder for JsonDecoder {
     fn decode(&mut self, payloads: &[&[u8]]) -> Decoded {
+        // arrow-json's reader recurses over a value's nesting when it explains a type
+        // mismatch, so a payload nested too deep must never reach it.
+        let too_deep = |p: &&[u8]| json_deeper_than(p, self.max_depth);
+        if payloads.iter().any(too_deep) {
+            return self.decode_one_by_one(payloads);
+        }
         if !self.unwrapped {
             // Spellings are learned from a sample (first and last payload); the row-by-row
             // fallback below learns from every payload.
@@ -406,11 +416,27 @@ impl PayloadDecoder for JsonDecoder {
                 return Decoded { columns, rows: None, errors: Vec::new() };
             }
         }
-        // Find the bad payloads one by one.
+        self.decode_one_by_one(payloads)
+    }
+}
+
+impl JsonDecoder {
+    /// Decodes each payload on its own, to find the bad ones.
+    fn decode_one_by_one(&mut self, payloads: &[&[u8]]) -> Decoded {
         let mut per_col: Vec<Vec<ArrayRef>> = vec![Vec::new(); self.target.len()];
         let mut rows = Vec::new();
         let mut errors = Vec::new();
         for (i, p) in payloads.iter().enumerate() {
+            if json_deeper_than(p, self.max_depth) {
+                errors.push((
+                    i as u32,
+                    format!(
+                        "cannot deserialize JSON: nested more than {} levels deep (json.max.nesting.depth)",
+                        self.max_depth
+                    ),
+                ));
+                continue;
+            }
             if !self.unwrapped {
                 self.sniff(p);
             }

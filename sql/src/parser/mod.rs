@@ -15,6 +15,7 @@
 //! where parsing failed and says what was expected.
 
 pub mod ast;
+mod depth;
 mod dialect;
 pub mod script;
 mod statement;
@@ -22,13 +23,14 @@ mod types;
 
 use sqlparser::ast::{Expr, Ident, SelectItem, visit_expressions_mut};
 use sqlparser::parser::{Parser as SqlParser, ParserError};
-use sqlparser::tokenizer::{Token, TokenWithSpan};
+use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 
 pub use ast::*;
 pub use dialect::KsqlDialect;
 pub use script::{StatementText, is_complete, split_statements, substitute_variables};
 
 use crate::error::{Error, Result};
+use crate::limits::NestingLimits;
 
 /// Parses a script of one or more statements (no variable substitution).
 pub fn parse(script: &str) -> Result<Vec<Parsed>> {
@@ -43,22 +45,33 @@ pub fn parse_statement_text(st: &StatementText) -> Result<Parsed> {
 /// Parses one statement (without the trailing `;`, which is accepted if present) that starts
 /// at `line`:`column` of the submitted text.
 pub fn parse_statement_at(text: &str, line: u64, column: u64) -> Result<Parsed> {
-    // Pad so the tokenizer's locations are positions in the whole script.
-    let mut padded = String::with_capacity(text.len() + (line + column) as usize);
-    for _ in 1..line {
-        padded.push('\n');
-    }
-    for _ in 1..column {
-        padded.push(' ');
-    }
-    padded.push_str(text);
     let dialect = KsqlDialect;
-    let parser = SqlParser::new(&dialect).try_with_sql(&padded).map_err(convert_error)?;
+    let limits = NestingLimits::current();
+    // Locations are moved to positions in the whole script (padding the text instead made
+    // parsing a script quadratic in its length).
+    let mut tokens =
+        Tokenizer::new(&dialect, text).with_unescape(true).tokenize_with_location().map_err(|mut e| {
+            in_script(&mut e.location, line, column);
+            convert_error(e.into())
+        })?;
+    for t in &mut tokens {
+        in_script(&mut t.span.start, line, column);
+        in_script(&mut t.span.end, line, column);
+    }
+    depth::check_token_nesting(&tokens, limits.types)?;
+    let parser = SqlParser::new(&dialect).with_tokens_with_locations(tokens);
     // Where "end of input" is: just after the last non-blank character.
-    let trimmed = padded.trim_end();
-    let eof_line = trimmed.matches('\n').count() as u64 + 1;
-    let eof_col = trimmed.rsplit('\n').next().map_or(0, |l| l.chars().count()) as u64 + 1;
-    let mut p = Parser { inner: parser, pending_gt: 0, eof: (eof_line, eof_col) };
+    let trimmed = text.trim_end();
+    let newlines = trimmed.matches('\n').count() as u64;
+    let last_line = trimmed.rsplit('\n').next().map_or(0, |l| l.chars().count()) as u64;
+    let eof_col = if newlines == 0 { column.max(1) + last_line } else { last_line + 1 };
+    let eof_line = line.max(1) + newlines;
+    let mut p = Parser {
+        inner: parser,
+        pending_gt: 0,
+        eof: (eof_line, eof_col),
+        max_expression_depth: limits.expressions,
+    };
     let mut statement = p.statement()?;
     let _ = p.inner.consume_token(&Token::SemiColon);
     let next = p.peek();
@@ -71,6 +84,18 @@ pub fn parse_statement_at(text: &str, line: u64, column: u64) -> Result<Parsed> 
         inner.text = text.get(7..).unwrap_or_default().trim().to_string();
     }
     Ok(Parsed { statement, text })
+}
+
+/// Moves a location in a statement's text to where it is in the script when the statement
+/// starts at `line`:`column` (line 0 marks an empty span and stays).
+fn in_script(location: &mut sqlparser::tokenizer::Location, line: u64, column: u64) {
+    if location.line == 0 {
+        return;
+    }
+    if location.line == 1 {
+        location.column += column.saturating_sub(1);
+    }
+    location.line += line.saturating_sub(1);
 }
 
 /// Parses one statement starting at line 1, column 1.
@@ -109,6 +134,8 @@ pub(crate) struct Parser<'a> {
     pub(crate) pending_gt: usize,
     /// Line and column reported for "end of input".
     pub(crate) eof: (u64, u64),
+    /// [`NestingLimits::expressions`].
+    pub(crate) max_expression_depth: usize,
 }
 
 impl Parser<'_> {
@@ -258,14 +285,18 @@ impl Parser<'_> {
 
     /// An expression, with identifiers normalized.
     pub(crate) fn expr(&mut self) -> Result<Expr> {
-        let mut e = self.inner.parse_expr().map_err(convert_error)?;
+        let at = self.peek();
+        let e = self.inner.parse_expr().map_err(convert_error)?;
+        let mut e = depth::check_expression_depth(e, self.max_expression_depth, &at)?;
         normalize_expr(&mut e);
         Ok(e)
     }
 
     /// A select item, with identifiers and alias normalized.
     pub(crate) fn select_item(&mut self) -> Result<SelectItem> {
-        let mut item = self.inner.parse_select_item().map_err(convert_error)?;
+        let at = self.peek();
+        let item = self.inner.parse_select_item().map_err(convert_error)?;
+        let mut item = depth::check_expression_depth(item, self.max_expression_depth, &at)?;
         match &mut item {
             SelectItem::UnnamedExpr(e) => normalize_expr(e),
             SelectItem::ExprWithAlias { expr, alias } => {

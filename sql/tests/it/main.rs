@@ -10,6 +10,7 @@
 //!   producers, checked against the batch answer; idle partitions.
 
 mod event_time;
+mod nesting;
 mod runtime;
 mod slt;
 mod standalone;
