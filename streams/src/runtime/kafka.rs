@@ -417,6 +417,24 @@ impl KafkaIo {
     }
 }
 
+/// Leaves the group before the consumer is destroyed: librdkafka's close revokes the assignment
+/// through a rebalance callback whose `assign` can wait forever when the group is rebalancing at
+/// that moment (librdkafka issue #4884; a SQL query dropped while another server's member
+/// joined hung its engine). Unsubscribing first revokes the assignment in an ordinary poll,
+/// so the close has nothing left to revoke.
+impl Drop for KafkaIo {
+    fn drop(&mut self) {
+        self.consumer.unsubscribe();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            let _ = self.consumer.poll(Duration::from_millis(50));
+            if self.consumer.assignment().map_or(true, |a| a.count() == 0) {
+                break;
+            }
+        }
+    }
+}
+
 impl StreamIo for KafkaIo {
     /// The tasks whose every source partition the group assigned to this member, looked at
     /// every [`REFRESH_INTERVAL`]. A task exists for every assigned partition, data or not:

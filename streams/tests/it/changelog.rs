@@ -12,31 +12,7 @@ use brook_streams::state::StateConfig;
 use brook_streams::state::changelog::OffsetCheckpoint;
 use brook_streams::{Connection, KafkaStreams, StreamsConfig};
 
-/// Counts words of `lines` into `counts` through a repartition, so the counting store lives in
-/// the second sub-topology.
-fn wordcount() -> brook_streams::Topology {
-    let b = StreamsBuilder::new();
-    b.stream::<String, String>("lines")
-        .flat_map_values(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>())
-        .group_by(|_, w| w.clone())
-        .count()
-        .to_stream()
-        .to("counts");
-    b.build().unwrap()
-}
-
-fn latest_counts(broker: &Broker) -> BTreeMap<String, i64> {
-    let mut out = BTreeMap::new();
-    let t = broker.topic("counts").unwrap();
-    for p in 0..t.partition_count() {
-        for r in broker.read("counts", p, 0, 64 << 20).unwrap() {
-            let k = String::from_utf8(r.key.unwrap().to_vec()).unwrap();
-            let v = i64::from_be_bytes(r.value.unwrap().as_ref().try_into().unwrap());
-            out.insert(k, v);
-        }
-    }
-    out
-}
+use super::{latest_counts, wordcount};
 
 fn produce_lines(broker: &Broker, from: usize, n: usize) {
     let records = (from..from + n).map(|i| NewRecord::new(Some(format!("line{i}")), Some("a b a"))).collect();

@@ -8,29 +8,7 @@ use brook_streams::dsl::StreamsBuilder;
 use brook_streams::runtime::production::{FailedOutput, ProductionExceptionHandler, ProductionResponse};
 use brook_streams::{Connection, KafkaStreams, StreamsConfig};
 
-fn wordcount() -> brook_streams::Topology {
-    let b = StreamsBuilder::new();
-    b.stream::<String, String>("lines")
-        .flat_map_values(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>())
-        .group_by(|_, w| w.clone())
-        .count()
-        .to_stream()
-        .to("counts");
-    b.build().unwrap()
-}
-
-fn latest_counts(broker: &Broker) -> BTreeMap<String, i64> {
-    let mut out = BTreeMap::new();
-    let t = broker.topic("counts").unwrap();
-    for p in 0..t.partition_count() {
-        for r in broker.read("counts", p, 0, 64 << 20).unwrap() {
-            let k = String::from_utf8(r.key.unwrap().to_vec()).unwrap();
-            let v = i64::from_be_bytes(r.value.unwrap().as_ref().try_into().unwrap());
-            out.insert(k, v);
-        }
-    }
-    out
-}
+use super::{latest_counts, wordcount};
 
 #[test]
 fn embedded_wordcount_survives_restart_without_double_counting() {
