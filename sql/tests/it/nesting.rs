@@ -75,9 +75,9 @@ fn nested(open: &str, inner: &str, close: &str, depth: usize) -> String {
     s
 }
 
-/// The processing log's messages, in order.
+/// The processing log's deserialization error messages, in order.
 fn processing_log(db: &mut Db) -> Vec<String> {
-    db.run("SELECT MESSAGE FROM brook_processing_log EMIT CHANGES")
+    db.run("SELECT MESSAGE->DESERIALIZATIONERROR->ERRORMESSAGE FROM brook_processing_log EMIT CHANGES")
         .unwrap()
         .iter()
         .map(|r| r[0].as_str().unwrap_or_default().to_string())
